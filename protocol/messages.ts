@@ -1,0 +1,346 @@
+/**
+ * Message kinds and their shapes: the wire contract of protocol/PROTOCOL.md.
+ * Numbers travel on the wire, names are used in code. This file imports nothing of the project.
+ */
+
+/** Protocol versions this implementation speaks, newest last. [PROTO-HELLO-2] */
+export const PROTOCOL_VERSIONS = [1] as const;
+
+export const Kind = {
+  Register: 1,
+  Registered: 2,
+  ReadObjects: 3,
+  ObjectsChunk: 4,
+  ReadEnd: 5,
+  Subscribe: 6,
+  Unsubscribe: 7,
+  Ack: 8,
+  ObjectCreated: 9,
+  ObjectUpdated: 10,
+  ObjectDeleted: 11,
+  CreateObject: 12,
+  UpdateObject: 13,
+  DeleteObject: 14,
+  WriteResult: 15,
+  HistoryLogExpired: 16,
+  AddpPoll: 17,
+  AddpReply: 18,
+  Error: 19,
+  GetServerInfo: 20,
+  ServerInfo: 21,
+} as const;
+
+export type KindName = keyof typeof Kind;
+export type KindNumber = (typeof Kind)[KindName];
+
+export const KindNames: Readonly<Record<number, KindName>> = Object.fromEntries(
+  Object.entries(Kind).map(([name, num]) => [num, name as KindName]),
+);
+
+/** Object types of the configuration model. [PROTO-OBJ-1] */
+export const OBJECT_TYPES = [
+  'Tenant',
+  'Folder',
+  'Host',
+  'Application',
+  'Person',
+  'AccessGroup',
+  'AgentGroup',
+  'Place',
+  'Switch',
+  'DN',
+  'AgentLogin',
+  'Skill',
+] as const;
+export type ObjectType = (typeof OBJECT_TYPES)[number];
+
+export type ObjectState = 'enabled' | 'disabled';
+/** Named sections of key → string value, as in `options` and `annex`. */
+export type Sections = Record<string, Record<string, string>>;
+export type PropValue = string | number | boolean | number[] | PermissionGrant[];
+
+/** A grant of read or change access, held by a Person or an AccessGroup. [PROTO-PERM-1] */
+export interface PermissionGrant {
+  on: 'type' | 'tenant' | 'folder';
+  /** An object type name for `type`, a tenant or folder dbid otherwise. */
+  target: string | number;
+  access: 'read' | 'change';
+}
+
+/** A configuration object as it travels on the wire. [PROTO-OBJ-2] */
+export interface ConfigObject {
+  type: ObjectType;
+  dbid: number;
+  name: string;
+  /** dbid of the owning Tenant, 0 for environment-level objects. */
+  tenant: number;
+  /** dbid of the Folder the object is filed in, 0 for none. */
+  folder: number;
+  state: ObjectState;
+  props: Record<string, PropValue>;
+  options: Sections;
+  annex: Sections;
+}
+
+/** Sections patch: a section set to null is removed; a key set to null is removed. [PROTO-OBJ-4] */
+export type SectionsDelta = Record<string, Record<string, string | null> | null>;
+
+/** A change to an existing object: only what changed. [PROTO-OBJ-4] */
+export interface ObjectDelta {
+  name?: string;
+  tenant?: number;
+  folder?: number;
+  state?: ObjectState;
+  /** A property set to null is removed. */
+  props?: Record<string, PropValue | null>;
+  options?: SectionsDelta;
+  annex?: SectionsDelta;
+}
+
+/** What a client creates: an object without its dbid (the server assigns it). */
+export interface NewObject {
+  type: ObjectType;
+  name: string;
+  tenant?: number;
+  folder?: number;
+  state?: ObjectState;
+  props?: Record<string, PropValue>;
+  options?: Sections;
+  annex?: Sections;
+}
+
+/** Selects objects (reads) or changes (subscriptions). Empty means everything. [PROTO-READ-2] */
+export interface ObjectFilter {
+  dbid?: number;
+  name?: string;
+  tenant?: number;
+  folder?: number;
+  state?: ObjectState;
+  /** Type-specific property equality, e.g. `{ number: '5001', switch: 12 }` for a DN. */
+  props?: Record<string, string | number | boolean>;
+}
+
+/** A subscription: an object type (or all) and the same keys as a read filter. [PROTO-SUB-1] */
+export interface NotificationFilter {
+  type?: ObjectType;
+  dbid?: number;
+  tenant?: number;
+  folder?: number;
+}
+
+export interface AddpSettings {
+  /** How long the client lets the server be silent before it polls it (0 = off). */
+  localTimeoutMs: number;
+  /** How long the server lets the client be silent before it polls it (0 = off). */
+  remoteTimeoutMs: number;
+  trace?: 'off' | 'local' | 'remote' | 'both';
+}
+
+export interface SessionToRestore {
+  id: string;
+  lastSeq: number;
+  subscriptions: NotificationFilter[];
+}
+
+export type ServerRole = 'primary' | 'backup' | 'standalone';
+export type ServerKind = 'master' | 'proxy';
+
+export interface RegisterMessage {
+  kind: typeof Kind.Register;
+  id: number;
+  versions: number[];
+  clientName: string;
+  clientType: string;
+  user: string;
+  password: string;
+  addp?: AddpSettings;
+  session?: SessionToRestore;
+}
+
+export interface RegisteredMessage {
+  kind: typeof Kind.Registered;
+  id: number;
+  version: number;
+  sessionId: string;
+  serverName: string;
+  serverKind: ServerKind;
+  serverRole: ServerRole;
+  /** The server's current seq at the moment the session became live. */
+  seq: number;
+  restored: boolean;
+}
+
+export interface ReadObjectsMessage {
+  kind: typeof Kind.ReadObjects;
+  id: number;
+  objectType: ObjectType;
+  filter?: ObjectFilter;
+}
+
+export interface ObjectsChunkMessage {
+  kind: typeof Kind.ObjectsChunk;
+  id: number;
+  objects: ConfigObject[];
+}
+
+export interface ReadEndMessage {
+  kind: typeof Kind.ReadEnd;
+  id: number;
+  total: number;
+  /** The seq the read is a snapshot of. */
+  seq: number;
+}
+
+export interface SubscribeMessage {
+  kind: typeof Kind.Subscribe;
+  id: number;
+  filter: NotificationFilter;
+}
+
+export interface UnsubscribeMessage {
+  kind: typeof Kind.Unsubscribe;
+  id: number;
+  filter: NotificationFilter;
+}
+
+export interface AckMessage {
+  kind: typeof Kind.Ack;
+  id: number;
+  /** The server's seq when the request took effect. */
+  seq: number;
+}
+
+export interface ObjectCreatedMessage {
+  kind: typeof Kind.ObjectCreated;
+  seq: number;
+  /** Commit time, milliseconds since the epoch. */
+  at: number;
+  object: ConfigObject;
+}
+
+export interface ObjectUpdatedMessage {
+  kind: typeof Kind.ObjectUpdated;
+  seq: number;
+  at: number;
+  type: ObjectType;
+  dbid: number;
+  delta: ObjectDelta;
+}
+
+export interface ObjectDeletedMessage {
+  kind: typeof Kind.ObjectDeleted;
+  seq: number;
+  at: number;
+  type: ObjectType;
+  dbid: number;
+}
+
+export interface CreateObjectMessage {
+  kind: typeof Kind.CreateObject;
+  id: number;
+  object: NewObject;
+}
+
+export interface UpdateObjectMessage {
+  kind: typeof Kind.UpdateObject;
+  id: number;
+  type: ObjectType;
+  dbid: number;
+  delta: ObjectDelta;
+}
+
+export interface DeleteObjectMessage {
+  kind: typeof Kind.DeleteObject;
+  id: number;
+  type: ObjectType;
+  dbid: number;
+}
+
+export interface WriteResultMessage {
+  kind: typeof Kind.WriteResult;
+  id: number;
+  seq: number;
+  dbid: number;
+}
+
+export interface HistoryLogExpiredMessage {
+  kind: typeof Kind.HistoryLogExpired;
+  /** The position the client asked to resume from. */
+  lastSeq: number;
+  /** The oldest seq the server can still replay from (lastSeq must be at least oldestSeq - 1). */
+  oldestSeq: number;
+  seq: number;
+}
+
+export interface AddpPollMessage {
+  kind: typeof Kind.AddpPoll;
+  n: number;
+}
+
+export interface AddpReplyMessage {
+  kind: typeof Kind.AddpReply;
+  n: number;
+}
+
+export interface ErrorMessage {
+  kind: typeof Kind.Error;
+  /** The request this answers; 0 when the error is about the stream itself. */
+  id: number;
+  code: string;
+  message: string;
+  /** True when the server closes the connection after this frame. */
+  fatal?: boolean;
+  details?: Record<string, string | number | boolean>;
+}
+
+export interface GetServerInfoMessage {
+  kind: typeof Kind.GetServerInfo;
+  id: number;
+}
+
+export interface ServerInfoMessage {
+  kind: typeof Kind.ServerInfo;
+  id: number;
+  serverName: string;
+  serverKind: ServerKind;
+  serverRole: ServerRole;
+  softwareVersion: string;
+  seq: number;
+  uptimeMs: number;
+}
+
+export type Message =
+  | RegisterMessage
+  | RegisteredMessage
+  | ReadObjectsMessage
+  | ObjectsChunkMessage
+  | ReadEndMessage
+  | SubscribeMessage
+  | UnsubscribeMessage
+  | AckMessage
+  | ObjectCreatedMessage
+  | ObjectUpdatedMessage
+  | ObjectDeletedMessage
+  | CreateObjectMessage
+  | UpdateObjectMessage
+  | DeleteObjectMessage
+  | WriteResultMessage
+  | HistoryLogExpiredMessage
+  | AddpPollMessage
+  | AddpReplyMessage
+  | ErrorMessage
+  | GetServerInfoMessage
+  | ServerInfoMessage;
+
+export type MessageOf<K extends KindNumber> = Extract<Message, { kind: K }>;
+
+export type ChangeMessage = ObjectCreatedMessage | ObjectUpdatedMessage | ObjectDeletedMessage;
+export type RequestMessage =
+  | RegisterMessage
+  | ReadObjectsMessage
+  | SubscribeMessage
+  | UnsubscribeMessage
+  | CreateObjectMessage
+  | UpdateObjectMessage
+  | DeleteObjectMessage
+  | GetServerInfoMessage;
