@@ -1,0 +1,227 @@
+import { createHash } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { LRUCache } from 'lru-cache';
+import {
+  CfgError,
+  encodeFrame,
+  ErrorCode,
+  Kind,
+  type ConfigObject,
+  type NewObject,
+  type ObjectDelta,
+  type ObjectType,
+  type ServerRole,
+} from '../../protocol/index.js';
+import type { ChangeOp, ChangeRecord } from '../model/change.js';
+import { hashPassword, verifyPassword } from '../model/passwords.js';
+import { Principal } from '../model/permissions.js';
+import { PrincipalDirectory } from '../model/principal-directory.js';
+import { applyDelta, checkDelta, checkNewObject, isEmptyDelta } from '../model/validate-object.js';
+import { rowToChange, type ConfigDatabase } from '../store/config-db.js';
+import { ConfigStore, referencesOf } from '../store/config-store.js';
+import type { ChangesAfter, ConfigSource, WriteOutcome } from '../service/source.js';
+
+/** The system itself, for writes made by the server (bootstrap, import). */
+export const SYSTEM_PRINCIPAL = new Principal('system', 0, true, []);
+
+/**
+ * The master's side of the configuration service: writes go to SQLite first, then to memory,
+ * then to subscribers. Every committed change gets the next seq [ARCH-1].
+ */
+export class MasterSource implements ConfigSource {
+  readonly serverKind = 'master';
+  readonly store = new ConfigStore();
+  private readonly principals = new PrincipalDirectory(this.store);
+  private readonly credentials: Map<number, string>;
+  private readonly nextDbid = new Map<ObjectType, number>();
+  private readonly events = new EventEmitter();
+  /** user+password digest → the hash it verified against; spares scrypt on every reconnect. */
+  private readonly verified = new LRUCache<string, string>({ max: 10_000 });
+  private seq: number;
+
+  constructor(
+    private readonly db: ConfigDatabase,
+    readonly serverName: string,
+  ) {
+    this.events.setMaxListeners(0);
+    for (const object of db.loadObjects()) this.store.put(object);
+    this.credentials = db.loadCredentials();
+    this.seq = db.counter('seq');
+  }
+
+  serverRole(): ServerRole {
+    return 'standalone';
+  }
+
+  appliedSeq(): number {
+    return this.seq;
+  }
+
+  oldestSeq(): number {
+    return this.db.oldestChangeSeq() ?? this.seq + 1;
+  }
+
+  changesAfter(seq: number): ChangesAfter {
+    const oldestSeq = this.oldestSeq();
+    if (seq < oldestSeq - 1 || seq > this.seq) return { kind: 'expired', oldestSeq };
+    const rows = this.db.changesAfter(seq);
+    return { kind: 'changes', changes: (function* () { for (const row of rows) yield rowToChange(row); })() };
+  }
+
+  async authenticate(user: string, password: string): Promise<number | undefined> {
+    const person = this.store.findByName('Person', 0, user);
+    const stored = person && this.credentials.get(person.dbid);
+    if (!person || stored === undefined || person.state === 'disabled') return undefined;
+    const cacheKey = `${person.dbid}:${createHash('sha256').update(password).digest('base64')}`;
+    if (this.verified.get(cacheKey) === stored) return person.dbid;
+    if (!(await verifyPassword(password, stored))) return undefined;
+    this.verified.set(cacheKey, stored);
+    return person.dbid;
+  }
+
+  principal(personDbid: number): Principal | undefined {
+    return this.principals.get(personDbid);
+  }
+
+  principalsVersion(): number {
+    return this.principals.version;
+  }
+
+  onChange(listener: (change: ChangeRecord) => void): () => void {
+    this.events.on('change', listener);
+    return () => this.events.off('change', listener);
+  }
+
+  async create(principal: Principal, raw: NewObject): Promise<WriteOutcome> {
+    // Shape first: a bad object must not cost a password hash.
+    const credential = await this.hashSecrets(checkNewObject(raw, 0).secrets);
+    const type = raw.type;
+    const dbid = this.allocateDbid(type);
+    const { object } = checkNewObject(raw, dbid);
+    this.checkPlacement(object, undefined);
+    this.checkAccess(principal, object, undefined);
+    this.commit('created', object, undefined, { kind: Kind.ObjectCreated, object }, credential, { type, next: dbid + 1 });
+    return { seq: this.seq, dbid };
+  }
+
+  async update(principal: Principal, type: ObjectType, dbid: number, raw: ObjectDelta): Promise<WriteOutcome> {
+    this.require(type, dbid);
+    const { delta, secrets } = checkDelta(type, raw);
+    const credential = await this.hashSecrets(secrets);
+    const previous = this.require(type, dbid); // again: it may have changed while hashing
+    if (isEmptyDelta(delta) && credential === undefined) {
+      this.checkAccess(principal, previous, previous);
+      return { seq: this.seq, dbid };
+    }
+    const object = applyDelta(previous, delta);
+    this.checkPlacement(object, previous);
+    this.checkAccess(principal, object, previous);
+    this.commit('updated', object, previous, { kind: Kind.ObjectUpdated, type, dbid, delta }, credential);
+    return { seq: this.seq, dbid };
+  }
+
+  async delete(principal: Principal, type: ObjectType, dbid: number): Promise<WriteOutcome> {
+    const previous = this.require(type, dbid);
+    this.checkAccess(principal, previous, previous);
+    const referrer = this.store.firstReferrer(type, dbid);
+    if (referrer) {
+      throw new CfgError(ErrorCode.OBJECT_IN_USE, `${type} ${dbid} is still referenced by ${referrer}; change or delete that first`, {
+        details: { referrer },
+      });
+    }
+    this.commit('deleted', undefined, previous, { kind: Kind.ObjectDeleted, type, dbid }, undefined);
+    return { seq: this.seq, dbid };
+  }
+
+  private require(type: ObjectType, dbid: number): ConfigObject {
+    const object = this.store.get(type, dbid);
+    if (!object) throw new CfgError(ErrorCode.UNKNOWN_OBJECT, `there is no ${type} with dbid ${dbid}`, { details: { type, dbid } });
+    return object;
+  }
+
+  private allocateDbid(type: ObjectType): number {
+    let next = this.nextDbid.get(type);
+    if (next === undefined) {
+      next = Math.max(this.db.counter(`dbid:${type}`), 1);
+      for (const object of this.store.all(type)) next = Math.max(next, object.dbid + 1);
+      this.nextDbid.set(type, next);
+    }
+    return next;
+  }
+
+  private async hashSecrets(secrets: Record<string, string>): Promise<string | undefined> {
+    return secrets.password === undefined ? undefined : hashPassword(secrets.password);
+  }
+
+  /** References exist, names are unique, folders form no cycle [PROTO-OBJ-5]. */
+  private checkPlacement(object: ConfigObject, previous: ConfigObject | undefined): void {
+    for (const ref of referencesOf(object)) {
+      if (!this.store.has(ref)) {
+        throw new CfgError(ErrorCode.MISSING_REFERENCE, `${object.type} '${object.name}' refers to ${ref}, which does not exist`, { details: { missing: ref } });
+      }
+    }
+    const sameName = this.store.findByName(object.type, object.tenant, object.name);
+    if (sameName && sameName.dbid !== object.dbid) {
+      throw new CfgError(ErrorCode.NAME_IN_USE, `a ${object.type} named '${object.name}' already exists (dbid ${sameName.dbid})`, { details: { dbid: sameName.dbid } });
+    }
+    if (object.type === 'Folder' && previous && object.folder !== previous.folder) {
+      for (let folder = object.folder, depth = 0; folder !== 0 && depth < 64; folder = this.store.folderParent(folder) ?? 0, depth += 1) {
+        if (folder === object.dbid) throw new CfgError(ErrorCode.INVALID_OBJECT, `folder ${object.dbid} cannot be filed inside itself`);
+      }
+    }
+  }
+
+  /** Change access on the object where it was and where it goes; admin-only fields [PROTO-PERM-4]. */
+  private checkAccess(principal: Principal, object: ConfigObject, previous: ConfigObject | undefined): void {
+    const parentOf = this.store.folderParent;
+    const allowed = principal.canChange(object, parentOf) && (!previous || principal.canChange(previous, parentOf));
+    if (!allowed) {
+      throw new CfgError(ErrorCode.PERMISSION_DENIED, `${principal.user} may not change ${object.type} '${object.name}'`, {
+        details: { type: object.type, dbid: object.dbid },
+      });
+    }
+    const grantsPower =
+      object.type === 'AccessGroup' ||
+      (object.type === 'Person' &&
+        (object.props.isAdmin !== previous?.props.isAdmin || JSON.stringify(object.props.grants) !== JSON.stringify(previous?.props.grants)));
+    if (grantsPower && !principal.isAdmin) {
+      throw new CfgError(ErrorCode.PERMISSION_DENIED, `only an administrator may change permissions (${object.type} '${object.name}')`);
+    }
+  }
+
+  private commit(
+    op: ChangeOp,
+    object: ConfigObject | undefined,
+    previous: ConfigObject | undefined,
+    notification: Record<string, unknown>,
+    credential: string | undefined,
+    dbidCounter?: { type: ObjectType; next: number },
+  ): void {
+    const placed = (object ?? previous)!;
+    const seq = this.seq + 1;
+    const at = Date.now();
+    const change: ChangeRecord = {
+      seq,
+      at,
+      op,
+      type: placed.type,
+      dbid: placed.dbid,
+      tenant: placed.tenant,
+      folder: placed.folder,
+      frame: encodeFrame({ ...notification, seq, at }),
+    };
+    if (object && previous && (object.tenant !== previous.tenant || object.folder !== previous.folder)) {
+      change.previous = { tenant: previous.tenant, folder: previous.folder };
+    }
+    this.db.commit({ change, object, credential, dbidCounter });
+    // Only after the commit succeeded does memory change: a failed write leaves no trace.
+    this.seq = seq;
+    if (dbidCounter) this.nextDbid.set(dbidCounter.type, dbidCounter.next);
+    if (object) this.store.put(object);
+    else this.store.remove(placed.type, placed.dbid);
+    if (credential !== undefined) this.credentials.set(placed.dbid, credential);
+    if (op === 'deleted' && placed.type === 'Person') this.credentials.delete(placed.dbid);
+    if (placed.type === 'Person' || placed.type === 'AccessGroup') this.principals.invalidate();
+    this.events.emit('change', change);
+  }
+}

@@ -1,0 +1,19 @@
+import type { ObjectType } from '../../protocol/index.js';
+import type { ObjectPlacement } from './filter.js';
+
+export type ChangeOp = 'created' | 'updated' | 'deleted';
+
+/**
+ * One committed change, as fan-out, the history log and replay see it. `frame` is the encoded
+ * notification, made once at commit and written as-is to every subscriber and to the log
+ * [ARCH-4]. `previous` is where the object was before an update that moved it, so subscribers
+ * of its old tenant or folder learn it left.
+ */
+export interface ChangeRecord extends ObjectPlacement {
+  seq: number;
+  at: number;
+  op: ChangeOp;
+  type: ObjectType;
+  previous?: { tenant: number; folder: number };
+  frame: Buffer;
+}

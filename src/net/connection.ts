@@ -1,0 +1,210 @@
+import type { Socket } from 'node:net';
+import {
+  CfgError,
+  DEFAULT_MAX_FRAME_BYTES,
+  encodeFrame,
+  ErrorCode,
+  FrameDecoder,
+  formatBytes,
+  Kind,
+  type ErrorCodeName,
+  type Message,
+  type ProtocolError,
+} from '../../protocol/index.js';
+
+export interface ConnectionLimits {
+  /** Largest frame body accepted from the peer. */
+  maxFrameBytes: number;
+  /** Bytes queued towards the peer past which it is cut off as a slow consumer [ARCH-5]. */
+  maxOutboundBytes: number;
+  /** How long a full socket may stay full before the peer is cut off. */
+  drainTimeoutMs: number;
+}
+
+export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
+  maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
+  maxOutboundBytes: 64 * 1024 * 1024,
+  drainTimeoutMs: 30_000,
+};
+
+/** Why a connection ended; `code` is absent for an orderly close by either side. */
+export interface CloseReason {
+  code?: ErrorCodeName;
+  message: string;
+  /** True when this side decided to close. */
+  local: boolean;
+}
+
+/** What a connection delivers to the layer above it: one narrow interface, as nats.js does. */
+export interface ConnectionHandler {
+  onMessage(message: Message): void;
+  onInvalidMessage(error: CfgError): void;
+  onClose(reason: CloseReason): void;
+}
+
+/**
+ * A framed connection: one decoder on the way in, one batched write path on the way out.
+ * Frames written in one event-loop turn leave in one `writev` (cork/uncork), so a burst of
+ * changes costs each subscriber one syscall, not one per change [ARCH-4].
+ */
+export class Connection {
+  /** performance.now() of the last bytes received; any frame counts as activity [PROTO-ADDP-3]. */
+  lastReceivedAt = performance.now();
+  readonly remoteAddress: string;
+  private handler: ConnectionHandler | null = null;
+  private readonly decoder: FrameDecoder;
+  private outbox: Buffer[] = [];
+  private outboxBytes = 0;
+  private flushScheduled = false;
+  private drainTimer: NodeJS.Timeout | null = null;
+  private drainWaiters: Array<() => void> = [];
+  private state: 'open' | 'closing' | 'closed' = 'open';
+
+  constructor(
+    readonly socket: Socket,
+    private readonly limits: ConnectionLimits = DEFAULT_CONNECTION_LIMITS,
+  ) {
+    this.remoteAddress = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
+    socket.setNoDelay(true);
+    this.decoder = new FrameDecoder(
+      {
+        onMessage: (message) => this.handler?.onMessage(message),
+        onInvalidMessage: (error) => this.handler?.onInvalidMessage(error),
+        onProtocolError: (error: ProtocolError) => this.close({ code: error.code, message: error.message }),
+      },
+      limits.maxFrameBytes,
+    );
+    socket.on('data', (chunk: Buffer) => {
+      this.lastReceivedAt = performance.now();
+      this.decoder.push(chunk);
+    });
+    socket.on('drain', () => this.onDrain());
+    socket.on('error', (error) => this.finish({ message: error.message, local: false, code: ErrorCode.CONNECTION_LOST }));
+    socket.on('close', () => this.finish({ message: 'connection closed by peer', local: false }));
+  }
+
+  get isOpen(): boolean {
+    return this.state === 'open';
+  }
+
+  /** Bytes written but not yet accepted by the kernel. */
+  get queuedBytes(): number {
+    return this.outboxBytes + this.socket.writableLength;
+  }
+
+  setHandler(handler: ConnectionHandler): void {
+    this.handler = handler;
+  }
+
+  send(message: Message): boolean {
+    return this.writeFrame(encodeFrame(message));
+  }
+
+  /**
+   * Queues an encoded frame; the same buffer may go to many connections. Returns false when the
+   * connection is closed or was just cut off for being too far behind.
+   */
+  writeFrame(frame: Buffer): boolean {
+    if (this.state !== 'open') return false;
+    this.outboxBytes += frame.length;
+    if (this.outboxBytes + this.socket.writableLength > this.limits.maxOutboundBytes) {
+      this.cutOff(`more than ${formatBytes(this.limits.maxOutboundBytes)} queued for this client`);
+      return false;
+    }
+    this.outbox.push(frame);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
+    return true;
+  }
+
+  /** Resolves once queued bytes fall below `bytes` (for paced streams such as big reads). */
+  waitUntilQueuedBelow(bytes: number): Promise<void> {
+    if (this.queuedBytes < bytes || this.state !== 'open') return Promise.resolve();
+    return new Promise((resolve) => {
+      const check = (): void => {
+        if (this.queuedBytes < bytes || this.state !== 'open') resolve();
+        else this.drainWaiters.push(check);
+      };
+      this.drainWaiters.push(check);
+    });
+  }
+
+  /**
+   * Closes the connection. With an error, a best-effort Error frame (id 0, fatal) goes first
+   * [PROTO-ERR-2]; queued frames are flushed before the socket ends.
+   */
+  close(error?: { code: ErrorCodeName; message: string }): void {
+    if (this.state !== 'open') return;
+    if (error) {
+      this.outbox.push(encodeFrame({ kind: Kind.Error, id: 0, code: error.code, message: error.message, fatal: true }));
+    }
+    this.flush();
+    this.state = 'closing';
+    this.decoder.stop();
+    this.socket.end();
+    // A peer that never reads would hold the socket half-open forever.
+    const timer = setTimeout(() => this.socket.destroy(), 2000);
+    timer.unref();
+    this.finish({ code: error?.code, message: error?.message ?? 'closed', local: true });
+  }
+
+  /** Drops the connection at once, without flushing (the peer is gone or hopelessly behind). */
+  destroy(reason: CloseReason): void {
+    this.decoder.stop();
+    this.outbox = [];
+    this.outboxBytes = 0;
+    this.socket.destroy();
+    this.finish(reason);
+  }
+
+  private cutOff(why: string): void {
+    this.destroy({ code: ErrorCode.SLOW_CONSUMER, message: `slow consumer cut off: ${why}`, local: true });
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    if (this.state === 'closed' || this.outbox.length === 0) return;
+    const frames = this.outbox;
+    this.outbox = [];
+    this.outboxBytes = 0;
+    let accepted = true;
+    if (frames.length === 1) {
+      accepted = this.socket.write(frames[0]);
+    } else {
+      this.socket.cork();
+      for (const frame of frames) accepted = this.socket.write(frame);
+      this.socket.uncork();
+    }
+    if (!accepted && this.drainTimer === null && this.limits.drainTimeoutMs > 0) {
+      this.drainTimer = setTimeout(
+        () => this.cutOff(`socket stayed full for ${this.limits.drainTimeoutMs} ms`),
+        this.limits.drainTimeoutMs,
+      );
+      this.drainTimer.unref();
+    }
+  }
+
+  private onDrain(): void {
+    if (this.drainTimer) {
+      clearTimeout(this.drainTimer);
+      this.drainTimer = null;
+    }
+    const waiters = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const waiter of waiters) waiter();
+  }
+
+  private finish(reason: CloseReason): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    if (this.drainTimer) clearTimeout(this.drainTimer);
+    this.drainTimer = null;
+    this.onDrain();
+    const handler = this.handler;
+    this.handler = null;
+    handler?.onClose(reason);
+  }
+}
+

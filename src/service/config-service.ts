@@ -1,0 +1,84 @@
+import type { Server, Socket } from 'node:net';
+import { ErrorCode, encodeFrame, Kind } from '../../protocol/index.js';
+import { Connection } from '../net/connection.js';
+import { boundPort, listen } from '../net/listener.js';
+import type { TlsFiles } from '../net/tls-options.js';
+import type { Logger } from '../util/logger.js';
+import { FanOut } from './fan-out.js';
+import { DEFAULT_SERVICE_LIMITS, type ServiceLimits } from './limits.js';
+import { ClientSession, type SessionHost } from './session.js';
+import type { ConfigSource } from './source.js';
+
+export interface ConfigServiceOptions {
+  host: string;
+  port: number;
+  tls?: TlsFiles;
+  limits?: Partial<ServiceLimits>;
+  logger: Logger;
+}
+
+/**
+ * The client-facing configuration service shared by master and proxy: accepts connections,
+ * runs a session per client, fans out every change the source applies.
+ */
+export class ConfigService implements SessionHost {
+  readonly limits: ServiceLimits;
+  readonly logger: Logger;
+  readonly fanOut: FanOut;
+  private readonly connections = new Set<ClientSession>();
+  private server: Server | null = null;
+  private readonly unsubscribe: () => void;
+
+  constructor(
+    readonly source: ConfigSource,
+    private readonly options: ConfigServiceOptions,
+  ) {
+    this.limits = { ...DEFAULT_SERVICE_LIMITS, ...options.limits };
+    this.logger = options.logger;
+    this.fanOut = new FanOut(source.store.folderParent);
+    this.unsubscribe = source.onChange((change) => this.fanOut.publish(change));
+  }
+
+  get port(): number {
+    if (!this.server) throw new Error('service is not listening');
+    return boundPort(this.server);
+  }
+
+  get clientCount(): number {
+    return this.connections.size;
+  }
+
+  async start(): Promise<void> {
+    this.server = await listen({ host: this.options.host, port: this.options.port, tls: this.options.tls }, (socket) => this.accept(socket));
+  }
+
+  private accept(socket: Socket): void {
+    if (this.connections.size >= this.limits.maxClients) {
+      socket.end(encodeFrame({ kind: Kind.Error, id: 0, code: ErrorCode.TOO_MANY_CLIENTS, message: `server is at its limit of ${this.limits.maxClients} clients`, fatal: true }));
+      socket.on('error', () => undefined);
+      return;
+    }
+    const session = new ClientSession(new Connection(socket, this.limits), this);
+    this.connections.add(session);
+  }
+
+  activate(session: ClientSession): void {
+    this.fanOut.add(session);
+  }
+
+  release(session: ClientSession): void {
+    this.connections.delete(session);
+    this.fanOut.remove(session);
+  }
+
+  /** Stops accepting, tells every client the server is going away, and closes them. */
+  async stop(): Promise<void> {
+    this.unsubscribe();
+    const server = this.server;
+    this.server = null;
+    for (const session of [...this.connections]) {
+      session.connection.close({ code: ErrorCode.SERVER_SHUTTING_DOWN, message: 'server is shutting down' });
+    }
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+}

@@ -1,0 +1,21 @@
+import { Kind, type ReadObjectsMessage } from '../../../protocol/index.js';
+import type { ClientSession } from '../session.js';
+
+/**
+ * ReadObjects [PROTO-READ-1..3]: the matching objects the user may read, in chunks, then ReadEnd
+ * with the total and the seq the read is a snapshot of. The object list is taken in one step
+ * (objects are immutable), then streamed at the pace the client reads.
+ */
+export async function handleReadObjects(session: ClientSession, message: ReadObjectsMessage): Promise<void> {
+  const { source, limits } = session.host;
+  const principal = session.requirePrincipal();
+  const seq = source.appliedSeq();
+  const parentOf = source.store.folderParent;
+  const objects = source.store.find(message.objectType, message.filter).filter((object) => principal.canRead(object, parentOf));
+  for (let start = 0; start < objects.length; start += limits.readChunkObjects) {
+    if (!session.connection.isOpen) return;
+    await session.connection.waitUntilQueuedBelow(limits.readHighWaterBytes);
+    session.send({ kind: Kind.ObjectsChunk, id: message.id, objects: objects.slice(start, start + limits.readChunkObjects) });
+  }
+  session.send({ kind: Kind.ReadEnd, id: message.id, total: objects.length, seq });
+}

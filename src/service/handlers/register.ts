@@ -1,0 +1,73 @@
+import { CfgError, ErrorCode, Kind, PROTOCOL_VERSIONS, type RegisterMessage } from '../../../protocol/index.js';
+import type { ClientSession } from '../session.js';
+
+/**
+ * Register [PROTO-HELLO-1..4, PROTO-RESTORE-1..4]: negotiate the version, authenticate, start
+ * ADDP, then either open a new session or restore the presented one by replaying what it missed.
+ * Everything after authentication runs in one synchronous step, so no change can slip between
+ * the replay and the live stream.
+ */
+export async function handleRegister(session: ClientSession, message: RegisterMessage): Promise<void> {
+  if (session.state !== 'awaiting-register') throw new CfgError(ErrorCode.ALREADY_REGISTERED, 'this connection is already registered');
+  const version = Math.max(...message.versions.filter((v) => (PROTOCOL_VERSIONS as readonly number[]).includes(v)));
+  if (!Number.isFinite(version)) {
+    throw new CfgError(ErrorCode.UNSUPPORTED_VERSION, `no common protocol version: client offers [${message.versions.join(', ')}], server speaks [${PROTOCOL_VERSIONS.join(', ')}]`);
+  }
+  const { source } = session.host;
+  session.state = 'registering';
+  let personDbid: number | undefined;
+  try {
+    personDbid = await source.authenticate(message.user, message.password);
+  } finally {
+    if (session.state === 'registering') session.state = 'awaiting-register';
+  }
+  if (session.state !== 'awaiting-register') return; // closed while the password was checked
+  if (personDbid === undefined) throw new CfgError(ErrorCode.AUTH_FAILED, 'unknown user or wrong password');
+  session.personDbid = personDbid;
+  session.clientName = message.clientName;
+  session.clientType = message.clientType;
+  if (!session.principal) throw new CfgError(ErrorCode.AUTH_FAILED, 'unknown user or wrong password');
+
+  const addp = message.addp;
+  if (addp && addp.remoteTimeoutMs > 0) session.startAddp(addp.remoteTimeoutMs, addp.trace === 'remote' || addp.trace === 'both');
+
+  const restore = message.session;
+  const registered = {
+    kind: Kind.Registered,
+    id: message.id,
+    version,
+    serverName: source.serverName,
+    serverKind: source.serverKind,
+    serverRole: source.serverRole(),
+    seq: source.appliedSeq(),
+  } as const;
+  if (!restore) {
+    session.state = 'active';
+    session.host.activate(session);
+    session.send({ ...registered, sessionId: session.id, restored: false });
+    return;
+  }
+
+  session.id = restore.id;
+  for (const filter of restore.subscriptions.slice(0, session.host.limits.maxSubscriptionsPerSession)) session.addSubscription(filter);
+  const history = restore.lastSeq > registered.seq ? ({ kind: 'expired', oldestSeq: registered.seq + 1 } as const) : source.changesAfter(restore.lastSeq);
+  session.state = 'active';
+  session.host.activate(session);
+  if (history.kind === 'expired') {
+    // [PROTO-RESTORE-3] the client must re-read; its subscriptions are live from now on.
+    session.send({ ...registered, sessionId: session.id, restored: false });
+    session.send({ kind: Kind.HistoryLogExpired, lastSeq: restore.lastSeq, oldestSeq: history.oldestSeq, seq: registered.seq });
+    return;
+  }
+  session.send({ ...registered, sessionId: session.id, restored: true });
+  const principal = session.requirePrincipal();
+  const parentOf = source.store.folderParent;
+  let replayed = 0;
+  for (const change of history.changes) {
+    if (!session.selects(change)) continue;
+    if (!principal.canRead(change, parentOf) && !(change.previous && principal.canRead({ ...change, ...change.previous }, parentOf))) continue;
+    if (!session.connection.writeFrame(change.frame)) return;
+    replayed += 1;
+  }
+  session.logger.debug({ session: session.id, lastSeq: restore.lastSeq, replayed }, 'session restored');
+}

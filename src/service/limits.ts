@@ -1,0 +1,22 @@
+import { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from '../net/connection.js';
+
+/** Server-side limits that protect a server from its clients [PROTO-LIMIT-1]. */
+export interface ServiceLimits extends ConnectionLimits {
+  maxClients: number;
+  /** A connection that has not registered by then is closed. */
+  registerTimeoutMs: number;
+  /** Objects per ObjectsChunk. */
+  readChunkObjects: number;
+  /** A read pauses while more than this many bytes wait for the client. */
+  readHighWaterBytes: number;
+  maxSubscriptionsPerSession: number;
+}
+
+export const DEFAULT_SERVICE_LIMITS: ServiceLimits = {
+  ...DEFAULT_CONNECTION_LIMITS,
+  maxClients: 20_000,
+  registerTimeoutMs: 30_000,
+  readChunkObjects: 1000,
+  readHighWaterBytes: 1024 * 1024,
+  maxSubscriptionsPerSession: 1024,
+};

@@ -1,0 +1,184 @@
+import { randomUUID } from 'node:crypto';
+import {
+  CfgError,
+  ErrorCode,
+  Kind,
+  KindNames,
+  type Message,
+  type NotificationFilter,
+  type RequestMessage,
+} from '../../protocol/index.js';
+import { AddpMonitor } from '../net/addp.js';
+import { systemClock } from '../net/clock.js';
+import type { CloseReason, Connection, ConnectionHandler } from '../net/connection.js';
+import type { ChangeRecord } from '../model/change.js';
+import { matchesNotificationFilter, notificationFilterKey } from '../model/filter.js';
+import type { Principal } from '../model/permissions.js';
+import type { Logger } from '../util/logger.js';
+import { handlers } from './handlers/index.js';
+import type { ServiceLimits } from './limits.js';
+import type { ConfigSource } from './source.js';
+
+/** What a session needs from the server that owns it. */
+export interface SessionHost {
+  readonly source: ConfigSource;
+  readonly limits: ServiceLimits;
+  readonly logger: Logger;
+  /** The session registered: it now receives notifications. */
+  activate(session: ClientSession): void;
+  /** The session ended. */
+  release(session: ClientSession): void;
+}
+
+export type SessionState = 'awaiting-register' | 'registering' | 'active' | 'closed';
+
+/**
+ * One client connection on the server side: its handshake state, identity, subscriptions and
+ * keepalive. Request handling lives in handlers/, one file per request kind.
+ */
+export class ClientSession implements ConnectionHandler {
+  state: SessionState = 'awaiting-register';
+  id: string = randomUUID();
+  clientName = '';
+  clientType = '';
+  personDbid = 0;
+  readonly subscriptions = new Map<string, NotificationFilter>();
+  private cachedPrincipal: Principal | undefined;
+  private principalVersion = -1;
+  private addp: AddpMonitor | null = null;
+  private readonly registerTimer: NodeJS.Timeout;
+
+  constructor(
+    readonly connection: Connection,
+    readonly host: SessionHost,
+  ) {
+    connection.setHandler(this);
+    this.registerTimer = setTimeout(() => {
+      if (this.state === 'awaiting-register') {
+        this.connection.close({ code: ErrorCode.NOT_REGISTERED, message: `no Register within ${host.limits.registerTimeoutMs} ms` });
+      }
+    }, host.limits.registerTimeoutMs);
+    this.registerTimer.unref();
+  }
+
+  get logger(): Logger {
+    return this.host.logger;
+  }
+
+  /** The session's permissions, looked up again whenever persons or access groups changed. */
+  get principal(): Principal | undefined {
+    const version = this.host.source.principalsVersion();
+    if (version !== this.principalVersion) {
+      this.principalVersion = version;
+      this.cachedPrincipal = this.host.source.principal(this.personDbid);
+      if (!this.cachedPrincipal && this.state === 'active') {
+        // The account was deleted or disabled: its session ends now, not at the next login.
+        setImmediate(() => this.connection.close({ code: ErrorCode.AUTH_FAILED, message: 'the account was removed or disabled' }));
+      }
+    }
+    return this.cachedPrincipal;
+  }
+
+  /** Like `principal`, but a request from a session without one is refused. */
+  requirePrincipal(): Principal {
+    const principal = this.principal;
+    if (!principal) throw new CfgError(ErrorCode.AUTH_FAILED, 'the account was removed or disabled');
+    return principal;
+  }
+
+  /** True when one of the session's subscriptions selects the change [PROTO-SUB-2]. */
+  selects(change: ChangeRecord): boolean {
+    for (const filter of this.subscriptions.values()) {
+      if (matchesNotificationFilter(filter, change)) return true;
+      if (change.previous && matchesNotificationFilter(filter, { type: change.type, dbid: change.dbid, ...change.previous })) return true;
+    }
+    return false;
+  }
+
+  addSubscription(filter: NotificationFilter): void {
+    const key = notificationFilterKey(filter);
+    if (!this.subscriptions.has(key) && this.subscriptions.size >= this.host.limits.maxSubscriptionsPerSession) {
+      throw new CfgError(ErrorCode.TOO_MANY_SUBSCRIPTIONS, `a session may hold at most ${this.host.limits.maxSubscriptionsPerSession} subscriptions`);
+    }
+    this.subscriptions.set(key, filter);
+  }
+
+  removeSubscription(filter: NotificationFilter): boolean {
+    return this.subscriptions.delete(notificationFilterKey(filter));
+  }
+
+  /** Starts the keepalive towards the client with the timeout it asked for [PROTO-ADDP-2]. */
+  startAddp(timeoutMs: number, trace: boolean): void {
+    this.addp?.stop();
+    this.addp = new AddpMonitor(
+      timeoutMs,
+      {
+        lastReceivedAt: () => this.connection.lastReceivedAt,
+        sendPoll: (n) => this.connection.send({ kind: Kind.AddpPoll, n }),
+        onTimeout: (silentForMs) =>
+          this.connection.destroy({ code: ErrorCode.ADDP_TIMEOUT, message: `client silent for ${Math.round(silentForMs)} ms`, local: true }),
+        trace: trace ? (line) => this.logger.info({ session: this.id, client: this.clientName }, line) : undefined,
+      },
+      systemClock,
+    );
+    this.addp.start();
+  }
+
+  send(message: Message): boolean {
+    return this.connection.send(message);
+  }
+
+  replyError(id: number, error: unknown): void {
+    if (error instanceof CfgError) {
+      this.send({ kind: Kind.Error, id, code: error.code, message: error.message, ...(error.details ? { details: stripId(error.details) } : {}) });
+      return;
+    }
+    this.logger.error({ err: error, session: this.id }, 'request failed unexpectedly');
+    this.send({ kind: Kind.Error, id, code: ErrorCode.INTERNAL, message: 'internal server error; the request was not carried out' });
+  }
+
+  onMessage(message: Message): void {
+    if (message.kind === Kind.AddpPoll) {
+      this.send({ kind: Kind.AddpReply, n: message.n });
+      return;
+    }
+    if (message.kind === Kind.AddpReply) return; // its arrival already counted as activity
+    const handler = handlers[message.kind as RequestMessage['kind']] as ((session: ClientSession, m: Message) => void | Promise<void>) | undefined;
+    const id = 'id' in message ? message.id : 0;
+    if (!handler) {
+      this.replyError(id, new CfgError(ErrorCode.UNKNOWN_KIND, `a server does not accept ${KindNames[message.kind] ?? message.kind} messages`));
+      return;
+    }
+    if (this.state !== 'active' && message.kind !== Kind.Register) {
+      this.replyError(id, new CfgError(ErrorCode.NOT_REGISTERED, 'send Register first'));
+      return;
+    }
+    try {
+      const pending = handler(this, message);
+      if (pending) pending.catch((error: unknown) => this.replyError(id, error));
+    } catch (error) {
+      this.replyError(id, error);
+    }
+  }
+
+  onInvalidMessage(error: CfgError): void {
+    const id = typeof error.details?.id === 'number' ? error.details.id : 0;
+    this.replyError(id, error);
+  }
+
+  onClose(reason: CloseReason): void {
+    const wasActive = this.state === 'active';
+    this.state = 'closed';
+    clearTimeout(this.registerTimer);
+    this.addp?.stop();
+    this.host.release(this);
+    if (wasActive || reason.code) {
+      this.logger.debug({ session: this.id, client: this.clientName, code: reason.code, reason: reason.message }, 'session closed');
+    }
+  }
+}
+
+function stripId(details: Record<string, string | number | boolean>): Record<string, string | number | boolean> {
+  const { id: _id, ...rest } = details;
+  return rest;
+}

@@ -1,0 +1,39 @@
+import type { NewObject, ObjectDelta, ObjectType, ServerKind, ServerRole } from '../../protocol/index.js';
+import type { ChangeRecord } from '../model/change.js';
+import type { Principal } from '../model/permissions.js';
+import type { ConfigStore } from '../store/config-store.js';
+
+export type ChangesAfter =
+  | { kind: 'changes'; changes: Iterable<ChangeRecord> }
+  | { kind: 'expired'; oldestSeq: number };
+
+export interface WriteOutcome {
+  seq: number;
+  dbid: number;
+}
+
+/**
+ * What the client-facing service needs from whatever holds the configuration: the master
+ * implements it with its database, the proxy with its upstream cache. The service never knows
+ * which one it talks to (ARCHITECTURE "Layout").
+ */
+export interface ConfigSource {
+  readonly serverName: string;
+  readonly serverKind: ServerKind;
+  serverRole(): ServerRole;
+  readonly store: ConfigStore;
+  /** The seq of the last change applied to `store`. */
+  appliedSeq(): number;
+  /** Changes after `seq`, oldest first, or `expired` when the log no longer reaches back so far. */
+  changesAfter(seq: number): ChangesAfter;
+  /** Checks credentials; resolves with the person's dbid or undefined. */
+  authenticate(user: string, password: string): Promise<number | undefined>;
+  principal(personDbid: number): Principal | undefined;
+  /** Bumps whenever principals may have changed (a Person or AccessGroup change). */
+  principalsVersion(): number;
+  create(principal: Principal, object: NewObject): Promise<WriteOutcome>;
+  update(principal: Principal, type: ObjectType, dbid: number, delta: ObjectDelta): Promise<WriteOutcome>;
+  delete(principal: Principal, type: ObjectType, dbid: number): Promise<WriteOutcome>;
+  /** Calls `listener` for every applied change, in seq order; returns the unsubscribe function. */
+  onChange(listener: (change: ChangeRecord) => void): () => void;
+}
