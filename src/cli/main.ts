@@ -1,0 +1,270 @@
+import { Command } from 'commander';
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml, stringify as toYaml } from 'yaml';
+import { CfgError, OBJECT_TYPES, type NewObject, type ObjectDelta, type ObjectFilter, type ObjectType } from '../../protocol/index.js';
+import { CfgClient } from '../client/client.js';
+import { MasterServer, MASTER_DEFAULTS } from '../master/master-server.js';
+import { createLogger } from '../util/logger.js';
+import { SOFTWARE_VERSION } from '../util/version.js';
+import { loadConfigFile } from './config-file.js';
+
+/** Exit codes: 0 ok, 1 request refused by the server, 2 usage, 3 cannot connect or authenticate. */
+const EXIT = { ok: 0, refused: 1, usage: 2, connection: 3 } as const;
+
+interface ClientFlags {
+  server: string;
+  user?: string;
+  password?: string;
+  tls?: boolean;
+  tlsCa?: string;
+  insecure?: boolean;
+  json?: boolean;
+}
+
+// `cfgproxy get … | head` closes stdout early; that is not an error.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(0);
+  throw error;
+});
+
+const program = new Command('cfgproxy')
+  .description('cfgproxy: configuration master, proxy and client tools')
+  .version(SOFTWARE_VERSION)
+  .option('--config <file>', 'read options from a YAML or JSON file (flags win)')
+  .option('--log-level <level>', 'trace, debug, info, warn, error or silent', 'info')
+  .showHelpAfterError();
+
+function withClientOptions(command: Command): Command {
+  return command
+    .option('-s, --server <endpoints>', 'host:port or tls://host:port, comma-separated for failover', process.env.CFGPROXY_SERVER ?? `127.0.0.1:${MASTER_DEFAULTS.port}`)
+    .option('-u, --user <name>', 'user name (or CFGPROXY_USER)')
+    .option('-p, --password <password>', 'password (or CFGPROXY_PASSWORD)')
+    .option('--tls', 'connect with TLS')
+    .option('--tls-ca <file>', 'CA certificate to verify the server with')
+    .option('--insecure', 'do not verify the server certificate')
+    .option('--json', 'print JSON');
+}
+
+async function openClient(flags: ClientFlags): Promise<CfgClient> {
+  const user = flags.user ?? process.env.CFGPROXY_USER;
+  const password = flags.password ?? process.env.CFGPROXY_PASSWORD;
+  if (!user || password === undefined) throw new UsageError('credentials needed: --user/--password or CFGPROXY_USER/CFGPROXY_PASSWORD');
+  const tls = flags.tls || flags.tlsCa || flags.insecure ? { ca: flags.tlsCa, insecure: flags.insecure } : undefined;
+  return CfgClient.connect({ endpoints: flags.server, user, password, tls, clientName: 'cfgproxy-cli', clientType: 'cli', reconnect: false });
+}
+
+class UsageError extends Error {}
+
+function objectType(value: string): ObjectType {
+  const match = OBJECT_TYPES.find((type) => type.toLowerCase() === value.toLowerCase());
+  if (!match) throw new UsageError(`unknown object type '${value}': one of ${OBJECT_TYPES.join(', ')}`);
+  return match;
+}
+
+function readDocument(file: string | undefined): unknown {
+  const text = readFileSync(file === undefined || file === '-' ? 0 : file, 'utf8');
+  return parseYaml(text) as unknown;
+}
+
+program
+  .command('master')
+  .description('run a master configuration server on a SQLite database')
+  .option('--db <file>', 'SQLite configuration database (created on first start)', 'data/master.db')
+  .option('--host <host>', 'address to listen on', MASTER_DEFAULTS.host)
+  .option('--port <port>', 'client port', String(MASTER_DEFAULTS.port))
+  .option('--name <name>', 'server name reported to clients', MASTER_DEFAULTS.serverName)
+  .option('--sample', 'load the sample configuration into a new database')
+  .option('--history-max-changes <n>', 'keep at most this many changes in the change log', String(MASTER_DEFAULTS.historyMaxChanges))
+  .option('--history-max-age <seconds>', 'drop changes older than this', String(MASTER_DEFAULTS.historyMaxAgeMs / 1000))
+  .option('--max-clients <n>', 'refuse connections past this many clients', '20000')
+  .option('--max-frame-bytes <n>', 'largest frame accepted from a client', String(16 * 1024 * 1024))
+  .option('--tls-cert <file>', 'serve TLS with this certificate')
+  .option('--tls-key <file>', 'private key of --tls-cert')
+  .option('--tls-ca <file>', 'CA for client certificates')
+  .option('--tls-verify-client', 'require client certificates signed by --tls-ca')
+  .action(async (flags: Record<string, string | boolean | undefined>) => {
+    const file = loadConfigFile(program.opts<{ config?: string }>().config);
+    const pick = (key: string): string | boolean | undefined => (program.getOptionValueSource(key) === 'cli' ? flags[key] : (file[key] as string | undefined) ?? flags[key]);
+    const logger = createLogger({ level: program.opts<{ logLevel: 'info' }>().logLevel });
+    const tlsCert = pick('tlsCert') as string | undefined;
+    const master = await MasterServer.start({
+      dbPath: String(pick('db')),
+      host: String(pick('host')),
+      port: Number(pick('port')),
+      serverName: String(pick('name')),
+      sample: Boolean(pick('sample')),
+      historyMaxChanges: Number(pick('historyMaxChanges')),
+      historyMaxAgeMs: Number(pick('historyMaxAge')) * 1000,
+      limits: { maxClients: Number(pick('maxClients')), maxFrameBytes: Number(pick('maxFrameBytes')) },
+      tls: tlsCert ? { cert: tlsCert, key: pick('tlsKey') as string, ca: pick('tlsCa') as string | undefined, verifyClient: Boolean(pick('tlsVerifyClient')) } : undefined,
+      logger,
+    });
+    if (master.generatedAdminPassword) {
+      process.stderr.write(`\nAdmin account created. user: admin  password: ${master.generatedAdminPassword}\n(shown once; set CFGPROXY_ADMIN_PASSWORD to choose it)\n\n`);
+    }
+    const stop = (): void => {
+      master.stop().then(() => process.exit(0), () => process.exit(1));
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+
+program
+  .command('demo')
+  .description('run a master with the sample configuration and print how to connect (npm start)')
+  .option('--port <port>', 'client port', String(MASTER_DEFAULTS.port))
+  .option('--db <file>', 'SQLite file', 'data/demo.db')
+  .action(async (flags: { port: string; db: string }) => {
+    const logger = createLogger({ level: program.opts<{ logLevel: 'info' }>().logLevel as 'info' });
+    // The demo is the one place with a known password, so anyone can try it at once.
+    const master = await MasterServer.start({ dbPath: flags.db, port: Number(flags.port), sample: true, adminPassword: 'demo', logger });
+    process.stdout.write(
+      [
+        '',
+        `cfgproxy demo: master listening on 127.0.0.1:${master.port} with ${master.source.store.size} objects (${flags.db})`,
+        'Try, in another terminal:',
+        `  npx cfgproxy get dn --server 127.0.0.1:${master.port} -u admin -p demo`,
+        `  npx cfgproxy watch --server 127.0.0.1:${master.port} -u admin -p demo`,
+        `  echo '{"type":"DN","name":"6001","tenant":1,"props":{"number":"6001","switch":1}}' | npx cfgproxy put - -u admin -p demo`,
+        'Ctrl-C stops it.',
+        '',
+      ].join('\n'),
+    );
+    const stop = (): void => {
+      master.stop().then(() => process.exit(0), () => process.exit(1));
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+
+withClientOptions(
+  program
+    .command('get <type>')
+    .description('read objects of a type (e.g. `get dn --filter number=5001`)')
+    .option('-f, --filter <key=value...>', 'dbid, name, tenant, folder, state or a property'),
+).action(async (type: string, flags: ClientFlags & { filter?: string[] }) => {
+  const client = await openClient(flags);
+  try {
+    const filter = parseFilter(flags.filter ?? []);
+    const objects = await client.readAll(objectType(type), filter);
+    if (flags.json) process.stdout.write(`${JSON.stringify(objects, null, 2)}\n`);
+    else for (const o of objects) process.stdout.write(`${o.type}\t${o.dbid}\t${o.name}\ttenant=${o.tenant}\tfolder=${o.folder}\t${o.state}\n`);
+  } finally {
+    await client.close();
+  }
+});
+
+withClientOptions(
+  program
+    .command('watch [type]')
+    .description('print change notifications as JSON lines until interrupted')
+    .option('--tenant <dbid>', 'only this tenant')
+    .option('--folder <dbid>', 'only this folder'),
+).action(async (type: string | undefined, flags: ClientFlags & { tenant?: string; folder?: string }) => {
+  const client = await CfgClient.connect({
+    ...(await credentials(flags)),
+    clientName: 'cfgproxy-watch',
+    clientType: 'cli',
+  });
+  client.on('notification', (n) => process.stdout.write(`${JSON.stringify(n)}\n`));
+  client.on('reset', (r) => process.stdout.write(`${JSON.stringify({ reset: r })}\n`));
+  await client.subscribe({
+    ...(type ? { type: objectType(type) } : {}),
+    ...(flags.tenant ? { tenant: Number(flags.tenant) } : {}),
+    ...(flags.folder ? { folder: Number(flags.folder) } : {}),
+  });
+  process.stderr.write(`watching from seq ${client.lastSeq}; Ctrl-C stops\n`);
+  process.once('SIGINT', () => {
+    client.close().then(() => process.exit(0), () => process.exit(1));
+  });
+});
+
+withClientOptions(
+  program
+    .command('put [file]')
+    .description('create an object, or update one with a delta: a JSON or YAML document, from a file or stdin (-)')
+    .option('--update <type:dbid>', 'apply the document as a delta to this object'),
+).action(async (file: string | undefined, flags: ClientFlags & { update?: string }) => {
+  const document = readDocument(file);
+  const client = await openClient(flags);
+  try {
+    let result: { seq: number; dbid: number };
+    if (flags.update) {
+      const [type, dbid] = flags.update.split(':');
+      result = await client.update(objectType(type), Number(dbid), document as ObjectDelta);
+    } else {
+      result = await client.create(document as NewObject);
+    }
+    process.stdout.write(flags.json ? `${JSON.stringify(result)}\n` : `ok: dbid ${result.dbid}, seq ${result.seq}\n`);
+  } finally {
+    await client.close();
+  }
+});
+
+withClientOptions(program.command('rm <type> <dbid>').description('delete an object')).action(
+  async (type: string, dbid: string, flags: ClientFlags) => {
+    const client = await openClient(flags);
+    try {
+      const result = await client.delete(objectType(type), Number(dbid));
+      process.stdout.write(flags.json ? `${JSON.stringify(result)}\n` : `deleted: seq ${result.seq}\n`);
+    } finally {
+      await client.close();
+    }
+  },
+);
+
+withClientOptions(
+  program.command('export').description('print the whole configuration as one document').option('--yaml', 'YAML instead of JSON'),
+).action(async (flags: ClientFlags & { yaml?: boolean }) => {
+  const client = await openClient(flags);
+  try {
+    const objects = [];
+    for (const type of OBJECT_TYPES) {
+      objects.push(...(await client.readAll(type)));
+      if (process.stderr.isTTY) process.stderr.write(`\rexported ${objects.length} objects (${type})        `);
+    }
+    if (process.stderr.isTTY) process.stderr.write('\n');
+    const document = { cfgproxy: 1, seq: client.lastSeq, objects };
+    process.stdout.write(flags.yaml ? toYaml(document) : `${JSON.stringify(document, null, 2)}\n`);
+  } finally {
+    await client.close();
+  }
+});
+
+async function credentials(flags: ClientFlags): Promise<Parameters<typeof CfgClient.connect>[0]> {
+  const user = flags.user ?? process.env.CFGPROXY_USER;
+  const password = flags.password ?? process.env.CFGPROXY_PASSWORD;
+  if (!user || password === undefined) throw new UsageError('credentials needed: --user/--password or CFGPROXY_USER/CFGPROXY_PASSWORD');
+  const tls = flags.tls || flags.tlsCa || flags.insecure ? { ca: flags.tlsCa, insecure: flags.insecure } : undefined;
+  return { endpoints: flags.server, user, password, tls };
+}
+
+function parseFilter(pairs: string[]): ObjectFilter {
+  const filter: ObjectFilter = {};
+  const props: Record<string, string | number | boolean> = {};
+  for (const pair of pairs) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new UsageError(`filter '${pair}' is not key=value`);
+    const key = pair.slice(0, eq);
+    const value = pair.slice(eq + 1);
+    if (key === 'dbid' || key === 'tenant' || key === 'folder') filter[key] = Number(value);
+    else if (key === 'name') filter.name = value;
+    else if (key === 'state') filter.state = value as 'enabled';
+    else props[key] = /^\d+$/.test(value) ? Number(value) : value === 'true' ? true : value === 'false' ? false : value;
+  }
+  if (Object.keys(props).length > 0) filter.props = props;
+  return filter;
+}
+
+program.parseAsync(process.argv).catch((error: unknown) => {
+  if (error instanceof UsageError) {
+    process.stderr.write(`cfgproxy: ${error.message}\n`);
+    process.exit(EXIT.usage);
+  }
+  if (error instanceof CfgError) {
+    process.stderr.write(`cfgproxy: ${error.code}: ${error.message}\n`);
+    process.exit(error.code === 'CONNECTION_LOST' || error.code === 'AUTH_FAILED' ? EXIT.connection : EXIT.refused);
+  }
+  process.stderr.write(`cfgproxy: ${(error as Error).message}\n`);
+  process.exit(EXIT.refused);
+});

@@ -1,0 +1,358 @@
+import { EventEmitter } from 'node:events';
+import {
+  CfgError,
+  ErrorCode,
+  Kind,
+  PROTOCOL_VERSIONS,
+  type ChangeMessage,
+  type ConfigObject,
+  type ErrorMessage,
+  type Message,
+  type NewObject,
+  type NotificationFilter,
+  type ObjectDelta,
+  type ObjectFilter,
+  type ObjectType,
+  type RegisteredMessage,
+} from '../../protocol/index.js';
+import { AddpMonitor } from '../net/addp.js';
+import { systemClock } from '../net/clock.js';
+import { Connection, DEFAULT_CONNECTION_LIMITS } from '../net/connection.js';
+import { dial } from '../net/dial.js';
+import { parseEndpoint, type Endpoint } from '../net/endpoint.js';
+import type { TlsFiles } from '../net/tls-options.js';
+import { notificationFilterKey } from '../model/filter.js';
+import { backoffDelayMs } from './backoff.js';
+
+export interface ConnectOptions {
+  /** `host:port`, `tls://host:port`, or a list tried in turn (primary, backup, …). */
+  endpoints: string | string[];
+  user: string;
+  password: string;
+  clientName?: string;
+  clientType?: string;
+  addp?: { localTimeoutMs: number; remoteTimeoutMs: number; trace?: 'off' | 'local' | 'remote' | 'both' };
+  /** TLS files; `true` means TLS with the system's trust store. */
+  tls?: TlsFiles | boolean;
+  /** Reconnect after a lost connection (default true). */
+  reconnect?: boolean;
+  connectTimeoutMs?: number;
+  requestTimeoutMs?: number;
+}
+
+export type Notification = ChangeMessage;
+
+interface Pending {
+  resolve(message: Message): void;
+  reject(error: Error): void;
+  onChunk?(objects: ConfigObject[]): void;
+  timer: NodeJS.Timeout;
+}
+
+/**
+ * A connection to a master or a proxy, kept alive across failures. Events:
+ * `notification` (ordered, each seq at most once), `reset` (history expired: re-read),
+ * `connected`, `disconnected`, `error`.
+ */
+export class CfgClient extends EventEmitter {
+  private connection: Connection | null = null;
+  private addp: AddpMonitor | null = null;
+  private readonly endpoints: Endpoint[];
+  private readonly subscriptions = new Map<string, NotificationFilter>();
+  private readonly pending = new Map<number, Pending>();
+  private nextRequestId = 1;
+  private sessionId: string | undefined;
+  private seq = 0;
+  private state: 'connecting' | 'connected' | 'reconnecting' | 'closed' = 'connecting';
+  private endpointIndex = 0;
+  private reconnectTimer: NodeJS.Timeout | null = null;
+  /** Server info from the last Registered. */
+  server: Pick<RegisteredMessage, 'serverName' | 'serverKind' | 'serverRole' | 'version'> | undefined;
+
+  private constructor(private readonly options: ConnectOptions) {
+    super();
+    const list = Array.isArray(options.endpoints) ? options.endpoints : options.endpoints.split(',');
+    const defaultTls = options.tls !== undefined && options.tls !== false;
+    this.endpoints = list.map((text) => parseEndpoint(text, defaultTls));
+    if (this.endpoints.length === 0) throw new CfgError(ErrorCode.INVALID_MESSAGE, 'connect needs at least one endpoint');
+  }
+
+  /** Connects and registers; rejects if no endpoint accepts the first time. */
+  static async connect(options: ConnectOptions): Promise<CfgClient> {
+    const client = new CfgClient(options);
+    await client.open();
+    return client;
+  }
+
+  /** The seq of the last notification delivered (or of the session start). */
+  get lastSeq(): number {
+    return this.seq;
+  }
+
+  get connected(): boolean {
+    return this.state === 'connected';
+  }
+
+  private async open(): Promise<void> {
+    let lastError: unknown;
+    for (let i = 0; i < this.endpoints.length; i += 1) {
+      const index = (this.endpointIndex + i) % this.endpoints.length;
+      try {
+        await this.attach(this.endpoints[index]);
+        this.endpointIndex = index;
+        return;
+      } catch (error) {
+        lastError = error;
+        if (error instanceof CfgError && error.code === ErrorCode.AUTH_FAILED) throw error;
+      }
+    }
+    throw lastError;
+  }
+
+  private async attach(endpoint: Endpoint): Promise<void> {
+    const tlsFiles = typeof this.options.tls === 'object' ? this.options.tls : undefined;
+    const socket = await dial(endpoint, tlsFiles, this.options.connectTimeoutMs ?? 5000);
+    const connection = new Connection(socket, { ...DEFAULT_CONNECTION_LIMITS, drainTimeoutMs: 0 });
+    this.connection = connection;
+    connection.setHandler({
+      onMessage: (message) => this.onMessage(message),
+      onInvalidMessage: (error) => this.emit('error', error),
+      onClose: (reason) => {
+        if (this.connection !== connection) return; // an old socket (epoch check)
+        this.connection = null;
+        this.addp?.stop();
+        this.failPending(new CfgError(ErrorCode.CONNECTION_LOST, `connection lost: ${reason.message}`));
+        if (this.state === 'closed' || this.state === 'connecting') return;
+        const wasConnected = this.state === 'connected';
+        this.state = 'reconnecting';
+        if (wasConnected) this.emit('disconnected', reason);
+        if (this.options.reconnect !== false) this.scheduleReconnect(1);
+      },
+    });
+    const addp = this.options.addp;
+    const restore = this.sessionId
+      ? { id: this.sessionId, lastSeq: this.seq, subscriptions: [...this.subscriptions.values()] }
+      : undefined;
+    let registered: RegisteredMessage;
+    try {
+      registered = (await this.request({
+      kind: Kind.Register,
+      versions: [...PROTOCOL_VERSIONS],
+      clientName: this.options.clientName ?? 'cfgproxy-sdk',
+      clientType: this.options.clientType ?? 'sdk',
+      user: this.options.user,
+      password: this.options.password,
+      ...(addp ? { addp } : {}),
+      ...(restore ? { session: restore } : {}),
+      })) as RegisteredMessage;
+    } catch (error) {
+      this.connection = null;
+      connection.destroy({ message: 'register failed', local: true });
+      throw error;
+    }
+    this.server = { serverName: registered.serverName, serverKind: registered.serverKind, serverRole: registered.serverRole, version: registered.version };
+    if (!registered.restored) this.seq = registered.seq;
+    this.sessionId = registered.sessionId;
+    this.state = 'connected';
+    if (addp && addp.localTimeoutMs > 0) {
+      this.addp = new AddpMonitor(
+        addp.localTimeoutMs,
+        {
+          lastReceivedAt: () => connection.lastReceivedAt,
+          sendPoll: (n) => connection.send({ kind: Kind.AddpPoll, n }),
+          onTimeout: () => connection.destroy({ code: ErrorCode.ADDP_TIMEOUT, message: 'server did not answer the keepalive poll', local: true }),
+        },
+        systemClock,
+      );
+      this.addp.start();
+    }
+    this.emit('connected', { endpoint, restored: registered.restored });
+  }
+
+  private scheduleReconnect(attempt: number): void {
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = null;
+      if (this.state === 'closed') return;
+      this.endpointIndex = (this.endpointIndex + 1) % this.endpoints.length;
+      this.attach(this.endpoints[this.endpointIndex]).catch((error: unknown) => {
+        if (this.state !== 'closed') {
+          if (this.listenerCount('error') > 0 && !(error instanceof CfgError && error.code === ErrorCode.CONNECTION_LOST)) this.emit('error', error);
+          if (!this.reconnectTimer) this.scheduleReconnect(attempt + 1);
+        }
+      });
+    }, backoffDelayMs(attempt));
+  }
+
+  private onMessage(message: Message): void {
+    switch (message.kind) {
+      case Kind.ObjectCreated:
+      case Kind.ObjectUpdated:
+      case Kind.ObjectDeleted:
+        // Replay after a restore may overlap what was already seen: each seq at most once.
+        if (message.seq <= this.seq) return;
+        this.seq = message.seq;
+        this.emit('notification', message);
+        return;
+      case Kind.HistoryLogExpired:
+        this.seq = message.seq;
+        this.emit('reset', message);
+        return;
+      case Kind.AddpPoll:
+        this.connection?.send({ kind: Kind.AddpReply, n: message.n });
+        return;
+      case Kind.ObjectsChunk:
+        this.pending.get(message.id)?.onChunk?.(message.objects);
+        return;
+      case Kind.Error:
+        if (message.id === 0) {
+          this.emit('server-error', message);
+          return;
+        }
+        this.settle(message.id, undefined, errorFrom(message));
+        return;
+      default:
+        if ('id' in message) this.settle(message.id, message);
+    }
+  }
+
+  private settle(id: number, message: Message | undefined, error?: Error): void {
+    const pending = this.pending.get(id);
+    if (!pending) return;
+    this.pending.delete(id);
+    clearTimeout(pending.timer);
+    if (error) pending.reject(error);
+    else pending.resolve(message!);
+  }
+
+  private failPending(error: Error): void {
+    for (const [id] of this.pending) this.settle(id, undefined, error);
+  }
+
+  private request(message: Record<string, unknown>, onChunk?: (objects: ConfigObject[]) => void): Promise<Message> {
+    const connection = this.connection;
+    if (!connection || !connection.isOpen) return Promise.reject(new CfgError(ErrorCode.CONNECTION_LOST, 'not connected'));
+    const id = this.nextRequestId++;
+    return new Promise((resolve, reject) => {
+      const timeoutMs = this.options.requestTimeoutMs ?? 30_000;
+      const timer = setTimeout(() => this.settle(id, undefined, new CfgError(ErrorCode.REQUEST_TIMEOUT, `no answer within ${timeoutMs} ms`)), timeoutMs);
+      timer.unref();
+      this.pending.set(id, { resolve, reject, onChunk, timer });
+      connection.send({ ...message, id } as unknown as Message);
+    });
+  }
+
+  /** Reads objects of a type, chunk by chunk, as the server streams them. */
+  async *read(type: ObjectType, filter?: ObjectFilter): AsyncGenerator<ConfigObject> {
+    const chunks: ConfigObject[][] = [];
+    let wake: (() => void) | null = null;
+    let done = false;
+    let failure: unknown;
+    this.request({ kind: Kind.ReadObjects, objectType: type, ...(filter ? { filter } : {}) }, (objects) => {
+      chunks.push(objects);
+      wake?.();
+    }).then(
+      () => { done = true; wake?.(); },
+      (error: unknown) => { failure = error; done = true; wake?.(); },
+    );
+    for (;;) {
+      const chunk = chunks.shift();
+      if (chunk) {
+        yield* chunk;
+        continue;
+      }
+      if (done) break;
+      await new Promise<void>((resolve) => (wake = resolve));
+      wake = null;
+    }
+    if (failure) throw failure;
+  }
+
+  /** Reads every matching object into an array. */
+  async readAll(type: ObjectType, filter?: ObjectFilter): Promise<ConfigObject[]> {
+    const objects: ConfigObject[] = [];
+    for await (const object of this.read(type, filter)) objects.push(object);
+    return objects;
+  }
+
+  /** Subscribes to changes; they arrive as `notification` events (and through `notifications()`). */
+  async subscribe(filter: NotificationFilter = {}): Promise<void> {
+    const ack = await this.request({ kind: Kind.Subscribe, filter });
+    this.subscriptions.set(notificationFilterKey(filter), filter);
+    // Every change before the ack's seq was sent before it, so the position may advance.
+    if (ack.kind === Kind.Ack && ack.seq > this.seq) this.seq = ack.seq;
+  }
+
+  async unsubscribe(filter: NotificationFilter = {}): Promise<void> {
+    await this.request({ kind: Kind.Unsubscribe, filter });
+    this.subscriptions.delete(notificationFilterKey(filter));
+  }
+
+  /** Notifications as an async iterator; ends when the client closes. */
+  async *notifications(): AsyncGenerator<Notification> {
+    const queue: Notification[] = [];
+    let wake: (() => void) | null = null;
+    const onNotification = (n: Notification): void => {
+      queue.push(n);
+      wake?.();
+    };
+    const onClose = (): void => wake?.();
+    this.on('notification', onNotification);
+    this.on('closed', onClose);
+    try {
+      while (this.state !== 'closed' || queue.length > 0) {
+        const next = queue.shift();
+        if (next) yield next;
+        else await new Promise<void>((resolve) => (wake = resolve));
+      }
+    } finally {
+      this.off('notification', onNotification);
+      this.off('closed', onClose);
+    }
+  }
+
+  async create(object: NewObject): Promise<{ seq: number; dbid: number }> {
+    const result = await this.request({ kind: Kind.CreateObject, object });
+    return result.kind === Kind.WriteResult ? { seq: result.seq, dbid: result.dbid } : unexpected(result);
+  }
+
+  async update(type: ObjectType, dbid: number, delta: ObjectDelta): Promise<{ seq: number; dbid: number }> {
+    const result = await this.request({ kind: Kind.UpdateObject, type, dbid, delta });
+    return result.kind === Kind.WriteResult ? { seq: result.seq, dbid: result.dbid } : unexpected(result);
+  }
+
+  async delete(type: ObjectType, dbid: number): Promise<{ seq: number; dbid: number }> {
+    const result = await this.request({ kind: Kind.DeleteObject, type, dbid });
+    return result.kind === Kind.WriteResult ? { seq: result.seq, dbid: result.dbid } : unexpected(result);
+  }
+
+  async serverInfo(): Promise<Message> {
+    return this.request({ kind: Kind.GetServerInfo });
+  }
+
+  /** Closes the connection and stops reconnecting. */
+  async close(): Promise<void> {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.addp?.stop();
+    this.failPending(new CfgError(ErrorCode.CLIENT_CLOSED, 'client closed'));
+    const connection = this.connection;
+    this.connection = null;
+    if (connection?.isOpen) {
+      const closed = new Promise<void>((resolve) => connection.socket.once('close', () => resolve()));
+      connection.close();
+      await closed;
+    }
+    this.emit('closed');
+  }
+}
+
+function errorFrom(message: ErrorMessage): CfgError {
+  return new CfgError(message.code as CfgError['code'], message.message, { details: message.details });
+}
+
+function unexpected(message: Message): never {
+  throw new CfgError(ErrorCode.INTERNAL, `unexpected reply kind ${message.kind}`);
+}
+
+export const connect = CfgClient.connect;

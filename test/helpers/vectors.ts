@@ -1,0 +1,30 @@
+import type { Message } from '../../protocol/index.js';
+
+/** The golden messages of protocol/vectors/frames.json, by name. */
+export const VECTOR_MESSAGES: Array<{ name: string; message: Message }> = [
+  { name: 'register minimal', message: { kind: 1, id: 1, versions: [1], clientName: 'desk-1', clientType: 'agent-desktop', user: 'agent1', password: 'secret' } },
+  {
+    name: 'register with addp and session',
+    message: {
+      kind: 1, id: 7, versions: [1], clientName: 'desk-1', clientType: 'agent-desktop', user: 'agent1', password: 'secret',
+      addp: { localTimeoutMs: 10000, remoteTimeoutMs: 15000, trace: 'both' },
+      session: { id: '5b0f6c1e-1111-4222-8333-944455556666', lastSeq: 1234, subscriptions: [{ type: 'DN', tenant: 1 }, {}] },
+    },
+  },
+  { name: 'registered', message: { kind: 2, id: 1, version: 1, sessionId: 's-1', serverName: 'master', serverKind: 'master', serverRole: 'standalone', seq: 42, restored: false } },
+  { name: 'read objects with filter', message: { kind: 3, id: 2, objectType: 'DN', filter: { tenant: 1, props: { number: '5001' } } } },
+  { name: 'read end', message: { kind: 5, id: 2, total: 3, seq: 42 } },
+  { name: 'subscribe', message: { kind: 6, id: 3, filter: { type: 'Person', folder: 4 } } },
+  { name: 'ack', message: { kind: 8, id: 3, seq: 42 } },
+  {
+    name: 'object updated',
+    message: { kind: 10, seq: 43, at: 1795000000000, type: 'DN', dbid: 12, delta: { state: 'disabled', options: { TServer: { 'timeout': '30', old: null } } } },
+  },
+  { name: 'object deleted', message: { kind: 11, seq: 44, at: 1795000000001, type: 'Host', dbid: 2 } },
+  { name: 'delete object', message: { kind: 14, id: 9, type: 'Host', dbid: 2 } },
+  { name: 'write result', message: { kind: 15, id: 9, seq: 44, dbid: 2 } },
+  { name: 'history log expired', message: { kind: 16, lastSeq: 10, oldestSeq: 500, seq: 900 } },
+  { name: 'addp poll', message: { kind: 17, n: 1 } },
+  { name: 'addp reply', message: { kind: 18, n: 1 } },
+  { name: 'error', message: { kind: 19, id: 9, code: 'OBJECT_IN_USE', message: 'Host 2 is still referenced by Application:1', details: { referrer: 'Application:1' } } },
+];
