@@ -97,7 +97,8 @@ export class MasterServer {
     }
   }
 
-  private prune(maxChanges: number, maxAgeMs: number): void {
+  /** Applies the retention now (it also runs every pruneIntervalMs). */
+  prune(maxChanges: number, maxAgeMs: number): void {
     try {
       const removed = this.db.pruneChanges(this.source.appliedSeq(), maxChanges, maxAgeMs);
       if (removed > 0) this.logger.debug({ removed, oldestSeq: this.source.oldestSeq() }, 'pruned change log');

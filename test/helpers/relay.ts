@@ -1,0 +1,53 @@
+import net from 'node:net';
+
+/** A TCP relay in front of a server that a test can cut and heal, to play a broken network. */
+export class Relay {
+  private readonly sockets = new Set<net.Socket>();
+  private open = true;
+
+  private constructor(private readonly server: net.Server) {}
+
+  static async start(targetPort: number): Promise<Relay> {
+    let relay!: Relay;
+    const server = net.createServer((client) => {
+      if (!relay.open) {
+        client.destroy();
+        return;
+      }
+      const upstream = net.connect({ host: '127.0.0.1', port: targetPort });
+      for (const socket of [client, upstream]) {
+        relay.sockets.add(socket);
+        socket.on('error', () => undefined);
+        socket.on('close', () => {
+          relay.sockets.delete(socket);
+          client.destroy();
+          upstream.destroy();
+        });
+      }
+      client.pipe(upstream);
+      upstream.pipe(client);
+    });
+    relay = new Relay(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return relay;
+  }
+
+  get port(): number {
+    return (this.server.address() as net.AddressInfo).port;
+  }
+
+  /** Drops every relayed connection and refuses new ones until `heal`. */
+  cut(): void {
+    this.open = false;
+    for (const socket of this.sockets) socket.destroy();
+  }
+
+  heal(): void {
+    this.open = true;
+  }
+
+  async close(): Promise<void> {
+    this.cut();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}
