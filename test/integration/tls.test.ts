@@ -1,0 +1,41 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connect } from '../../src/client/index.js';
+import { ADMIN_PASSWORD, startTestMaster } from '../helpers/master.js';
+import { makeTestCerts, requireTool, type TestCerts } from '../helpers/certs.js';
+
+const haveOpenssl = requireTool('openssl');
+let certs: TestCerts;
+
+beforeAll(() => {
+  if (haveOpenssl) certs = makeTestCerts();
+});
+afterAll(() => certs?.cleanup());
+
+describe.runIf(haveOpenssl)('tls', () => {
+  it('tls - a client reads over TLS, verifying the server against the test CA', async () => {
+    const { master, cleanup } = await startTestMaster({ tls: { cert: certs.serverCert, key: certs.serverKey } });
+    try {
+      const client = await connect({ endpoints: `tls://127.0.0.1:${master.port}`, user: 'admin', password: ADMIN_PASSWORD, tls: { ca: certs.ca } });
+      expect((await client.readAll('Switch')).length).toBe(2);
+      await client.close();
+      const untrusting = connect({ endpoints: `tls://127.0.0.1:${master.port}`, user: 'admin', password: ADMIN_PASSWORD, reconnect: false });
+      await expect(untrusting).rejects.toMatchObject({ code: 'CONNECTION_LOST' });
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it('tls - with client verification on, only a client with a certificate gets in', async () => {
+    const { master, cleanup } = await startTestMaster({ tls: { cert: certs.serverCert, key: certs.serverKey, ca: certs.ca, verifyClient: true } });
+    try {
+      const endpoint = `tls://127.0.0.1:${master.port}`;
+      const withCert = await connect({ endpoints: endpoint, user: 'admin', password: ADMIN_PASSWORD, tls: { ca: certs.ca, cert: certs.clientCert, key: certs.clientKey } });
+      expect(withCert.server?.serverKind).toBe('master');
+      await withCert.close();
+      const without = connect({ endpoints: endpoint, user: 'admin', password: ADMIN_PASSWORD, tls: { ca: certs.ca }, reconnect: false, requestTimeoutMs: 3000 });
+      await expect(without).rejects.toMatchObject({ code: expect.stringMatching(/CONNECTION_LOST|REQUEST_TIMEOUT/) });
+    } finally {
+      await cleanup();
+    }
+  });
+});
