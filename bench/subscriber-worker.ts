@@ -25,7 +25,6 @@ process.once('message', (start: Start) => {
     let handshake = 2; // Registered + Ack
     socket.on('connect', () => {
       socket.write(encodeFrame({ kind: 1, id: 1, versions: [1], clientName: `bench-${i}`, clientType: 'bench', user: 'admin', password: start.password }));
-      socket.write(encodeFrame({ kind: 6, id: 2, filter: { type: 'Skill' } }));
     });
     socket.on('data', (chunk: Buffer) => {
       let offset = 0;
@@ -46,6 +45,8 @@ process.once('message', (start: Start) => {
         const length = head.readUInt32BE(0);
         if (handshake > 0) {
           handshake -= 1;
+          // Subscribe only once Registered arrived: requests during registration are refused.
+          if (handshake === 1) socket.write(encodeFrame({ kind: 6, id: 2, filter: { type: 'Skill' } }));
           if (handshake === 0 && ++ready === start.count) process.send!({ type: 'ready' });
         } else {
           frames += 1;
