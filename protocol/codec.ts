@@ -80,7 +80,7 @@ export class FrameDecoder {
 
   push(chunk: Buffer): void {
     if (this.failed) return;
-    let data = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
+    const data = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
     this.pending = null;
     const bodies: Buffer[] = [];
     let offset = 0;
@@ -103,7 +103,6 @@ export class FrameDecoder {
       // Copy the tail so a large socket chunk is not kept alive by a small partial frame.
       this.pending = Buffer.from(data.subarray(offset));
     }
-    data = Buffer.alloc(0);
     for (const body of bodies) {
       let message: Message;
       try {

@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml, stringify as toYaml } from 'yaml';
 import { CfgError, OBJECT_TYPES, type NewObject, type ObjectDelta, type ObjectFilter, type ObjectType } from '../../protocol/index.js';
-import { CfgClient } from '../client/client.js';
+import { CfgClient, type ConnectOptions } from '../client/client.js';
 import { MasterServer, MASTER_DEFAULTS } from '../master/master-server.js';
 import { createLogger } from '../util/logger.js';
 import { SOFTWARE_VERSION } from '../util/version.js';
@@ -45,12 +45,18 @@ function withClientOptions(command: Command): Command {
     .option('--json', 'print JSON');
 }
 
-async function openClient(flags: ClientFlags): Promise<CfgClient> {
+/** Connect options from the flags and the environment; throws UsageError without credentials. */
+function connectOptions(flags: ClientFlags): ConnectOptions {
   const user = flags.user ?? process.env.CFGPROXY_USER;
   const password = flags.password ?? process.env.CFGPROXY_PASSWORD;
   if (!user || password === undefined) throw new UsageError('credentials needed: --user/--password or CFGPROXY_USER/CFGPROXY_PASSWORD');
   const tls = flags.tls || flags.tlsCa || flags.insecure ? { ca: flags.tlsCa, insecure: flags.insecure } : undefined;
-  return CfgClient.connect({ endpoints: flags.server, user, password, tls, clientName: 'cfgproxy-cli', clientType: 'cli', reconnect: false });
+  return { endpoints: flags.server, user, password, tls, clientName: 'cfgproxy-cli', clientType: 'cli' };
+}
+
+/** A one-shot client: a lost connection fails the command instead of retrying. */
+function openClient(flags: ClientFlags): Promise<CfgClient> {
+  return CfgClient.connect({ ...connectOptions(flags), reconnect: false });
 }
 
 class UsageError extends Error {}
@@ -161,11 +167,7 @@ withClientOptions(
     .option('--tenant <dbid>', 'only this tenant')
     .option('--folder <dbid>', 'only this folder'),
 ).action(async (type: string | undefined, flags: ClientFlags & { tenant?: string; folder?: string }) => {
-  const client = await CfgClient.connect({
-    ...(await credentials(flags)),
-    clientName: 'cfgproxy-watch',
-    clientType: 'cli',
-  });
+  const client = await CfgClient.connect({ ...connectOptions(flags), clientName: 'cfgproxy-watch' });
   client.on('notification', (n) => process.stdout.write(`${JSON.stringify(n)}\n`));
   client.on('reset', (r) => process.stdout.write(`${JSON.stringify({ reset: r })}\n`));
   await client.subscribe({
@@ -230,14 +232,6 @@ withClientOptions(
     await client.close();
   }
 });
-
-async function credentials(flags: ClientFlags): Promise<Parameters<typeof CfgClient.connect>[0]> {
-  const user = flags.user ?? process.env.CFGPROXY_USER;
-  const password = flags.password ?? process.env.CFGPROXY_PASSWORD;
-  if (!user || password === undefined) throw new UsageError('credentials needed: --user/--password or CFGPROXY_USER/CFGPROXY_PASSWORD');
-  const tls = flags.tls || flags.tlsCa || flags.insecure ? { ca: flags.tlsCa, insecure: flags.insecure } : undefined;
-  return { endpoints: flags.server, user, password, tls };
-}
 
 function parseFilter(pairs: string[]): ObjectFilter {
   const filter: ObjectFilter = {};

@@ -93,11 +93,13 @@ export class MasterSource implements ConfigSource {
   }
 
   async create(principal: Principal, raw: NewObject): Promise<WriteOutcome> {
-    // Shape first: a bad object must not cost a password hash.
-    const credential = await this.hashSecrets(checkNewObject(raw, 0).secrets);
-    const type = raw.type;
+    // Shape first: a bad object must not cost a password hash. The dbid is assigned after the
+    // hash, in the same synchronous step as the commit, so concurrent creates cannot collide.
+    const checked = checkNewObject(raw, 0);
+    const credential = await this.hashSecrets(checked.secrets);
+    const type = checked.object.type;
     const dbid = this.allocateDbid(type);
-    const { object } = checkNewObject(raw, dbid);
+    const object = { ...checked.object, dbid };
     this.checkPlacement(object, undefined);
     this.checkAccess(principal, object, undefined);
     this.commit('created', object, undefined, { kind: Kind.ObjectCreated, object }, credential, { type, next: dbid + 1 });

@@ -77,35 +77,33 @@ function checkProp(type: ObjectType, key: string, spec: PropSpec, value: unknown
   }
 }
 
-function checkSections(value: unknown, where: string): Sections {
+/**
+ * Checks options/annex sections. In a delta (`allowNull`) a null section or key means "remove";
+ * the same size limits apply, so one write cannot add unbounded sections either way.
+ */
+function checkSections(value: unknown, where: string, allowNull: false): Sections;
+function checkSections(value: unknown, where: string, allowNull: true): SectionsDelta;
+function checkSections(value: unknown, where: string, allowNull: boolean): Sections | SectionsDelta {
   if (value === undefined) return {};
   if (!isMap(value)) throw invalid(`${where} must be a map of sections`);
   const entries = Object.entries(value);
   if (entries.length > OBJECT_LIMITS.sections) throw invalid(`${where} has more than ${OBJECT_LIMITS.sections} sections`);
-  const sections: Sections = {};
+  const sections: SectionsDelta = {};
   for (const [section, keys] of entries) {
-    if (!isMap(keys)) throw invalid(`${where}.${section} must be a map of key → string`);
+    if (keys === null && allowNull) {
+      sections[section] = null;
+      continue;
+    }
+    if (!isMap(keys)) throw invalid(`${where}.${section} must be a map of key → string${allowNull ? ' or null' : ''}`);
     const pairs = Object.entries(keys);
     if (pairs.length > OBJECT_LIMITS.keysPerSection) throw invalid(`${where}.${section} has more than ${OBJECT_LIMITS.keysPerSection} keys`);
     for (const [key, v] of pairs) {
+      if (v === null && allowNull) continue;
       if (typeof v !== 'string' || v.length > OBJECT_LIMITS.valueLength) throw invalid(`${where}.${section}.${key} must be a string of at most ${OBJECT_LIMITS.valueLength} characters`);
     }
-    sections[section] = { ...(keys as Record<string, string>) };
+    sections[section] = { ...(keys as Record<string, string | null>) };
   }
   return sections;
-}
-
-function checkSectionsDelta(value: unknown, where: string): SectionsDelta | undefined {
-  if (value === undefined) return undefined;
-  if (!isMap(value)) throw invalid(`${where} must be a map of sections`);
-  for (const [section, keys] of Object.entries(value)) {
-    if (keys === null) continue;
-    if (!isMap(keys)) throw invalid(`${where}.${section} must be a map or null`);
-    for (const [key, v] of Object.entries(keys)) {
-      if (v !== null && (typeof v !== 'string' || v.length > OBJECT_LIMITS.valueLength)) throw invalid(`${where}.${section}.${key} must be a string or null`);
-    }
-  }
-  return value as SectionsDelta;
 }
 
 function checkName(name: unknown): string {
@@ -161,8 +159,8 @@ export function checkNewObject(raw: NewObject, dbid: number): CheckedObject {
     folder,
     state,
     props,
-    options: checkSections(raw.options, 'options'),
-    annex: checkSections(raw.annex, 'annex'),
+    options: checkSections(raw.options, 'options', false),
+    annex: checkSections(raw.annex, 'annex', false),
   };
   return { object, secrets };
 }
@@ -210,10 +208,8 @@ export function checkDelta(type: ObjectType, raw: ObjectDelta): CheckedDelta {
     }
     if (Object.keys(props).length > 0) delta.props = props;
   }
-  const options = checkSectionsDelta(raw.options, 'delta.options');
-  if (options) delta.options = options;
-  const annex = checkSectionsDelta(raw.annex, 'delta.annex');
-  if (annex) delta.annex = annex;
+  if (raw.options !== undefined) delta.options = checkSections(raw.options, 'delta.options', true);
+  if (raw.annex !== undefined) delta.annex = checkSections(raw.annex, 'delta.annex', true);
   return { delta, secrets };
 }
 

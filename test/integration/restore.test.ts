@@ -8,16 +8,22 @@ afterEach(async () => {
   for (const close of toClose.splice(0).reverse()) await close();
 });
 
+/** A master, a watcher that reaches it through a cuttable relay, and a writer that does not. */
+async function watcherBehindRelay(options: Parameters<typeof startTestMaster>[0] = {}) {
+  const { master, cleanup } = await startTestMaster(options);
+  toClose.push(cleanup);
+  const relay = await Relay.start(master.port);
+  toClose.push(() => relay.close());
+  const watcher = await adminClient(relay.port);
+  toClose.push(() => watcher.close());
+  const writer = await adminClient(master.port);
+  toClose.push(() => writer.close());
+  return { master, relay, watcher, writer };
+}
+
 describe('session restore', () => {
   it('restore - a client cut off catches up on exactly the changes it missed, once each, in order', async () => {
-    const { master, cleanup } = await startTestMaster();
-    toClose.push(cleanup);
-    const relay = await Relay.start(master.port);
-    toClose.push(() => relay.close());
-    const watcher = await adminClient(relay.port);
-    toClose.push(() => watcher.close());
-    const writer = await adminClient(master.port);
-    toClose.push(() => writer.close());
+    const { master, relay, watcher, writer } = await watcherBehindRelay();
     await watcher.subscribe({ type: 'Skill' });
     const seen: number[] = [];
     const restored: boolean[] = [];
@@ -44,14 +50,7 @@ describe('session restore', () => {
   });
 
   it('restore - past the retained history the client gets a reset instead of a gap', async () => {
-    const { master, cleanup } = await startTestMaster({ historyMaxChanges: 3 });
-    toClose.push(cleanup);
-    const relay = await Relay.start(master.port);
-    toClose.push(() => relay.close());
-    const watcher = await adminClient(relay.port);
-    toClose.push(() => watcher.close());
-    const writer = await adminClient(master.port);
-    toClose.push(() => writer.close());
+    const { master, relay, watcher, writer } = await watcherBehindRelay({ historyMaxChanges: 3 });
     await watcher.subscribe({});
     const disconnected = new Promise<void>((resolve) => watcher.once('disconnected', () => resolve()));
     relay.cut();
