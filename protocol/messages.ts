@@ -28,6 +28,8 @@ export const Kind = {
   Error: 19,
   GetServerInfo: 20,
   ServerInfo: 21,
+  LoadSnapshot: 22,
+  CredentialChanged: 23,
 } as const;
 
 export type KindName = keyof typeof Kind;
@@ -181,6 +183,8 @@ export interface ObjectsChunkMessage {
   kind: typeof Kind.ObjectsChunk;
   id: number;
   objects: ConfigObject[];
+  /** Only in answers to LoadSnapshot: `[personDbid, passwordHash]` of the persons in this chunk. */
+  credentials?: Array<[number, string]>;
 }
 
 export interface ReadEndMessage {
@@ -225,6 +229,11 @@ export interface ObjectUpdatedMessage {
   type: ObjectType;
   dbid: number;
   delta: ObjectDelta;
+  /**
+   * The whole object after the change, present only when the update moved it to another tenant
+   * or folder: a subscriber that only now sees the object has no base to apply the delta to.
+   */
+  object?: ConfigObject;
 }
 
 export interface ObjectDeletedMessage {
@@ -239,6 +248,8 @@ export interface CreateObjectMessage {
   kind: typeof Kind.CreateObject;
   id: number;
   object: NewObject;
+  /** From a proxy only: the person the proxy forwards the write for [PROTO-PROXY-4]. */
+  onBehalfOf?: number;
 }
 
 export interface UpdateObjectMessage {
@@ -247,6 +258,8 @@ export interface UpdateObjectMessage {
   type: ObjectType;
   dbid: number;
   delta: ObjectDelta;
+  /** From a proxy only: the person the proxy forwards the write for [PROTO-PROXY-4]. */
+  onBehalfOf?: number;
 }
 
 export interface DeleteObjectMessage {
@@ -254,6 +267,8 @@ export interface DeleteObjectMessage {
   id: number;
   type: ObjectType;
   dbid: number;
+  /** From a proxy only: the person the proxy forwards the write for [PROTO-PROXY-4]. */
+  onBehalfOf?: number;
 }
 
 export interface WriteResultMessage {
@@ -309,6 +324,20 @@ export interface ServerInfoMessage {
   uptimeMs: number;
 }
 
+/** A proxy loads the whole configuration it may see, with password hashes [PROTO-PROXY-2]. */
+export interface LoadSnapshotMessage {
+  kind: typeof Kind.LoadSnapshot;
+  id: number;
+}
+
+/** To proxies only, just before the change of the same seq: a person's new password hash. */
+export interface CredentialChangedMessage {
+  kind: typeof Kind.CredentialChanged;
+  seq: number;
+  dbid: number;
+  hash: string;
+}
+
 export type Message =
   | RegisterMessage
   | RegisteredMessage
@@ -330,7 +359,9 @@ export type Message =
   | AddpReplyMessage
   | ErrorMessage
   | GetServerInfoMessage
-  | ServerInfoMessage;
+  | ServerInfoMessage
+  | LoadSnapshotMessage
+  | CredentialChangedMessage;
 
 export type MessageOf<K extends KindNumber> = Extract<Message, { kind: K }>;
 
@@ -343,4 +374,5 @@ export type RequestMessage =
   | CreateObjectMessage
   | UpdateObjectMessage
   | DeleteObjectMessage
-  | GetServerInfoMessage;
+  | GetServerInfoMessage
+  | LoadSnapshotMessage;

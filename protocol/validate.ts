@@ -135,6 +135,11 @@ function objectFilter(raw: unknown, id: number): ObjectFilter {
   return filter;
 }
 
+function onBehalfOf(f: Fields): { onBehalfOf?: number } {
+  const person = f.optionalUint('onBehalfOf');
+  return person === undefined ? {} : { onBehalfOf: person };
+}
+
 /**
  * Turns a decoded body into a typed message. Throws CfgError UNKNOWN_KIND or INVALID_MESSAGE with
  * `details.id` set to the request id when one could be read, so the error reply can name it.
@@ -197,8 +202,17 @@ export function validateMessage(body: unknown): Message {
       if (body.filter !== undefined) message.filter = objectFilter(body.filter, id);
       return message;
     }
-    case Kind.ObjectsChunk:
-      return { kind, id: f.uint('id'), objects: f.array('objects', 1_000_000) as ConfigObject[] };
+    case Kind.ObjectsChunk: {
+      const message: Message = { kind, id: f.uint('id'), objects: f.array('objects', 1_000_000) as ConfigObject[] };
+      if (body.credentials !== undefined) {
+        const credentials = f.array('credentials', 1_000_000);
+        if (!credentials.every((c) => Array.isArray(c) && c.length === 2 && isUint(c[0]) && typeof c[1] === 'string')) {
+          throw invalid(id, 'ObjectsChunk.credentials must hold [dbid, hash] pairs');
+        }
+        message.credentials = credentials as Array<[number, string]>;
+      }
+      return message;
+    }
     case Kind.ReadEnd:
       return { kind, id: f.uint('id'), total: f.uint('total'), seq: f.uint('seq') };
     case Kind.Subscribe:
@@ -208,16 +222,19 @@ export function validateMessage(body: unknown): Message {
       return { kind, id: f.uint('id'), seq: f.uint('seq') };
     case Kind.ObjectCreated:
       return { kind, seq: f.uint('seq'), at: f.uint('at'), object: f.map('object') as unknown as ConfigObject };
-    case Kind.ObjectUpdated:
-      return { kind, seq: f.uint('seq'), at: f.uint('at'), type: f.objectType('type'), dbid: f.uint('dbid'), delta: f.map('delta') };
+    case Kind.ObjectUpdated: {
+      const message: Message = { kind, seq: f.uint('seq'), at: f.uint('at'), type: f.objectType('type'), dbid: f.uint('dbid'), delta: f.map('delta') };
+      if (body.object !== undefined) message.object = f.map('object') as unknown as ConfigObject;
+      return message;
+    }
     case Kind.ObjectDeleted:
       return { kind, seq: f.uint('seq'), at: f.uint('at'), type: f.objectType('type'), dbid: f.uint('dbid') };
     case Kind.CreateObject:
-      return { kind, id: f.uint('id'), object: f.map('object') as unknown as NewObject };
+      return { kind, id: f.uint('id'), object: f.map('object') as unknown as NewObject, ...onBehalfOf(f) };
     case Kind.UpdateObject:
-      return { kind, id: f.uint('id'), type: f.objectType('type'), dbid: f.uint('dbid'), delta: f.map('delta') };
+      return { kind, id: f.uint('id'), type: f.objectType('type'), dbid: f.uint('dbid'), delta: f.map('delta'), ...onBehalfOf(f) };
     case Kind.DeleteObject:
-      return { kind, id: f.uint('id'), type: f.objectType('type'), dbid: f.uint('dbid') };
+      return { kind, id: f.uint('id'), type: f.objectType('type'), dbid: f.uint('dbid'), ...onBehalfOf(f) };
     case Kind.WriteResult:
       return { kind, id: f.uint('id'), seq: f.uint('seq'), dbid: f.uint('dbid') };
     case Kind.HistoryLogExpired:
@@ -244,6 +261,10 @@ export function validateMessage(body: unknown): Message {
         seq: f.uint('seq'),
         uptimeMs: f.uint('uptimeMs'),
       };
+    case Kind.LoadSnapshot:
+      return { kind, id: f.uint('id') };
+    case Kind.CredentialChanged:
+      return { kind, seq: f.uint('seq'), dbid: f.uint('dbid'), hash: f.string('hash', 1024) };
     default:
       throw new CfgError(ErrorCode.UNKNOWN_KIND, `unknown message kind ${kind}`, { details: { id } });
   }

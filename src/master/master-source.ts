@@ -1,6 +1,4 @@
-import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { LRUCache } from 'lru-cache';
 import {
   CfgError,
   encodeFrame,
@@ -13,11 +11,12 @@ import {
   type ServerRole,
 } from '../../protocol/index.js';
 import type { ChangeOp, ChangeRecord } from '../model/change.js';
-import { hashPassword, verifyPassword } from '../model/passwords.js';
+import { CredentialStore } from '../model/credentials.js';
+import { hashPassword } from '../model/passwords.js';
 import { Principal } from '../model/permissions.js';
 import { PrincipalDirectory } from '../model/principal-directory.js';
 import { applyDelta, checkDelta, checkNewObject, isEmptyDelta } from '../model/validate-object.js';
-import { rowToChange, type ConfigDatabase } from '../store/config-db.js';
+import type { ConfigDatabase } from '../store/config-db.js';
 import { ConfigStore, referencesOf } from '../store/config-store.js';
 import type { ChangesAfter, ConfigSource, WriteOutcome } from '../service/source.js';
 
@@ -32,11 +31,9 @@ export class MasterSource implements ConfigSource {
   readonly serverKind = 'master';
   readonly store = new ConfigStore();
   private readonly principals = new PrincipalDirectory(this.store);
-  private readonly credentials: Map<number, string>;
+  private readonly credentials: CredentialStore;
   private readonly nextDbid = new Map<ObjectType, number>();
   private readonly events = new EventEmitter();
-  /** user+password digest → the hash it verified against; spares scrypt on every reconnect. */
-  private readonly verified = new LRUCache<string, string>({ max: 10_000 });
   private seq: number;
 
   constructor(
@@ -45,7 +42,7 @@ export class MasterSource implements ConfigSource {
   ) {
     this.events.setMaxListeners(0);
     for (const object of db.loadObjects()) this.store.put(object);
-    this.credentials = db.loadCredentials();
+    this.credentials = new CredentialStore(db.loadCredentials());
     this.seq = db.counter('seq');
   }
 
@@ -58,25 +55,25 @@ export class MasterSource implements ConfigSource {
   }
 
   oldestSeq(): number {
-    return this.db.oldestChangeSeq() ?? this.seq + 1;
+    return this.db.changes.oldestSeq() ?? this.seq + 1;
   }
 
   changesAfter(seq: number): ChangesAfter {
     const oldestSeq = this.oldestSeq();
     if (seq < oldestSeq - 1 || seq > this.seq) return { kind: 'expired', oldestSeq };
-    const rows = this.db.changesAfter(seq);
-    return { kind: 'changes', changes: (function* () { for (const row of rows) yield rowToChange(row); })() };
+    return { kind: 'changes', changes: this.db.changes.changesAfter(seq) };
   }
 
-  async authenticate(user: string, password: string): Promise<number | undefined> {
-    const person = this.store.findByName('Person', 0, user);
-    const stored = person && this.credentials.get(person.dbid);
-    if (!person || stored === undefined || person.state === 'disabled') return undefined;
-    const cacheKey = `${person.dbid}:${createHash('sha256').update(password).digest('base64')}`;
-    if (this.verified.get(cacheKey) === stored) return person.dbid;
-    if (!(await verifyPassword(password, stored))) return undefined;
-    this.verified.set(cacheKey, stored);
-    return person.dbid;
+  authenticate(user: string, password: string): Promise<number | undefined> {
+    return this.credentials.authenticate(this.store, user, password);
+  }
+
+  credentialOf(personDbid: number): string | undefined {
+    return this.credentials.get(personDbid);
+  }
+
+  notServingReason(): undefined {
+    return undefined;
   }
 
   principal(personDbid: number): Principal | undefined {
@@ -118,7 +115,8 @@ export class MasterSource implements ConfigSource {
     const object = applyDelta(previous, delta);
     this.checkPlacement(object, previous);
     this.checkAccess(principal, object, previous);
-    this.commit('updated', object, previous, { kind: Kind.ObjectUpdated, type, dbid, delta }, credential);
+    const moved = object.tenant !== previous.tenant || object.folder !== previous.folder;
+    this.commit('updated', object, previous, { kind: Kind.ObjectUpdated, type, dbid, delta, ...(moved ? { object } : {}) }, credential);
     return { seq: this.seq, dbid };
   }
 
@@ -185,7 +183,7 @@ export class MasterSource implements ConfigSource {
     const grantsPower =
       object.type === 'AccessGroup' ||
       (object.type === 'Person' &&
-        (object.props.isAdmin !== previous?.props.isAdmin || JSON.stringify(object.props.grants) !== JSON.stringify(previous?.props.grants)));
+        (object.props.isAdmin !== previous?.props.isAdmin || object.props.isProxy !== previous?.props.isProxy || JSON.stringify(object.props.grants) !== JSON.stringify(previous?.props.grants)));
     if (grantsPower && !principal.isAdmin) {
       throw new CfgError(ErrorCode.PERMISSION_DENIED, `only an administrator may change permissions (${object.type} '${object.name}')`);
     }
@@ -215,6 +213,7 @@ export class MasterSource implements ConfigSource {
     if (object && previous && (object.tenant !== previous.tenant || object.folder !== previous.folder)) {
       change.previous = { tenant: previous.tenant, folder: previous.folder };
     }
+    if (credential !== undefined) change.proxyFrame = encodeFrame({ kind: Kind.CredentialChanged, seq, dbid: placed.dbid, hash: credential });
     this.db.commit({ change, object, credential, dbidCounter });
     // Only after the commit succeeded does memory change: a failed write leaves no trace.
     this.seq = seq;

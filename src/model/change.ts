@@ -16,4 +16,6 @@ export interface ChangeRecord extends ObjectPlacement {
   type: ObjectType;
   previous?: { tenant: number; folder: number };
   frame: Buffer;
+  /** For proxies only, written just before `frame`: the CredentialChanged of this seq. */
+  proxyFrame?: Buffer;
 }

@@ -22,6 +22,8 @@ export class Principal {
     readonly personDbid: number,
     readonly isAdmin: boolean,
     grants: readonly PermissionGrant[],
+    /** A proxy account reads everything (it serves all users) but changes nothing itself. */
+    readonly isProxy = false,
   ) {
     for (const grant of grants) {
       const table = grant.on === 'type' ? this.types : grant.on === 'tenant' ? this.tenants : this.folders;
@@ -30,14 +32,21 @@ export class Principal {
     }
     this.viewKey = isAdmin
       ? 'admin'
-      : [...this.types, ...this.tenants, ...this.folders]
+      : isProxy
+        ? 'proxy'
+        : [...this.types, ...this.tenants, ...this.folders]
           .map(([k, v]) => `${k}:${v}`)
           .sort()
           .join(',');
   }
 
   canRead(object: ObjectPlacement, parentOf: FolderParentLookup): boolean {
-    return this.isAdmin || this.access(object, parentOf) !== undefined;
+    return this.isAdmin || this.isProxy || this.access(object, parentOf) !== undefined;
+  }
+
+  /** May register as a proxy: load snapshots with password hashes, write on behalf of others. */
+  get mayProxy(): boolean {
+    return this.isAdmin || this.isProxy;
   }
 
   canChange(object: ObjectPlacement, parentOf: FolderParentLookup): boolean {
@@ -73,5 +82,5 @@ export function principalOf(person: ConfigObject, groups: Iterable<ConfigObject>
     grants.push(...((group.props.grants as PermissionGrant[] | undefined) ?? []));
     if (group.name === 'Administrators' && group.tenant === 0) isAdmin = true;
   }
-  return new Principal(person.name, person.dbid, isAdmin, grants);
+  return new Principal(person.name, person.dbid, isAdmin, grants, person.props.isProxy === true);
 }

@@ -27,6 +27,8 @@ export const SCHEMA: Readonly<Record<ObjectType, Readonly<Record<string, PropSpe
     email: { kind: 'string' },
     isAgent: { kind: 'bool' },
     isAdmin: { kind: 'bool' },
+    /** The account may register as a proxy: it reads everything and receives password hashes. */
+    isProxy: { kind: 'bool' },
     grants: { kind: 'grants' },
     password: { kind: 'secret' },
   },

@@ -4,6 +4,7 @@ import { Connection } from '../net/connection.js';
 import { boundPort, listen } from '../net/listener.js';
 import type { TlsFiles } from '../net/tls-options.js';
 import type { Logger } from '../util/logger.js';
+import { Semaphore } from '../util/semaphore.js';
 import { FanOut } from './fan-out.js';
 import { DEFAULT_SERVICE_LIMITS, type ServiceLimits } from './limits.js';
 import { ClientSession, type SessionHost } from './session.js';
@@ -25,6 +26,7 @@ export class ConfigService implements SessionHost {
   readonly limits: ServiceLimits;
   readonly logger: Logger;
   readonly fanOut: FanOut;
+  readonly snapshotLoads: Semaphore;
   private readonly connections = new Set<ClientSession>();
   private server: Server | null = null;
   private readonly unsubscribe: () => void;
@@ -36,6 +38,7 @@ export class ConfigService implements SessionHost {
     this.limits = { ...DEFAULT_SERVICE_LIMITS, ...options.limits };
     this.logger = options.logger;
     this.fanOut = new FanOut(source.store.folderParent);
+    this.snapshotLoads = new Semaphore(this.limits.maxSnapshotLoads);
     this.unsubscribe = source.onChange((change) => this.fanOut.publish(change));
   }
 

@@ -42,7 +42,7 @@ export class FanOut {
         visible = principal.canRead(change, this.parentOf) || (before !== undefined && principal.canRead(before, this.parentOf));
         visibleByView.set(principal.viewKey, visible);
       }
-      if (visible && session.connection.writeFrame(change.frame)) delivered += 1;
+      if (visible && session.deliver(change)) delivered += 1;
     }
     this.deliveries += delivered;
   }

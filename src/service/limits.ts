@@ -10,6 +10,8 @@ export interface ServiceLimits extends ConnectionLimits {
   /** A read pauses while more than this many bytes wait for the client. */
   readHighWaterBytes: number;
   maxSubscriptionsPerSession: number;
+  /** Proxies loading a snapshot at once (master `--proxy-load-max`); the others wait. */
+  maxSnapshotLoads: number;
 }
 
 export const DEFAULT_SERVICE_LIMITS: ServiceLimits = {
@@ -19,4 +21,5 @@ export const DEFAULT_SERVICE_LIMITS: ServiceLimits = {
   readChunkObjects: 1000,
   readHighWaterBytes: 1024 * 1024,
   maxSubscriptionsPerSession: 1024,
+  maxSnapshotLoads: 4,
 };

@@ -15,6 +15,7 @@ import type { ChangeRecord } from '../model/change.js';
 import { matchesNotificationFilter, notificationFilterKey } from '../model/filter.js';
 import type { Principal } from '../model/permissions.js';
 import type { Logger } from '../util/logger.js';
+import type { Semaphore } from '../util/semaphore.js';
 import { handlers } from './handlers/index.js';
 import type { ServiceLimits } from './limits.js';
 import type { ConfigSource } from './source.js';
@@ -24,6 +25,8 @@ export interface SessionHost {
   readonly source: ConfigSource;
   readonly limits: ServiceLimits;
   readonly logger: Logger;
+  /** Bounds concurrent proxy snapshot loads. */
+  readonly snapshotLoads: Semaphore;
   /** The session registered: it now receives notifications. */
   activate(session: ClientSession): void;
   /** The session ended. */
@@ -42,6 +45,10 @@ export class ClientSession implements ConnectionHandler {
   clientName = '';
   clientType = '';
   personDbid = 0;
+  /** Registered as a proxy: receives CredentialChanged frames and may write on behalf of others. */
+  isProxy = false;
+  /** The seq of the last notification queued for this client. */
+  lastDeliveredSeq = 0;
   readonly subscriptions = new Map<string, NotificationFilter>();
   private cachedPrincipal: Principal | undefined;
   private principalVersion = -1;
@@ -93,6 +100,17 @@ export class ClientSession implements ConnectionHandler {
       if (change.previous && matchesNotificationFilter(filter, { type: change.type, dbid: change.dbid, ...change.previous })) return true;
     }
     return false;
+  }
+
+  /**
+   * Queues a change's frame (the bytes encoded once at commit) [ARCH-4]. False when the connection
+   * is gone or was just cut off as a slow consumer.
+   */
+  deliver(change: ChangeRecord): boolean {
+    if (this.isProxy && change.proxyFrame && !this.connection.writeFrame(change.proxyFrame)) return false;
+    if (!this.connection.writeFrame(change.frame)) return false;
+    this.lastDeliveredSeq = change.seq;
+    return true;
   }
 
   addSubscription(filter: NotificationFilter): void {

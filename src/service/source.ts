@@ -1,4 +1,4 @@
-import type { NewObject, ObjectDelta, ObjectType, ServerKind, ServerRole } from '../../protocol/index.js';
+import type { CfgError, NewObject, ObjectDelta, ObjectType, ServerKind, ServerRole } from '../../protocol/index.js';
 import type { ChangeRecord } from '../model/change.js';
 import type { Principal } from '../model/permissions.js';
 import type { ConfigStore } from '../store/config-store.js';
@@ -29,6 +29,10 @@ export interface ConfigSource {
   /** Checks credentials; resolves with the person's dbid or undefined. */
   authenticate(user: string, password: string): Promise<number | undefined>;
   principal(personDbid: number): Principal | undefined;
+  /** A person's password hash; sent to proxies only [PROTO-PROXY-2]. */
+  credentialOf(personDbid: number): string | undefined;
+  /** Why the server refuses new sessions right now (a proxy still loading), or undefined. */
+  notServingReason(): CfgError | undefined;
   /** Bumps whenever principals may have changed (a Person or AccessGroup change). */
   principalsVersion(): number;
   create(principal: Principal, object: NewObject): Promise<WriteOutcome>;

@@ -1,5 +1,6 @@
 import { Kind, type MessageOf, type RequestMessage } from '../../../protocol/index.js';
 import type { ClientSession } from '../session.js';
+import { handleLoadSnapshot } from './load-snapshot.js';
 import { handleReadObjects } from './read-objects.js';
 import { handleRegister } from './register.js';
 import { handleGetServerInfo } from './server-info.js';
@@ -18,4 +19,5 @@ export const handlers: { [K in RequestMessage['kind']]: Handler<K> } = {
   [Kind.UpdateObject]: handleUpdateObject,
   [Kind.DeleteObject]: handleDeleteObject,
   [Kind.GetServerInfo]: handleGetServerInfo,
+  [Kind.LoadSnapshot]: handleLoadSnapshot,
 };

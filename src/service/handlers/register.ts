@@ -14,6 +14,8 @@ export async function handleRegister(session: ClientSession, message: RegisterMe
     throw new CfgError(ErrorCode.UNSUPPORTED_VERSION, `no common protocol version: client offers [${message.versions.join(', ')}], server speaks [${PROTOCOL_VERSIONS.join(', ')}]`);
   }
   const { source } = session.host;
+  const refusal = source.notServingReason();
+  if (refusal) throw refusal;
   session.state = 'registering';
   let personDbid: number | undefined;
   try {
@@ -26,7 +28,14 @@ export async function handleRegister(session: ClientSession, message: RegisterMe
   session.personDbid = personDbid;
   session.clientName = message.clientName;
   session.clientType = message.clientType;
-  if (!session.principal) throw new CfgError(ErrorCode.AUTH_FAILED, 'unknown user or wrong password');
+  const principal = session.principal;
+  if (!principal) throw new CfgError(ErrorCode.AUTH_FAILED, 'unknown user or wrong password');
+  if (message.clientType === 'proxy') {
+    if (!principal.mayProxy) {
+      throw new CfgError(ErrorCode.PERMISSION_DENIED, `account '${message.user}' may not register as a proxy (it needs isProxy or isAdmin)`);
+    }
+    session.isProxy = true;
+  }
 
   const addp = message.addp;
   if (addp && addp.remoteTimeoutMs > 0) session.startAddp(addp.remoteTimeoutMs, addp.trace === 'remote' || addp.trace === 'both');
@@ -41,6 +50,7 @@ export async function handleRegister(session: ClientSession, message: RegisterMe
     serverRole: source.serverRole(),
     seq: source.appliedSeq(),
   } as const;
+  session.lastDeliveredSeq = restore ? restore.lastSeq : registered.seq;
   if (!restore) {
     session.state = 'active';
     session.host.activate(session);
@@ -60,13 +70,12 @@ export async function handleRegister(session: ClientSession, message: RegisterMe
     return;
   }
   session.send({ ...registered, sessionId: session.id, restored: true });
-  const principal = session.requirePrincipal();
   const parentOf = source.store.folderParent;
   let replayed = 0;
   for (const change of history.changes) {
     if (!session.selects(change)) continue;
     if (!principal.canRead(change, parentOf) && !(change.previous && principal.canRead({ ...change, ...change.previous }, parentOf))) continue;
-    if (!session.connection.writeFrame(change.frame)) return;
+    if (!session.deliver(change)) return;
     replayed += 1;
   }
   session.logger.debug({ session: session.id, lastSeq: restore.lastSeq, replayed }, 'session restored');

@@ -1,0 +1,110 @@
+import type Database from 'better-sqlite3';
+import type { ObjectType } from '../../protocol/index.js';
+import type { ChangeRecord } from '../model/change.js';
+
+interface ChangeRow {
+  seq: number;
+  at: number;
+  op: string;
+  type: string;
+  dbid: number;
+  tenant: number;
+  folder: number;
+  prev_tenant: number | null;
+  prev_folder: number | null;
+  frame: Buffer;
+  proxy_frame: Buffer | null;
+}
+
+/**
+ * The `changes` table, shared by the master's configuration database and the proxy's history
+ * log: change records by seq, each with the frame its subscribers receive, so a replay writes
+ * stored bytes and encodes nothing [ARCH-3, ARCH-4].
+ */
+export class ChangeLogTable {
+  private readonly insert: Database.Statement;
+  private readonly after: Database.Statement;
+  private readonly oldest: Database.Statement;
+  private readonly newest: Database.Statement;
+  private readonly pruneBySeq: Database.Statement;
+  private readonly pruneByAge: Database.Statement;
+  private readonly clearAll: Database.Statement;
+
+  constructor(db: Database.Database) {
+    db.exec(`
+      CREATE TABLE IF NOT EXISTS changes (
+        seq INTEGER PRIMARY KEY, at INTEGER NOT NULL, op TEXT NOT NULL, type TEXT NOT NULL, dbid INTEGER NOT NULL,
+        tenant INTEGER NOT NULL, folder INTEGER NOT NULL, prev_tenant INTEGER, prev_folder INTEGER, frame BLOB NOT NULL,
+        proxy_frame BLOB);
+      CREATE INDEX IF NOT EXISTS changes_at ON changes (at);
+    `);
+    // Databases made before proxies existed lack the column; adding it loses nothing.
+    const columns = db.prepare('PRAGMA table_info(changes)').all() as Array<{ name: string }>;
+    if (!columns.some((column) => column.name === 'proxy_frame')) db.exec('ALTER TABLE changes ADD COLUMN proxy_frame BLOB');
+    this.insert = db.prepare(
+      'INSERT INTO changes (seq, at, op, type, dbid, tenant, folder, prev_tenant, prev_folder, frame, proxy_frame) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+    );
+    this.after = db.prepare('SELECT * FROM changes WHERE seq > ? ORDER BY seq');
+    this.oldest = db.prepare('SELECT MIN(seq) AS seq FROM changes');
+    this.newest = db.prepare('SELECT MAX(seq) AS seq FROM changes');
+    this.pruneBySeq = db.prepare('DELETE FROM changes WHERE seq <= ?');
+    this.pruneByAge = db.prepare('DELETE FROM changes WHERE seq IN (SELECT seq FROM changes WHERE at < ? ORDER BY seq LIMIT ?)');
+    this.clearAll = db.prepare('DELETE FROM changes');
+  }
+
+  append(change: ChangeRecord): void {
+    this.insert.run(
+      change.seq,
+      change.at,
+      change.op,
+      change.type,
+      change.dbid,
+      change.tenant,
+      change.folder,
+      change.previous?.tenant ?? null,
+      change.previous?.folder ?? null,
+      change.frame,
+      change.proxyFrame ?? null,
+    );
+  }
+
+  /** Changes after `seq`, oldest first, read lazily. */
+  *changesAfter(seq: number): Generator<ChangeRecord> {
+    for (const row of this.after.iterate(seq) as IterableIterator<ChangeRow>) yield rowToChange(row);
+  }
+
+  oldestSeq(): number | undefined {
+    return (this.oldest.get() as { seq: number | null }).seq ?? undefined;
+  }
+
+  newestSeq(): number | undefined {
+    return (this.newest.get() as { seq: number | null }).seq ?? undefined;
+  }
+
+  /** Drops changes older than `maxAgeMs` or beyond the newest `maxChanges`; at most `limit` by age a call. */
+  prune(newestSeq: number, maxChanges: number, maxAgeMs: number, limit = 50_000): number {
+    let removed = this.pruneBySeq.run(newestSeq - maxChanges).changes;
+    removed += this.pruneByAge.run(Date.now() - maxAgeMs, limit).changes;
+    return removed;
+  }
+
+  clear(): void {
+    this.clearAll.run();
+  }
+}
+
+function rowToChange(row: ChangeRow): ChangeRecord {
+  const change: ChangeRecord = {
+    seq: row.seq,
+    at: row.at,
+    op: row.op as ChangeRecord['op'],
+    type: row.type as ObjectType,
+    dbid: row.dbid,
+    tenant: row.tenant,
+    folder: row.folder,
+    frame: row.frame,
+  };
+  if (row.prev_tenant !== null && row.prev_folder !== null) change.previous = { tenant: row.prev_tenant, folder: row.prev_folder };
+  if (row.proxy_frame !== null) change.proxyFrame = row.proxy_frame;
+  return change;
+}

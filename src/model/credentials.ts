@@ -1,0 +1,43 @@
+import { createHash } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
+import type { ConfigStore } from '../store/config-store.js';
+import { verifyPassword } from './passwords.js';
+
+/**
+ * Password hashes by person dbid, and the logins they verified. The master keeps them from its
+ * database, a proxy from its snapshot and the CredentialChanged frames, so either can log users in.
+ */
+export class CredentialStore {
+  /** user+password digest → the hash it verified against; spares scrypt on every reconnect. */
+  private readonly verified = new LRUCache<string, string>({ max: 10_000 });
+
+  constructor(private readonly hashes = new Map<number, string>()) {}
+
+  get(personDbid: number): string | undefined {
+    return this.hashes.get(personDbid);
+  }
+
+  set(personDbid: number, hash: string): void {
+    this.hashes.set(personDbid, hash);
+  }
+
+  delete(personDbid: number): void {
+    this.hashes.delete(personDbid);
+  }
+
+  clear(): void {
+    this.hashes.clear();
+  }
+
+  /** Resolves with the person's dbid when the user exists, is enabled and the password matches. */
+  async authenticate(store: ConfigStore, user: string, password: string): Promise<number | undefined> {
+    const person = store.findByName('Person', 0, user);
+    const stored = person && this.hashes.get(person.dbid);
+    if (!person || stored === undefined || person.state === 'disabled') return undefined;
+    const cacheKey = `${person.dbid}:${createHash('sha256').update(password).digest('base64')}`;
+    if (this.verified.get(cacheKey) === stored) return person.dbid;
+    if (!(await verifyPassword(password, stored))) return undefined;
+    this.verified.set(cacheKey, stored);
+    return person.dbid;
+  }
+}
