@@ -185,6 +185,8 @@ export interface ObjectsChunkMessage {
   objects: ConfigObject[];
   /** Only in answers to LoadSnapshot: `[personDbid, passwordHash]` of the persons in this chunk. */
   credentials?: Array<[number, string]>;
+  /** Only in answers to LoadSnapshot: how many objects the whole snapshot holds (for progress). */
+  total?: number;
 }
 
 export interface ReadEndMessage {

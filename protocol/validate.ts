@@ -211,6 +211,7 @@ export function validateMessage(body: unknown): Message {
         }
         message.credentials = credentials as Array<[number, string]>;
       }
+      if (body.total !== undefined) message.total = f.uint('total');
       return message;
     }
     case Kind.ReadEnd:

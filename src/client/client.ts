@@ -13,6 +13,8 @@ import {
   type ObjectDelta,
   type ObjectFilter,
   type ObjectType,
+  type ObjectsChunkMessage,
+  type ReadEndMessage,
   type RegisteredMessage,
 } from '../../protocol/index.js';
 import { AddpMonitor } from '../net/addp.js';
@@ -42,17 +44,27 @@ export interface ConnectOptions {
 
 export type Notification = ChangeMessage;
 
+export interface WriteOutcome {
+  seq: number;
+  dbid: number;
+}
+
+/** Proxies only: the person a write is made for; the master checks that person's permissions. */
+export interface WriteOptions {
+  onBehalfOf?: number;
+}
+
 interface Pending {
   resolve(message: Message): void;
   reject(error: Error): void;
-  onChunk?(objects: ConfigObject[]): void;
+  onChunk?(chunk: ObjectsChunkMessage): void;
   timer: NodeJS.Timeout;
 }
 
 /**
  * A connection to a master or a proxy, kept alive across failures. Events:
  * `notification` (ordered, each seq at most once), `reset` (history expired: re-read),
- * `connected`, `disconnected`, `error`.
+ * `connected`, `disconnected`, `error`; for proxies also `credential` (a CredentialChanged).
  */
 export class CfgClient extends EventEmitter {
   private connection: Connection | null = null;
@@ -87,6 +99,14 @@ export class CfgClient extends EventEmitter {
   /** The seq of the last notification delivered (or of the session start). */
   get lastSeq(): number {
     return this.seq;
+  }
+
+  /**
+   * Declares that the application's state covers every change up to `seq` (a proxy that loaded a
+   * snapshot taken at that seq), so a restore resumes from there.
+   */
+  advanceTo(seq: number): void {
+    if (seq > this.seq) this.seq = seq;
   }
 
   get connected(): boolean {
@@ -193,6 +213,10 @@ export class CfgClient extends EventEmitter {
         this.seq = message.seq;
         this.emit('notification', message);
         return;
+      case Kind.CredentialChanged:
+        // Proxies only; it precedes the change of the same seq, so the same dedupe applies.
+        if (message.seq > this.seq) this.emit('credential', message);
+        return;
       case Kind.HistoryLogExpired:
         this.seq = message.seq;
         this.emit('reset', message);
@@ -201,7 +225,7 @@ export class CfgClient extends EventEmitter {
         this.connection?.send({ kind: Kind.AddpReply, n: message.n });
         return;
       case Kind.ObjectsChunk:
-        this.pending.get(message.id)?.onChunk?.(message.objects);
+        this.pending.get(message.id)?.onChunk?.(message);
         return;
       case Kind.Error:
         if (message.id === 0) {
@@ -228,7 +252,7 @@ export class CfgClient extends EventEmitter {
     for (const [id] of this.pending) this.settle(id, undefined, error);
   }
 
-  private request(message: Record<string, unknown>, onChunk?: (objects: ConfigObject[]) => void): Promise<Message> {
+  private request(message: Record<string, unknown>, onChunk?: (chunk: ObjectsChunkMessage) => void): Promise<Message> {
     const connection = this.connection;
     if (!connection || !connection.isOpen) return Promise.reject(new CfgError(ErrorCode.CONNECTION_LOST, 'not connected'));
     const id = this.nextRequestId++;
@@ -247,8 +271,8 @@ export class CfgClient extends EventEmitter {
     let wake: (() => void) | null = null;
     let done = false;
     let failure: unknown;
-    this.request({ kind: Kind.ReadObjects, objectType: type, ...(filter ? { filter } : {}) }, (objects) => {
-      chunks.push(objects);
+    this.request({ kind: Kind.ReadObjects, objectType: type, ...(filter ? { filter } : {}) }, (chunk) => {
+      chunks.push(chunk.objects);
       wake?.();
     }).then(
       () => { done = true; wake?.(); },
@@ -310,19 +334,25 @@ export class CfgClient extends EventEmitter {
     }
   }
 
-  async create(object: NewObject): Promise<{ seq: number; dbid: number }> {
-    const result = await this.request({ kind: Kind.CreateObject, object });
-    return result.kind === Kind.WriteResult ? { seq: result.seq, dbid: result.dbid } : unexpected(result);
+  async create(object: NewObject, options?: WriteOptions): Promise<WriteOutcome> {
+    return writeOutcome(await this.request({ kind: Kind.CreateObject, object, ...options }));
   }
 
-  async update(type: ObjectType, dbid: number, delta: ObjectDelta): Promise<{ seq: number; dbid: number }> {
-    const result = await this.request({ kind: Kind.UpdateObject, type, dbid, delta });
-    return result.kind === Kind.WriteResult ? { seq: result.seq, dbid: result.dbid } : unexpected(result);
+  async update(type: ObjectType, dbid: number, delta: ObjectDelta, options?: WriteOptions): Promise<WriteOutcome> {
+    return writeOutcome(await this.request({ kind: Kind.UpdateObject, type, dbid, delta, ...options }));
   }
 
-  async delete(type: ObjectType, dbid: number): Promise<{ seq: number; dbid: number }> {
-    const result = await this.request({ kind: Kind.DeleteObject, type, dbid });
-    return result.kind === Kind.WriteResult ? { seq: result.seq, dbid: result.dbid } : unexpected(result);
+  async delete(type: ObjectType, dbid: number, options?: WriteOptions): Promise<WriteOutcome> {
+    return writeOutcome(await this.request({ kind: Kind.DeleteObject, type, dbid, ...options }));
+  }
+
+  /**
+   * For proxies (clientType 'proxy'): the whole configuration with password hashes, chunk by
+   * chunk; resolves with the seq the snapshot was taken at [PROTO-PROXY-2].
+   */
+  async loadSnapshot(onChunk: (chunk: ObjectsChunkMessage) => void): Promise<ReadEndMessage> {
+    const end = await this.request({ kind: Kind.LoadSnapshot }, onChunk);
+    return end.kind === Kind.ReadEnd ? end : unexpected(end);
   }
 
   async serverInfo(): Promise<Message> {
@@ -349,6 +379,10 @@ export class CfgClient extends EventEmitter {
 
 function errorFrom(message: ErrorMessage): CfgError {
   return new CfgError(message.code as CfgError['code'], message.message, { details: message.details });
+}
+
+function writeOutcome(result: Message): WriteOutcome {
+  return result.kind === Kind.WriteResult ? { seq: result.seq, dbid: result.dbid } : unexpected(result);
 }
 
 function unexpected(message: Message): never {

@@ -9,6 +9,7 @@ import { silentLogger, type Logger } from '../util/logger.js';
 import { MasterSource, SYSTEM_PRINCIPAL } from './master-source.js';
 import { resolveNames } from './resolve-names.js';
 import { sampleConfiguration } from './sample-config.js';
+import { definedOnly } from '../util/defined-only.js';
 
 export interface MasterOptions {
   /** SQLite file of the configuration database; created on first start. */
@@ -113,8 +114,4 @@ export class MasterServer {
     await this.service.stop();
     this.db.close();
   }
-}
-
-function definedOnly<T extends object>(value: T): Partial<T> {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
 }

@@ -10,12 +10,20 @@ import { DEFAULT_SERVICE_LIMITS, type ServiceLimits } from './limits.js';
 import { ClientSession, type SessionHost } from './session.js';
 import type { ConfigSource } from './source.js';
 
+/** Told about client sessions as they open, change and close (the proxy's history log records them). */
+export interface SessionObserver {
+  sessionOpened(session: ClientSession): void;
+  sessionChanged(session: ClientSession): void;
+  sessionClosed(session: ClientSession): void;
+}
+
 export interface ConfigServiceOptions {
   host: string;
   port: number;
   tls?: TlsFiles;
   limits?: Partial<ServiceLimits>;
   logger: Logger;
+  sessions?: SessionObserver;
 }
 
 /**
@@ -67,11 +75,16 @@ export class ConfigService implements SessionHost {
 
   activate(session: ClientSession): void {
     this.fanOut.add(session);
+    this.options.sessions?.sessionOpened(session);
+  }
+
+  sessionChanged(session: ClientSession): void {
+    this.options.sessions?.sessionChanged(session);
   }
 
   release(session: ClientSession): void {
     this.connections.delete(session);
-    this.fanOut.remove(session);
+    if (this.fanOut.remove(session)) this.options.sessions?.sessionClosed(session);
   }
 
   /** Stops accepting, tells every client the server is going away, and closes them. */

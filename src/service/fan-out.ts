@@ -21,8 +21,9 @@ export class FanOut {
     this.sessions.add(session);
   }
 
-  remove(session: ClientSession): void {
-    this.sessions.delete(session);
+  /** True when the session was subscribed here (it had registered). */
+  remove(session: ClientSession): boolean {
+    return this.sessions.delete(session);
   }
 
   values(): IterableIterator<ClientSession> {

@@ -31,6 +31,8 @@ export interface SessionHost {
   activate(session: ClientSession): void;
   /** The session ended. */
   release(session: ClientSession): void;
+  /** The session's subscriptions changed. */
+  sessionChanged(session: ClientSession): void;
 }
 
 export type SessionState = 'awaiting-register' | 'registering' | 'active' | 'closed';

@@ -53,6 +53,11 @@ export class ConfigStore {
     return this.byType.get(type)!.values();
   }
 
+  /** Every object, type by type. */
+  *everything(): Generator<ConfigObject> {
+    for (const objects of this.byType.values()) yield* objects.values();
+  }
+
   countOf(type: ObjectType): number {
     return this.byType.get(type)!.size;
   }

@@ -26,7 +26,7 @@ export async function handleLoadSnapshot(session: ClientSession, message: LoadSn
         const hash = object.type === 'Person' ? source.credentialOf(object.dbid) : undefined;
         if (hash !== undefined) credentials.push([object.dbid, hash]);
       }
-      session.send({ kind: Kind.ObjectsChunk, id: message.id, objects: chunk, ...(credentials.length > 0 ? { credentials } : {}) });
+      session.send({ kind: Kind.ObjectsChunk, id: message.id, objects: chunk, total: objects.length, ...(credentials.length > 0 ? { credentials } : {}) });
     }
     await session.connection.waitUntilQueuedBelow(limits.readHighWaterBytes);
     session.send({ kind: Kind.ReadEnd, id: message.id, total: objects.length, seq });

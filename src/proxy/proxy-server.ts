@@ -1,0 +1,164 @@
+import type { ConnectOptions } from '../client/client.js';
+import { HistoryLog } from '../history/history-log.js';
+import type { TlsFiles } from '../net/tls-options.js';
+import { ConfigService, type SessionObserver } from '../service/config-service.js';
+import type { ServiceLimits } from '../service/limits.js';
+import type { ClientSession } from '../service/session.js';
+import { silentLogger, type Logger } from '../util/logger.js';
+import { ProxySource } from './proxy-source.js';
+import { Scope } from './scope.js';
+import { UpstreamLink } from './upstream.js';
+import { definedOnly } from '../util/defined-only.js';
+
+export interface ProxyOptions {
+  /** Masters in failover order: `host:port` or `tls://host:port`. */
+  masters: string[];
+  /** The account the proxy registers with (isProxy or isAdmin). */
+  user: string;
+  password: string;
+  host?: string;
+  port?: number;
+  serverName?: string;
+  /** TLS towards clients. */
+  tls?: TlsFiles;
+  /** TLS towards the masters (files, or true for the system trust store). */
+  upstreamTls?: TlsFiles | boolean;
+  /** ADDP towards the masters. */
+  upstreamAddp?: ConnectOptions['addp'];
+  /** `tenant:3,folder:12`; empty for everything. */
+  scope?: string;
+  /** Forward client writes to the master (otherwise they are refused with READ_ONLY). */
+  writable?: boolean;
+  /** SQLite file of the history log; ':memory:' keeps it in memory. */
+  historyDb?: string;
+  historyMaxChanges?: number;
+  historyMaxAgeMs?: number;
+  /** Closed client session records are kept this long. */
+  sessionExpirationMs?: number;
+  pruneIntervalMs?: number;
+  /** After history-log-expired, reload after a random delay up to this. */
+  delayReloadMs?: number;
+  writeApplyTimeoutMs?: number;
+  limits?: Partial<ServiceLimits>;
+  logger?: Logger;
+}
+
+export const PROXY_DEFAULTS = {
+  host: '127.0.0.1',
+  port: 9030,
+  serverName: 'proxy',
+  historyDb: 'data/proxy-history.db',
+  historyMaxChanges: 1_000_000,
+  historyMaxAgeMs: 24 * 60 * 60 * 1000,
+  sessionExpirationMs: 24 * 60 * 60 * 1000,
+  pruneIntervalMs: 10_000,
+  delayReloadMs: 0,
+  writeApplyTimeoutMs: 5_000,
+} as const;
+
+/**
+ * A running proxy: the client service (listening at once, refusing with PROXY_LOADING until the
+ * first load), the upstream link to the masters, the history log and its retention.
+ */
+export class ProxyServer {
+  private pruneTimer: NodeJS.Timeout | null = null;
+
+  private constructor(
+    readonly source: ProxySource,
+    readonly service: ConfigService,
+    readonly upstream: UpstreamLink,
+    readonly history: HistoryLog,
+  ) {}
+
+  get port(): number {
+    return this.service.port;
+  }
+
+  /** Starts listening and connecting; `loaded()` resolves once clients are served. */
+  static async start(options: ProxyOptions): Promise<ProxyServer> {
+    const settings = { ...PROXY_DEFAULTS, ...definedOnly(options) };
+    const logger = options.logger ?? silentLogger;
+    const scope = Scope.parse(options.scope);
+    if (options.masters.length === 0) throw new Error('a proxy needs at least one master (--master host:port)');
+    const history = new HistoryLog(settings.historyDb);
+    const source = new ProxySource(history, {
+      serverName: settings.serverName,
+      scope,
+      writable: options.writable === true,
+      writeApplyTimeoutMs: settings.writeApplyTimeoutMs,
+      logger,
+    });
+    const service = new ConfigService(source, {
+      host: settings.host,
+      port: settings.port,
+      tls: options.tls,
+      limits: options.limits,
+      logger,
+      sessions: sessionRecorder(history),
+    });
+    const upstream = new UpstreamLink(source, {
+      connect: {
+        endpoints: options.masters,
+        user: options.user,
+        password: options.password,
+        clientName: settings.serverName,
+        tls: options.upstreamTls,
+        addp: options.upstreamAddp,
+      },
+      scope,
+      delayReloadMs: settings.delayReloadMs,
+      logger,
+    });
+    source.upstream = upstream;
+    try {
+      await service.start();
+    } catch (error) {
+      history.close();
+      throw error;
+    }
+    const proxy = new ProxyServer(source, service, upstream, history);
+    logger.info({ port: service.port, masters: options.masters, scope: scope.toString(), writable: options.writable === true }, 'proxy listening (loading)');
+    upstream.start().catch((error: unknown) => logger.error({ err: error }, 'master link failed'));
+    proxy.pruneTimer = setInterval(() => {
+      try {
+        history.prune(source.appliedSeq(), settings.historyMaxChanges, settings.historyMaxAgeMs, settings.sessionExpirationMs);
+      } catch (error) {
+        logger.error({ err: error }, 'pruning the history log failed');
+      }
+    }, settings.pruneIntervalMs);
+    proxy.pruneTimer.unref();
+    return proxy;
+  }
+
+  /** Resolves when the first snapshot is loaded and clients are served. */
+  loaded(): Promise<void> {
+    return this.upstream.loaded();
+  }
+
+  async stop(): Promise<void> {
+    if (this.pruneTimer) clearInterval(this.pruneTimer);
+    this.pruneTimer = null;
+    await this.upstream.stop();
+    await this.service.stop();
+    this.history.close();
+  }
+}
+
+/** Client session records go to the history log (batched with the changes). */
+function sessionRecorder(history: HistoryLog): SessionObserver {
+  const record = (session: ClientSession, closed: boolean): void =>
+    history.recordSession({
+      id: session.id,
+      personDbid: session.personDbid,
+      clientName: session.clientName,
+      clientType: session.clientType,
+      subscriptions: [...session.subscriptions.values()],
+      lastSeq: session.lastDeliveredSeq,
+      closed,
+    });
+  return {
+    sessionOpened: (session) => record(session, false),
+    sessionChanged: (session) => record(session, false),
+    sessionClosed: (session) => record(session, true),
+  };
+}

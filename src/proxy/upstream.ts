@@ -1,0 +1,205 @@
+import { CfgError, ErrorCode, type ChangeMessage, type CredentialChangedMessage, type HistoryLogExpiredMessage, type NewObject, type ObjectDelta, type ObjectType } from '../../protocol/index.js';
+import { backoffDelayMs } from '../client/backoff.js';
+import { CfgClient, type ConnectOptions } from '../client/client.js';
+import type { WriteOutcome } from '../service/source.js';
+import { ConfigStore } from '../store/config-store.js';
+import type { Logger } from '../util/logger.js';
+import { Progress } from '../util/progress.js';
+import type { ProxySource, Snapshot, UpstreamWriter } from './proxy-source.js';
+import type { Scope } from './scope.js';
+
+export interface UpstreamOptions {
+  /** The client connection to the masters: endpoints (primary, backup), account, TLS, ADDP. */
+  connect: ConnectOptions;
+  scope: Scope;
+  /** After history-log-expired, wait a random 0..delayReloadMs before reloading (staggers a fleet). */
+  delayReloadMs: number;
+  logger: Logger;
+}
+
+/**
+ * The proxy's link to its masters: one SDK connection registered as a proxy and subscribed to
+ * everything. It reconnects over the master list with backoff and restores its session from
+ * appliedSeq (the SDK does that); it loads a snapshot first and again whenever the master's
+ * history no longer reaches back (reset). While a snapshot loads, changes are held back and
+ * applied after it, skipping what the snapshot already covers [ARCH-2].
+ */
+export class UpstreamLink implements UpstreamWriter {
+  private client: CfgClient | null = null;
+  private held: Array<{ message: ChangeMessage; credential?: string }> = [];
+  private holding = true;
+  private readonly credentialsBySeq = new Map<number, string>();
+  private loading = false;
+  private needsLoad = true;
+  private reloadTimer: NodeJS.Timeout | null = null;
+  private stopped = false;
+  private readonly firstLoad: Promise<void>;
+  private resolveFirstLoad!: () => void;
+
+  constructor(
+    private readonly source: ProxySource,
+    private readonly options: UpstreamOptions,
+  ) {
+    this.firstLoad = new Promise((resolve) => (this.resolveFirstLoad = resolve));
+  }
+
+  get connected(): boolean {
+    return this.client?.connected === true;
+  }
+
+  /** Resolves when the first snapshot is in memory and clients are accepted. */
+  loaded(): Promise<void> {
+    return this.firstLoad;
+  }
+
+  /** Connects (retrying until a master answers), subscribes to everything, loads. */
+  async start(): Promise<void> {
+    const { logger } = this.options;
+    for (let attempt = 1; !this.stopped; attempt += 1) {
+      try {
+        this.client = await CfgClient.connect({ ...this.options.connect, clientType: 'proxy' });
+        break;
+      } catch (error) {
+        const delayMs = backoffDelayMs(attempt);
+        logger.warn({ err: describe(error), attempt, retryInMs: delayMs, masters: this.options.connect.endpoints }, 'cannot reach a master yet');
+        await new Promise((resolve) => setTimeout(resolve, delayMs));
+      }
+    }
+    const client = this.client;
+    if (!client || this.stopped) return;
+    client.on('credential', (message: CredentialChangedMessage) => this.credentialsBySeq.set(message.seq, message.hash));
+    client.on('notification', (message: ChangeMessage) => this.onChange(message));
+    client.on('reset', (message: HistoryLogExpiredMessage) => this.onExpired(message));
+    client.on('connected', ({ restored }: { restored: boolean }) => {
+      logger.info({ master: client.server?.serverName, restored, appliedSeq: this.source.appliedSeq() }, 'connected to the master');
+      if (this.needsLoad) this.scheduleLoad(0);
+    });
+    client.on('disconnected', (reason: { message?: string }) => logger.warn({ reason: reason.message }, 'lost the master; serving from the cache'));
+    client.on('error', (error: unknown) => logger.warn({ err: describe(error) }, 'master link error'));
+    logger.info({ master: client.server?.serverName }, 'connected to the master');
+    await client.subscribe({});
+    this.scheduleLoad(0);
+  }
+
+  private onChange(message: ChangeMessage): void {
+    const credential = this.credentialsBySeq.get(message.seq);
+    if (credential !== undefined) this.credentialsBySeq.delete(message.seq);
+    this.accept(message, credential);
+  }
+
+  private accept(message: ChangeMessage, credential: string | undefined): void {
+    if (this.holding) {
+      this.held.push({ message, credential });
+      return;
+    }
+    try {
+      this.source.applyChange(message, credential);
+    } catch (error) {
+      // The cache no longer matches the master: stop applying and reload it.
+      this.options.logger.error({ err: error, seq: message.seq }, 'could not apply a change; reloading');
+      this.holding = true;
+      this.needsLoad = true;
+      this.scheduleLoad(0);
+    }
+  }
+
+  /** The master's history no longer reaches our appliedSeq: go on serving, reload in the background. */
+  private onExpired(message: HistoryLogExpiredMessage): void {
+    this.holding = true;
+    this.needsLoad = true;
+    const delayMs = Math.round(Math.random() * this.options.delayReloadMs);
+    this.options.logger.warn({ appliedSeq: this.source.appliedSeq(), oldestSeq: message.oldestSeq, reloadInMs: delayMs }, 'master history expired; reloading');
+    this.scheduleLoad(delayMs);
+  }
+
+  private scheduleLoad(delayMs: number): void {
+    if (this.reloadTimer || this.loading || this.stopped) return;
+    this.reloadTimer = setTimeout(() => {
+      this.reloadTimer = null;
+      void this.load();
+    }, delayMs);
+  }
+
+  private async load(): Promise<void> {
+    const client = this.client;
+    if (!client?.connected || this.loading || !this.needsLoad) return;
+    this.loading = true;
+    this.holding = true;
+    const first = !this.source.isLoaded;
+    // The first load builds in place (nobody is served yet); a reload builds aside and swaps.
+    const store = first ? this.source.store : new ConfigStore();
+    store.clear();
+    const credentials = new Map<number, string>();
+    const progress = new Progress(first ? 'loading configuration' : 'reloading configuration', this.options.logger);
+    let received = 0;
+    try {
+      const end = await client.loadSnapshot((chunk) => {
+        for (const object of chunk.objects) store.put(object);
+        for (const [dbid, hash] of chunk.credentials ?? []) credentials.set(dbid, hash);
+        received += chunk.objects.length;
+        progress.update(received, chunk.total);
+      });
+      keepScope(store, this.options.scope);
+      const snapshot: Snapshot = { store, credentials, seq: end.seq };
+      let notified = 0;
+      if (first) this.source.adoptFirstSnapshot(snapshot);
+      else notified = this.source.replaceWith(snapshot);
+      client.advanceTo(end.seq);
+      this.needsLoad = false;
+      this.releaseHeld();
+      this.options.logger.info({ objects: store.size, received, seq: end.seq, appliedSeq: this.source.appliedSeq(), ms: progress.finish(), notified, scope: this.options.scope.toString() }, first ? 'configuration loaded' : 'configuration reloaded');
+      if (first) this.resolveFirstLoad();
+    } catch (error) {
+      progress.finish();
+      if (first) store.clear();
+      this.options.logger.warn({ err: describe(error) }, 'snapshot load failed; retrying');
+    } finally {
+      this.loading = false;
+    }
+    // Lost the master mid-load: the 'connected' handler starts it again; otherwise retry soon.
+    if (this.needsLoad && client.connected) this.scheduleLoad(backoffDelayMs(2));
+  }
+
+  /** Changes that arrived during the load, in order; those the snapshot covers are skipped. */
+  private releaseHeld(): void {
+    const held = this.held;
+    this.held = [];
+    this.holding = false;
+    for (const { message, credential } of held) this.accept(message, credential);
+  }
+
+  create(object: NewObject, options: { onBehalfOf: number }): Promise<WriteOutcome> {
+    return this.requireClient().create(object, options);
+  }
+
+  update(type: ObjectType, dbid: number, delta: ObjectDelta, options: { onBehalfOf: number }): Promise<WriteOutcome> {
+    return this.requireClient().update(type, dbid, delta, options);
+  }
+
+  delete(type: ObjectType, dbid: number, options: { onBehalfOf: number }): Promise<WriteOutcome> {
+    return this.requireClient().delete(type, dbid, options);
+  }
+
+  private requireClient(): CfgClient {
+    if (!this.client) throw new CfgError(ErrorCode.MASTER_UNAVAILABLE, 'the proxy has not reached a master yet');
+    return this.client;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.reloadTimer) clearTimeout(this.reloadTimer);
+    await this.client?.close();
+  }
+}
+
+/** Drops what lies outside the proxy's scope (after the load, when the folder tree is complete). */
+function keepScope(store: ConfigStore, scope: Scope): void {
+  if (scope.isEverything) return;
+  const outside = [];
+  for (const object of store.everything()) if (!scope.includes(object, store.folderParent)) outside.push(object);
+  for (const object of outside) store.remove(object.type, object.dbid);
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? `${error instanceof CfgError ? `${error.code}: ` : ''}${error.message}` : String(error);
+}

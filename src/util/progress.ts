@@ -1,0 +1,40 @@
+import type { Logger } from './logger.js';
+
+/**
+ * Progress of a long job: a bar on stderr when it is a terminal, a log line every `logEveryMs`
+ * otherwise (so a service log shows that a big load is moving, not hung).
+ */
+export class Progress {
+  private readonly startedAt = performance.now();
+  private lastLogAt = this.startedAt;
+  private lastDrawAt = 0;
+  private readonly tty = process.stderr.isTTY === true;
+
+  constructor(
+    private readonly what: string,
+    private readonly logger: Logger,
+    private readonly logEveryMs = 2000,
+  ) {}
+
+  update(done: number, total: number | undefined): void {
+    const now = performance.now();
+    if (this.tty && now - this.lastDrawAt >= 100) {
+      this.lastDrawAt = now;
+      const ratio = total ? Math.min(done / total, 1) : 0;
+      const width = 30;
+      const filled = Math.round(ratio * width);
+      const bar = total ? `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${Math.round(ratio * 100)}% ` : '';
+      process.stderr.write(`\r${this.what}: ${bar}${done.toLocaleString('en')}${total ? `/${total.toLocaleString('en')}` : ''}`);
+    }
+    if (!this.tty && now - this.lastLogAt >= this.logEveryMs) {
+      this.lastLogAt = now;
+      this.logger.info({ done, total }, `${this.what}: in progress`);
+    }
+  }
+
+  /** Ends the bar; returns the elapsed milliseconds. */
+  finish(): number {
+    if (this.tty) process.stderr.write('\n');
+    return Math.round(performance.now() - this.startedAt);
+  }
+}
