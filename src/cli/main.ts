@@ -4,6 +4,9 @@ import { parse as parseYaml, stringify as toYaml } from 'yaml';
 import { CfgError, OBJECT_TYPES, type NewObject, type ObjectDelta, type ObjectFilter, type ObjectType } from '../../protocol/index.js';
 import { CfgClient, type ConnectOptions } from '../client/client.js';
 import { MasterServer, MASTER_DEFAULTS } from '../master/master-server.js';
+import type { TlsFiles } from '../net/tls-options.js';
+import { PROXY_DEFAULTS, ProxyServer } from '../proxy/proxy-server.js';
+import { DEFAULT_SERVICE_LIMITS, type ServiceLimits } from '../service/limits.js';
 import { createLogger } from '../util/logger.js';
 import { SOFTWARE_VERSION } from '../util/version.js';
 import { loadConfigFile } from './config-file.js';
@@ -72,27 +75,65 @@ function readDocument(file: string | undefined): unknown {
   return parseYaml(text) as unknown;
 }
 
-program
-  .command('master')
-  .description('run a master configuration server on a SQLite database')
+type Flags = Record<string, string | boolean | undefined>;
+
+/** Reads an option from the command line when given there, else from --config, else its default. */
+function optionPicker(flags: Flags): (key: string) => string | boolean | undefined {
+  const file = loadConfigFile(program.opts<{ config?: string }>().config);
+  return (key) => (program.getOptionValueSource(key) === 'cli' ? flags[key] : (file[key] as string | boolean | undefined) ?? flags[key]);
+}
+
+function serverLogger() {
+  return createLogger({ level: program.opts<{ logLevel: 'info' }>().logLevel });
+}
+
+function serverTls(pick: ReturnType<typeof optionPicker>): TlsFiles | undefined {
+  const cert = pick('tlsCert') as string | undefined;
+  if (!cert) return undefined;
+  return { cert, key: pick('tlsKey') as string, ca: pick('tlsCa') as string | undefined, verifyClient: Boolean(pick('tlsVerifyClient')) };
+}
+
+function serverLimits(pick: ReturnType<typeof optionPicker>): Partial<ServiceLimits> {
+  return {
+    maxClients: Number(pick('maxClients')),
+    maxFrameBytes: Number(pick('maxFrameBytes')),
+    maxOutboundBytes: Number(pick('maxOutboundBytes')),
+    drainTimeoutMs: Number(pick('drainTimeout')) * 1000,
+  };
+}
+
+/** SIGINT/SIGTERM stop the servers (clients are told SERVER_SHUTTING_DOWN), then the process exits. */
+function stopOnSignal(...servers: Array<{ stop(): Promise<void> }>): void {
+  const stop = (): void => {
+    Promise.all(servers.map((server) => server.stop())).then(() => process.exit(0), () => process.exit(1));
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
+
+function withServerOptions(command: Command, port: number, name: string): Command {
+  return command
+    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .option('--port <port>', 'client port', String(port))
+    .option('--name <name>', 'server name reported to clients', name)
+    .option('--max-clients <n>', 'refuse connections past this many clients', String(DEFAULT_SERVICE_LIMITS.maxClients))
+    .option('--max-frame-bytes <n>', 'largest frame accepted from a client', String(DEFAULT_SERVICE_LIMITS.maxFrameBytes))
+    .option('--max-outbound-bytes <n>', 'cut off a client that lets this many bytes pile up unread', String(DEFAULT_SERVICE_LIMITS.maxOutboundBytes))
+    .option('--drain-timeout <seconds>', 'cut off a client whose socket has not drained for this long', String(DEFAULT_SERVICE_LIMITS.drainTimeoutMs / 1000))
+    .option('--tls-cert <file>', 'serve TLS with this certificate')
+    .option('--tls-key <file>', 'private key of --tls-cert')
+    .option('--tls-ca <file>', 'CA for client certificates')
+    .option('--tls-verify-client', 'require client certificates signed by --tls-ca');
+}
+
+withServerOptions(program.command('master').description('run a master configuration server on a SQLite database'), MASTER_DEFAULTS.port, MASTER_DEFAULTS.serverName)
   .option('--db <file>', 'SQLite configuration database (created on first start)', 'data/master.db')
-  .option('--host <host>', 'address to listen on', MASTER_DEFAULTS.host)
-  .option('--port <port>', 'client port', String(MASTER_DEFAULTS.port))
-  .option('--name <name>', 'server name reported to clients', MASTER_DEFAULTS.serverName)
   .option('--sample', 'load the sample configuration into a new database')
   .option('--history-max-changes <n>', 'keep at most this many changes in the change log', String(MASTER_DEFAULTS.historyMaxChanges))
   .option('--history-max-age <seconds>', 'drop changes older than this', String(MASTER_DEFAULTS.historyMaxAgeMs / 1000))
-  .option('--max-clients <n>', 'refuse connections past this many clients', '20000')
-  .option('--max-frame-bytes <n>', 'largest frame accepted from a client', String(16 * 1024 * 1024))
-  .option('--tls-cert <file>', 'serve TLS with this certificate')
-  .option('--tls-key <file>', 'private key of --tls-cert')
-  .option('--tls-ca <file>', 'CA for client certificates')
-  .option('--tls-verify-client', 'require client certificates signed by --tls-ca')
-  .action(async (flags: Record<string, string | boolean | undefined>) => {
-    const file = loadConfigFile(program.opts<{ config?: string }>().config);
-    const pick = (key: string): string | boolean | undefined => (program.getOptionValueSource(key) === 'cli' ? flags[key] : (file[key] as string | undefined) ?? flags[key]);
-    const logger = createLogger({ level: program.opts<{ logLevel: 'info' }>().logLevel });
-    const tlsCert = pick('tlsCert') as string | undefined;
+  .option('--proxy-load-max <n>', 'proxies loading a snapshot at once; the others wait', String(DEFAULT_SERVICE_LIMITS.maxSnapshotLoads))
+  .action(async (flags: Flags) => {
+    const pick = optionPicker(flags);
     const master = await MasterServer.start({
       dbPath: String(pick('db')),
       host: String(pick('host')),
@@ -101,46 +142,99 @@ program
       sample: Boolean(pick('sample')),
       historyMaxChanges: Number(pick('historyMaxChanges')),
       historyMaxAgeMs: Number(pick('historyMaxAge')) * 1000,
-      limits: { maxClients: Number(pick('maxClients')), maxFrameBytes: Number(pick('maxFrameBytes')) },
-      tls: tlsCert ? { cert: tlsCert, key: pick('tlsKey') as string, ca: pick('tlsCa') as string | undefined, verifyClient: Boolean(pick('tlsVerifyClient')) } : undefined,
-      logger,
+      limits: { ...serverLimits(pick), maxSnapshotLoads: Number(pick('proxyLoadMax')) },
+      tls: serverTls(pick),
+      logger: serverLogger(),
     });
     if (master.generatedAdminPassword) {
       process.stderr.write(`\nAdmin account created. user: admin  password: ${master.generatedAdminPassword}\n(shown once; set CFGPROXY_ADMIN_PASSWORD to choose it)\n\n`);
     }
-    const stop = (): void => {
-      master.stop().then(() => process.exit(0), () => process.exit(1));
-    };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+    stopOnSignal(master);
+  });
+
+withServerOptions(program.command('proxy').description('run a configuration proxy in front of a master (and its backup)'), PROXY_DEFAULTS.port, PROXY_DEFAULTS.serverName)
+  .option('--master <endpoints>', 'masters in failover order: host:port[,backup-host:port] (tls://host:port for TLS)')
+  .option('-u, --user <name>', 'account the proxy registers with; needs isProxy or isAdmin (or CFGPROXY_PROXY_USER)')
+  .option('-p, --password <password>', 'its password (better: CFGPROXY_PROXY_PASSWORD)')
+  .option('--scope <list>', 'load and serve only tenant:<dbid> and folder:<dbid> entries, comma-separated')
+  .option('--writable', 'forward client writes to the master (otherwise they are refused with READ_ONLY)')
+  .option('--history-db <file>', 'SQLite history log of applied changes and client sessions', PROXY_DEFAULTS.historyDb)
+  .option('--history-max-changes <n>', 'keep at most this many changes in the history log', String(PROXY_DEFAULTS.historyMaxChanges))
+  .option('--history-max-age <seconds>', 'drop changes older than this', String(PROXY_DEFAULTS.historyMaxAgeMs / 1000))
+  .option('--session-expiration <seconds>', 'keep records of closed client sessions this long', String(PROXY_DEFAULTS.sessionExpirationMs / 1000))
+  .option('--delay-reload <seconds>', 'after the master history expired, reload after a random delay up to this', '0')
+  .option('--master-tls', 'connect to the masters with TLS')
+  .option('--master-tls-ca <file>', 'CA to verify the masters with')
+  .option('--master-addp <seconds>', 'ADDP timeout towards the masters, both directions (0 = off)', '10')
+  .option('--addp-trace <mode>', 'log ADDP polls on the master link: off, local, remote or both', 'off')
+  .action(async (flags: Flags) => {
+    const pick = optionPicker(flags);
+    const masters = String(pick('master') ?? '').split(',').map((m) => m.trim()).filter(Boolean);
+    const user = (pick('user') as string | undefined) ?? process.env.CFGPROXY_PROXY_USER;
+    const password = (pick('password') as string | undefined) ?? process.env.CFGPROXY_PROXY_PASSWORD;
+    if (masters.length === 0 || !user || password === undefined) {
+      throw new UsageError('proxy needs --master host:port, --user and a password (--password or CFGPROXY_PROXY_PASSWORD)');
+    }
+    const addpMs = Number(pick('masterAddp')) * 1000;
+    const caFile = pick('masterTlsCa') as string | undefined;
+    const proxy = await ProxyServer.start({
+      masters,
+      user,
+      password,
+      host: String(pick('host')),
+      port: Number(pick('port')),
+      serverName: String(pick('name')),
+      scope: pick('scope') as string | undefined,
+      writable: Boolean(pick('writable')),
+      historyDb: String(pick('historyDb')),
+      historyMaxChanges: Number(pick('historyMaxChanges')),
+      historyMaxAgeMs: Number(pick('historyMaxAge')) * 1000,
+      sessionExpirationMs: Number(pick('sessionExpiration')) * 1000,
+      delayReloadMs: Number(pick('delayReload')) * 1000,
+      upstreamTls: caFile ? { ca: caFile } : Boolean(pick('masterTls')),
+      upstreamAddp: addpMs > 0 ? { localTimeoutMs: addpMs, remoteTimeoutMs: addpMs, trace: pick('addpTrace') as 'off' } : undefined,
+      limits: serverLimits(pick),
+      tls: serverTls(pick),
+      logger: serverLogger(),
+    });
+    stopOnSignal(proxy);
   });
 
 program
   .command('demo')
-  .description('run a master with the sample configuration and print how to connect (npm start)')
-  .option('--port <port>', 'client port', String(MASTER_DEFAULTS.port))
-  .option('--db <file>', 'SQLite file', 'data/demo.db')
-  .action(async (flags: { port: string; db: string }) => {
-    const logger = createLogger({ level: program.opts<{ logLevel: 'info' }>().logLevel as 'info' });
+  .description('run a master with the sample configuration and a proxy in front of it, and print how to connect (npm start)')
+  .option('--port <port>', 'proxy client port', String(PROXY_DEFAULTS.port))
+  .option('--master-port <port>', 'master client port', String(MASTER_DEFAULTS.port))
+  .option('--dir <dir>', 'where the master database and the proxy history log go', 'data/demo')
+  .action(async (flags: { port: string; masterPort: string; dir: string }) => {
+    const logger = serverLogger();
     // The demo is the one place with a known password, so anyone can try it at once.
-    const master = await MasterServer.start({ dbPath: flags.db, port: Number(flags.port), sample: true, adminPassword: 'demo', logger });
+    const master = await MasterServer.start({ dbPath: `${flags.dir}/master.db`, port: Number(flags.masterPort), sample: true, adminPassword: 'demo', logger: logger.child({ server: 'master' }) });
+    const proxy = await ProxyServer.start({
+      masters: [`127.0.0.1:${master.port}`],
+      user: 'admin',
+      password: 'demo',
+      port: Number(flags.port),
+      writable: true,
+      historyDb: `${flags.dir}/proxy-history.db`,
+      logger: logger.child({ server: 'proxy' }),
+    });
+    await proxy.loaded();
+    const at = `127.0.0.1:${proxy.port}`;
     process.stdout.write(
       [
         '',
-        `cfgproxy demo: master listening on 127.0.0.1:${master.port} with ${master.source.store.size} objects (${flags.db})`,
-        'Try, in another terminal:',
-        `  npx cfgproxy get dn --server 127.0.0.1:${master.port} -u admin -p demo`,
-        `  npx cfgproxy watch --server 127.0.0.1:${master.port} -u admin -p demo`,
-        `  echo '{"type":"DN","name":"6001","tenant":1,"props":{"number":"6001","switch":1}}' | npx cfgproxy put - -u admin -p demo`,
-        'Ctrl-C stops it.',
+        `cfgproxy demo: master on 127.0.0.1:${master.port} (${master.source.store.size} objects, ${flags.dir}/master.db)`,
+        `               proxy  on ${at} (writable), loaded at seq ${proxy.source.appliedSeq()}`,
+        'Connect clients to the proxy. Try, in another terminal:',
+        `  npx cfgproxy get dn --server ${at} -u admin -p demo`,
+        `  npx cfgproxy watch --server ${at} -u admin -p demo`,
+        `  echo '{"type":"DN","name":"6001","tenant":1,"props":{"number":"6001","switch":1}}' | npx cfgproxy put - --server ${at} -u admin -p demo`,
+        'Ctrl-C stops both.',
         '',
       ].join('\n'),
     );
-    const stop = (): void => {
-      master.stop().then(() => process.exit(0), () => process.exit(1));
-    };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+    stopOnSignal(proxy, master);
   });
 
 withClientOptions(

@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import { CfgError, ErrorCode, type ChangeMessage, type CredentialChangedMessage, type HistoryLogExpiredMessage, type NewObject, type ObjectDelta, type ObjectType } from '../../protocol/index.js';
 import { backoffDelayMs } from '../client/backoff.js';
 import { CfgClient, type ConnectOptions } from '../client/client.js';
@@ -23,8 +24,9 @@ export interface UpstreamOptions {
  * appliedSeq (the SDK does that); it loads a snapshot first and again whenever the master's
  * history no longer reaches back (reset). While a snapshot loads, changes are held back and
  * applied after it, skipping what the snapshot already covers [ARCH-2].
+ * Events: `connected`, `disconnected`, `loaded` ({ first, seq, notified }).
  */
-export class UpstreamLink implements UpstreamWriter {
+export class UpstreamLink extends EventEmitter implements UpstreamWriter {
   private client: CfgClient | null = null;
   private held: Array<{ message: ChangeMessage; credential?: string }> = [];
   private holding = true;
@@ -40,6 +42,7 @@ export class UpstreamLink implements UpstreamWriter {
     private readonly source: ProxySource,
     private readonly options: UpstreamOptions,
   ) {
+    super();
     this.firstLoad = new Promise((resolve) => (this.resolveFirstLoad = resolve));
   }
 
@@ -73,8 +76,12 @@ export class UpstreamLink implements UpstreamWriter {
     client.on('connected', ({ restored }: { restored: boolean }) => {
       logger.info({ master: client.server?.serverName, restored, appliedSeq: this.source.appliedSeq() }, 'connected to the master');
       if (this.needsLoad) this.scheduleLoad(0);
+      this.emit('connected');
     });
-    client.on('disconnected', (reason: { message?: string }) => logger.warn({ reason: reason.message }, 'lost the master; serving from the cache'));
+    client.on('disconnected', (reason: { message?: string }) => {
+      logger.warn({ reason: reason.message }, 'lost the master; serving from the cache');
+      this.emit('disconnected');
+    });
     client.on('error', (error: unknown) => logger.warn({ err: describe(error) }, 'master link error'));
     logger.info({ master: client.server?.serverName }, 'connected to the master');
     await client.subscribe({});
@@ -149,6 +156,7 @@ export class UpstreamLink implements UpstreamWriter {
       this.releaseHeld();
       this.options.logger.info({ objects: store.size, received, seq: end.seq, appliedSeq: this.source.appliedSeq(), ms: progress.finish(), notified, scope: this.options.scope.toString() }, first ? 'configuration loaded' : 'configuration reloaded');
       if (first) this.resolveFirstLoad();
+      this.emit('loaded', { first, seq: end.seq, notified });
     } catch (error) {
       progress.finish();
       if (first) store.clear();
