@@ -35,7 +35,7 @@ export class FanOut {
     const before = change.previous ? { type: change.type, dbid: change.dbid, ...change.previous } : undefined;
     let delivered = 0;
     for (const session of this.sessions) {
-      if (session.subscriptions.size === 0 || !session.selects(change)) continue;
+      if (session.subscriptions.size === 0 || session.catchingUp || !session.selects(change)) continue;
       const principal = session.principal;
       if (!principal) continue;
       let visible = visibleByView.get(principal.viewKey);

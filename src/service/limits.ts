@@ -23,3 +23,8 @@ export const DEFAULT_SERVICE_LIMITS: ServiceLimits = {
   maxSubscriptionsPerSession: 1024,
   maxSnapshotLoads: 4,
 };
+
+/** Queued bytes at which a paced stream (read, replay, snapshot) waits: well under the cut-off. */
+export function pacingHighWater(limits: ServiceLimits): number {
+  return Math.min(limits.readHighWaterBytes, Math.floor(limits.maxOutboundBytes / 4));
+}

@@ -49,6 +49,8 @@ export class ClientSession implements ConnectionHandler {
   personDbid = 0;
   /** Registered as a proxy: receives CredentialChanged frames and may write on behalf of others. */
   isProxy = false;
+  /** A restore is replaying the log: live notifications wait until it has caught up. */
+  catchingUp = false;
   /** The seq of the last notification queued for this client. */
   lastDeliveredSeq = 0;
   readonly subscriptions = new Map<string, NotificationFilter>();

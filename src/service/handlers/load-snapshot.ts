@@ -1,4 +1,5 @@
 import { CfgError, ErrorCode, Kind, OBJECT_TYPES, type ConfigObject, type LoadSnapshotMessage } from '../../../protocol/index.js';
+import { pacingHighWater } from '../limits.js';
 import type { ClientSession } from '../session.js';
 
 /**
@@ -19,7 +20,7 @@ export async function handleLoadSnapshot(session: ClientSession, message: LoadSn
     session.logger.info({ session: session.id, client: session.clientName, objects: objects.length, seq }, 'proxy snapshot load started');
     for (let start = 0; start < objects.length; start += limits.readChunkObjects) {
       if (!session.connection.isOpen) return;
-      await session.connection.waitUntilQueuedBelow(limits.readHighWaterBytes);
+      await session.connection.waitUntilQueuedBelow(pacingHighWater(limits));
       const chunk = objects.slice(start, start + limits.readChunkObjects);
       const credentials: Array<[number, string]> = [];
       for (const object of chunk) {
@@ -28,7 +29,7 @@ export async function handleLoadSnapshot(session: ClientSession, message: LoadSn
       }
       session.send({ kind: Kind.ObjectsChunk, id: message.id, objects: chunk, total: objects.length, ...(credentials.length > 0 ? { credentials } : {}) });
     }
-    await session.connection.waitUntilQueuedBelow(limits.readHighWaterBytes);
+    await session.connection.waitUntilQueuedBelow(pacingHighWater(limits));
     session.send({ kind: Kind.ReadEnd, id: message.id, total: objects.length, seq });
   } finally {
     release();

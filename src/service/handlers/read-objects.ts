@@ -1,4 +1,5 @@
 import { Kind, type ReadObjectsMessage } from '../../../protocol/index.js';
+import { pacingHighWater } from '../limits.js';
 import type { ClientSession } from '../session.js';
 
 /**
@@ -14,7 +15,7 @@ export async function handleReadObjects(session: ClientSession, message: ReadObj
   const objects = source.store.find(message.objectType, message.filter).filter((object) => principal.canRead(object, parentOf));
   for (let start = 0; start < objects.length; start += limits.readChunkObjects) {
     if (!session.connection.isOpen) return;
-    await session.connection.waitUntilQueuedBelow(limits.readHighWaterBytes);
+    await session.connection.waitUntilQueuedBelow(pacingHighWater(limits));
     session.send({ kind: Kind.ObjectsChunk, id: message.id, objects: objects.slice(start, start + limits.readChunkObjects) });
   }
   session.send({ kind: Kind.ReadEnd, id: message.id, total: objects.length, seq });

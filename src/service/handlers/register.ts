@@ -1,4 +1,5 @@
 import { CfgError, ErrorCode, Kind, PROTOCOL_VERSIONS, type RegisterMessage } from '../../../protocol/index.js';
+import { pacingHighWater } from '../limits.js';
 import type { ClientSession } from '../session.js';
 
 /**
@@ -70,13 +71,50 @@ export async function handleRegister(session: ClientSession, message: RegisterMe
     return;
   }
   session.send({ ...registered, sessionId: session.id, restored: true });
-  const parentOf = source.store.folderParent;
-  let replayed = 0;
-  for (const change of history.changes) {
-    if (!session.selects(change)) continue;
-    if (!principal.canRead(change, parentOf) && !(change.previous && principal.canRead({ ...change, ...change.previous }, parentOf))) continue;
-    if (!session.deliver(change)) return;
-    replayed += 1;
-  }
+  const replayed = await replay(session, restore.lastSeq);
   session.logger.debug({ session: session.id, lastSeq: restore.lastSeq, replayed }, 'session restored');
+}
+
+/**
+ * Replays what a restored session missed [PROTO-RESTORE-2], paced: the log is read in batches and
+ * the next batch waits until the client has taken the last, so a long absence cannot overrun the
+ * client's byte limit. Live notifications are held off (`catchingUp`) until the replay reaches
+ * the end of the log; the switch to live happens in the same synchronous step as that last read,
+ * so no change is skipped or sent twice.
+ */
+async function replay(session: ClientSession, afterSeq: number): Promise<number> {
+  const { source, limits } = session.host;
+  const highWater = pacingHighWater(limits);
+  const parentOf = source.store.folderParent;
+  let cursor = afterSeq;
+  let replayed = 0;
+  session.catchingUp = true;
+  try {
+    for (;;) {
+      const history = source.changesAfter(cursor);
+      if (history.kind === 'expired') {
+        // Pruned while we paced: the client must re-read after all.
+        session.send({ kind: Kind.HistoryLogExpired, lastSeq: cursor, oldestSeq: history.oldestSeq, seq: source.appliedSeq() });
+        return replayed;
+      }
+      const principal = session.requirePrincipal();
+      let full = false;
+      for (const change of history.changes) {
+        cursor = change.seq;
+        if (session.selects(change) && (principal.canRead(change, parentOf) || (change.previous && principal.canRead({ ...change, ...change.previous }, parentOf)))) {
+          if (!session.deliver(change)) return replayed;
+          replayed += 1;
+        }
+        if (session.connection.queuedBytes >= highWater) {
+          full = true;
+          break; // leaving the loop closes the log's cursor before we wait
+        }
+      }
+      if (!full) return replayed; // caught up: live from this very step
+      await session.connection.waitUntilQueuedBelow(highWater / 2);
+      if (!session.connection.isOpen) return replayed;
+    }
+  } finally {
+    session.catchingUp = false;
+  }
 }
