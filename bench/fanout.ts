@@ -1,8 +1,11 @@
 /**
- * Fan-out straight from the master: S raw subscribers spread over worker processes, a writer
- * committing Skill updates (payload ≈ 200 bytes) as fast as the master takes them.
- * Usage: npm run bench:fanout [-- --subscribers 100,1000,5000 --seconds 5 --workers 2]
- * Prints one JSON line per S and a human summary on stderr.
+ * Fan-out throughput and latency. A master child process (and, in proxy mode, a proxy child
+ * process in front of it), S raw subscribers spread over worker processes, a writer at the
+ * master committing Skill updates (payload ≈ 200 bytes): as fast as the master takes them
+ * (burst) or at a steady rate.
+ * Usage: npm run bench:fanout -- [--mode master|proxy] [--subscribers 1000,5000] [--seconds 5]
+ *        [--workers 2] [--rate 0 (burst) | changes per second]
+ * Prints one JSON line per S on stdout and a human summary on stderr.
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -12,7 +15,15 @@ import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { connect } from '../src/client/index.js';
 
-const { values } = parseArgs({ options: { subscribers: { type: 'string', default: '100,1000,5000' }, seconds: { type: 'string', default: '5' }, workers: { type: 'string', default: '2' } } });
+const { values } = parseArgs({
+  options: {
+    mode: { type: 'string', default: 'proxy' },
+    subscribers: { type: 'string', default: '1000,5000' },
+    seconds: { type: 'string', default: '5' },
+    workers: { type: 'string', default: '2' },
+    rate: { type: 'string', default: '0' },
+  },
+});
 const CLI = new URL('../../bin/cfgproxy.js', import.meta.url).pathname;
 const WORKER = new URL('./subscriber-worker.js', import.meta.url).pathname;
 const PASSWORD = 'bench';
@@ -31,15 +42,21 @@ function percentile(sorted: number[], p: number): number {
   return sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
-async function startMaster(dir: string): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(process.execPath, [CLI, 'master', '--db', join(dir, 'master.db'), '--port', '0', '--sample'], {
-    env: { ...process.env, CFGPROXY_ADMIN_PASSWORD: PASSWORD },
+/** Runs `cfgproxy <args>`; resolves with the port from the first log line containing `ready`. */
+async function startServer(args: string[], ready: string): Promise<{ child: ChildProcess; port: number }> {
+  // BENCH_PROFILE_DIR=dir writes a V8 CPU profile of each server (they are stopped with SIGINT).
+  const profile = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [];
+  const child = spawn(process.execPath, [...profile, CLI, ...args], {
+    env: { ...process.env, CFGPROXY_ADMIN_PASSWORD: PASSWORD, CFGPROXY_PROXY_PASSWORD: PASSWORD },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
-  const port = await new Promise<number>((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`master exited with ${code}`)));
+  let port = 0;
+  await new Promise<void>((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`cfgproxy ${args[0]} exited with ${code}`)));
     createInterface({ input: child.stderr! }).on('line', (line) => {
-      if (line.includes('"master listening"')) resolve((JSON.parse(line) as { port: number }).port);
+      const log = JSON.parse(line) as { port?: number; msg: string };
+      if (log.port) port = log.port;
+      if (log.msg === ready) resolve();
     });
   });
   return { child, port };
@@ -57,9 +74,14 @@ function request<T>(worker: ChildProcess, type: string, message: object = {}): P
   });
 }
 
-async function run(subscribers: number, seconds: number, workerCount: number): Promise<Record<string, number>> {
+async function run(mode: string, subscribers: number, seconds: number, workerCount: number, rate: number): Promise<Record<string, number | string>> {
   const dir = mkdtempSync(join(tmpdir(), 'cfgproxy-fanout-'));
-  const master = await startMaster(dir);
+  const master = await startServer(['master', '--db', join(dir, 'master.db'), '--port', '0', '--sample'], 'master listening');
+  const proxy =
+    mode === 'proxy'
+      ? await startServer(['proxy', '--master', `127.0.0.1:${master.port}`, '--user', 'admin', '--port', '0', '--history-db', join(dir, 'proxy.db')], 'configuration loaded')
+      : undefined;
+  const server = proxy ?? master;
   const workers = Array.from({ length: workerCount }, () => fork(WORKER));
   const perWorker = Math.ceil(subscribers / workerCount);
   await Promise.all(
@@ -67,64 +89,93 @@ async function run(subscribers: number, seconds: number, workerCount: number): P
       const count = Math.min(perWorker, subscribers - i * perWorker);
       return new Promise<void>((resolve) => {
         worker.once('message', () => resolve());
-        worker.send({ port: master.port, count, password: PASSWORD, sampleEvery: Math.max(1, Math.round(subscribers / 20)) });
+        worker.send({ port: server.port, count, password: PASSWORD, sampleEvery: Math.max(1, Math.round(subscribers / 20)) });
       });
     }),
   );
   const writer = await connect({ endpoints: `127.0.0.1:${master.port}`, user: 'admin', password: PASSWORD });
   const skill = (await writer.readAll('Skill'))[0];
   const payload = 'x'.repeat(150);
-  const cpuBefore = cpuMs(master.child.pid!);
+  const pids = { master: master.child.pid!, proxy: proxy?.child.pid };
+  const workersCpu = (): number => workers.reduce((sum, w) => sum + cpuMs(w.pid!), 0);
+  const cpuBefore = { master: cpuMs(pids.master), proxy: pids.proxy ? cpuMs(pids.proxy) : 0, workers: workersCpu() };
   const started = performance.now();
   const deadline = started + seconds * 1000;
   let changes = 0;
-  await Promise.all(
-    Array.from({ length: 16 }, async () => {
-      while (performance.now() < deadline) {
-        await writer.update('Skill', skill.dbid, { options: { bench: { payload: `${payload}${changes % 10}`, n: String(changes) } } });
-        changes += 1;
-      }
-    }),
-  );
+  const update = () => writer.update('Skill', skill.dbid, { options: { bench: { payload: `${payload}${changes % 10}`, n: String(changes).padStart(10, '0') } } });
+  if (rate > 0) {
+    // Steady rate: one change every 1/rate s, on schedule (not after the previous reply).
+    const inFlight: Array<Promise<unknown>> = [];
+    for (let next = started; next < deadline; next += 1000 / rate) {
+      const wait = next - performance.now();
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+      inFlight.push(update().then(() => (changes += 1)));
+    }
+    await Promise.all(inFlight);
+  } else {
+    await Promise.all(
+      Array.from({ length: 16 }, async () => {
+        while (performance.now() < deadline) {
+          await update();
+          changes += 1;
+        }
+      }),
+    );
+  }
+  const writesDoneMs = performance.now() - started;
   const expected = changes * subscribers;
   let received = 0;
   let latencies: number[] = [];
-  // Wait for the backlog to drain (or stop growing) before counting.
-  for (let previous = -1; received < expected && received !== previous; ) {
-    previous = received;
-    await new Promise((resolve) => setTimeout(resolve, 500));
+  // Wait for the backlog to drain; give up after 5 s without progress (frames were lost).
+  for (let lastProgressAt = performance.now(); received < expected && performance.now() - lastProgressAt < 5000; ) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
     const reports = await Promise.all(workers.map((w) => request<{ frames: number; latencies: number[] }>(w, 'report')));
-    received = reports.reduce((sum, r) => sum + r.frames, 0);
+    const now = reports.reduce((sum, r) => sum + r.frames, 0);
+    if (now > received) lastProgressAt = performance.now();
+    received = now;
     latencies = reports.flatMap((r) => r.latencies);
   }
-  const elapsedMs = performance.now() - started;
-  const cpu = cpuMs(master.child.pid!) - cpuBefore;
-  const rss = rssMb(master.child.pid!);
+  const lastReportMs = performance.now() - started;
+  const cpu = { master: cpuMs(pids.master) - cpuBefore.master, proxy: pids.proxy ? cpuMs(pids.proxy) - cpuBefore.proxy : 0, workers: workersCpu() - cpuBefore.workers };
   latencies.sort((a, b) => a - b);
-  await writer.close();
-  for (const worker of workers) worker.send({ type: 'stop' });
-  master.child.kill('SIGKILL');
-  rmSync(dir, { recursive: true, force: true });
-  return {
+  const result = {
+    mode,
     subscribers,
+    rate: rate > 0 ? rate : 'burst',
     changes,
     expectedDeliveries: expected,
     deliveries: received,
-    deliveriesPerSecond: Math.round(received / (elapsedMs / 1000)),
+    // Lower bound: the last report came up to 100 ms after the last frame.
+    deliveriesPerSecond: Math.round(received / (lastReportMs / 1000)),
+    writesPerSecond: Math.round(changes / (writesDoneMs / 1000)),
     p50Ms: percentile(latencies, 50),
     p99Ms: percentile(latencies, 99),
-    masterCpuPercent: Math.round((cpu / elapsedMs) * 100),
-    masterRssMb: Math.round(rss),
+    masterCpuPercent: Math.round((cpu.master / lastReportMs) * 100),
+    masterRssMb: Math.round(rssMb(pids.master)),
+    subscriberWorkersCpuPercent: Math.round((cpu.workers / lastReportMs) * 100),
+    ...(pids.proxy ? { proxyCpuPercent: Math.round((cpu.proxy / lastReportMs) * 100), proxyRssMb: Math.round(rssMb(pids.proxy)) } : {}),
   };
+  await writer.close();
+  for (const worker of workers) worker.send({ type: 'stop' });
+  const signal = process.env.BENCH_PROFILE_DIR ? 'SIGINT' : 'SIGKILL';
+  proxy?.child.kill(signal);
+  master.child.kill(signal);
+  rmSync(dir, { recursive: true, force: true });
+  return result;
 }
 
-const seconds = Number(values.seconds);
-const workerCount = Number(values.workers);
-for (const s of values.subscribers!.split(',').map(Number)) {
-  const result = await run(s, seconds, workerCount);
-  process.stdout.write(`${JSON.stringify({ bench: 'fanout', mode: 'master', ...result })}\n`);
-  process.stderr.write(
-    `S=${s}: ${result.deliveriesPerSecond.toLocaleString()} deliveries/s (${result.deliveries}/${result.expectedDeliveries}), ` +
-      `p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms, master CPU ${result.masterCpuPercent}%, RSS ${result.masterRssMb} MB\n`,
-  );
+const modes = values.mode!.split(',');
+for (const mode of modes) {
+  for (const s of values.subscribers!.split(',').map(Number)) {
+    const result = await run(mode, s, Number(values.seconds), Number(values.workers), Number(values.rate));
+    process.stdout.write(`${JSON.stringify({ bench: 'fanout', ...result })}\n`);
+    process.stderr.write(
+      `${mode} S=${s} ${result.rate === 'burst' ? 'burst' : `${result.rate} changes/s`}: ${result.deliveriesPerSecond.toLocaleString('en')} deliveries/s ` +
+        `(${result.deliveries}/${result.expectedDeliveries}, ${result.writesPerSecond} writes/s), p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms, ` +
+        `master CPU ${result.masterCpuPercent}% RSS ${result.masterRssMb} MB` +
+        (result.proxyCpuPercent !== undefined ? `, proxy CPU ${result.proxyCpuPercent}% RSS ${result.proxyRssMb} MB` : '') +
+        `, subscriber workers CPU ${result.subscriberWorkersCpuPercent}%` +
+        '\n',
+    );
+  }
 }

@@ -78,6 +78,8 @@ export class CfgClient extends EventEmitter {
   private state: 'connecting' | 'connected' | 'reconnecting' | 'closed' = 'connecting';
   private endpointIndex = 0;
   private reconnectTimer: NodeJS.Timeout | null = null;
+  private readingPaused = false;
+  private pausedKeepalive: NodeJS.Timeout | null = null;
   /** Server info from the last Registered. */
   server: Pick<RegisteredMessage, 'serverName' | 'serverKind' | 'serverRole' | 'version'> | undefined;
 
@@ -107,6 +109,28 @@ export class CfgClient extends EventEmitter {
    */
   advanceTo(seq: number): void {
     if (seq > this.seq) this.seq = seq;
+  }
+
+  /** Stops reading from the server (backpressure: TCP holds the rest) until `resumeReading`. */
+  pauseReading(): void {
+    if (this.readingPaused) return;
+    this.readingPaused = true;
+    this.connection?.socket.pause();
+    // We cannot read the server's keepalive polls now, so show it we are alive: any frame counts
+    // as activity [PROTO-ADDP-3]. Our own monitor treats the paused link as alive (see attach).
+    const remote = this.options.addp?.remoteTimeoutMs ?? 0;
+    if (remote > 0) {
+      this.pausedKeepalive = setInterval(() => this.connection?.send({ kind: Kind.AddpPoll, n: 0 }), Math.max(50, remote / 3));
+      this.pausedKeepalive.unref();
+    }
+  }
+
+  resumeReading(): void {
+    if (!this.readingPaused) return;
+    this.readingPaused = false;
+    if (this.pausedKeepalive) clearInterval(this.pausedKeepalive);
+    this.pausedKeepalive = null;
+    this.connection?.socket.resume();
   }
 
   get connected(): boolean {
@@ -174,11 +198,12 @@ export class CfgClient extends EventEmitter {
     if (!registered.restored) this.seq = registered.seq;
     this.sessionId = registered.sessionId;
     this.state = 'connected';
+    if (this.readingPaused) connection.socket.pause();
     if (addp && addp.localTimeoutMs > 0) {
       this.addp = new AddpMonitor(
         addp.localTimeoutMs,
         {
-          lastReceivedAt: () => connection.lastReceivedAt,
+          lastReceivedAt: () => (this.readingPaused ? performance.now() : connection.lastReceivedAt),
           sendPoll: (n) => connection.send({ kind: Kind.AddpPoll, n }),
           onTimeout: () => connection.destroy({ code: ErrorCode.ADDP_TIMEOUT, message: 'server did not answer the keepalive poll', local: true }),
         },
@@ -364,6 +389,7 @@ export class CfgClient extends EventEmitter {
     if (this.state === 'closed') return;
     this.state = 'closed';
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    if (this.pausedKeepalive) clearInterval(this.pausedKeepalive);
     this.addp?.stop();
     this.failPending(new CfgError(ErrorCode.CLIENT_CLOSED, 'client closed'));
     const connection = this.connection;

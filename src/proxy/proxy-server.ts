@@ -107,6 +107,7 @@ export class ProxyServer {
       },
       scope,
       delayReloadMs: settings.delayReloadMs,
+      subscriberCount: () => service.fanOut.size,
       logger,
     });
     source.upstream = upstream;

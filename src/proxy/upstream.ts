@@ -9,12 +9,20 @@ import { Progress } from '../util/progress.js';
 import type { ProxySource, Snapshot, UpstreamWriter } from './proxy-source.js';
 import type { Scope } from './scope.js';
 
+/** Notifications fanned out per slice before the event loop gets a turn to flush sockets. */
+const DELIVERIES_PER_SLICE = 200_000;
+/** Stop reading from the master past this many unapplied changes; resume below the second. */
+const BACKLOG_PAUSE = 5_000;
+const BACKLOG_RESUME = 500;
+
 export interface UpstreamOptions {
   /** The client connection to the masters: endpoints (primary, backup), account, TLS, ADDP. */
   connect: ConnectOptions;
   scope: Scope;
   /** After history-log-expired, wait a random 0..delayReloadMs before reloading (staggers a fleet). */
   delayReloadMs: number;
+  /** How many clients each applied change is fanned out to (sizes the apply slices). */
+  subscriberCount(): number;
   logger: Logger;
 }
 
@@ -29,6 +37,11 @@ export interface UpstreamOptions {
 export class UpstreamLink extends EventEmitter implements UpstreamWriter {
   private client: CfgClient | null = null;
   private held: Array<{ message: ChangeMessage; credential?: string }> = [];
+  /** Changes received, not yet applied; `backlogStart` is the next one. */
+  private backlog: Array<{ message: ChangeMessage; credential?: string }> = [];
+  private backlogStart = 0;
+  private applyScheduled = false;
+  private paused = false;
   private holding = true;
   private readonly credentialsBySeq = new Map<number, string>();
   private loading = false;
@@ -99,14 +112,51 @@ export class UpstreamLink extends EventEmitter implements UpstreamWriter {
       this.held.push({ message, credential });
       return;
     }
-    try {
-      this.source.applyChange(message, credential);
-    } catch (error) {
-      // The cache no longer matches the master: stop applying and reload it.
-      this.options.logger.error({ err: error, seq: message.seq }, 'could not apply a change; reloading');
-      this.holding = true;
-      this.needsLoad = true;
-      this.scheduleLoad(0);
+    this.backlog.push({ message, credential });
+    if (this.backlog.length - this.backlogStart >= BACKLOG_PAUSE && !this.paused) {
+      this.paused = true;
+      this.client?.pauseReading();
+    }
+    if (!this.applyScheduled) {
+      this.applyScheduled = true;
+      setImmediate(() => this.applySlice());
+    }
+  }
+
+  /**
+   * Applies queued changes until about DELIVERIES_PER_SLICE notifications were fanned out, then
+   * yields, so the sockets are flushed between slices: a burst from the master becomes a steady
+   * stream instead of one long stall, and memory holds a slice, not the whole burst.
+   */
+  private applySlice(): void {
+    this.applyScheduled = false;
+    const perChange = Math.max(1, this.options.subscriberCount());
+    const limit = Math.max(1, Math.floor(DELIVERIES_PER_SLICE / perChange));
+    let applied = 0;
+    while (this.backlogStart < this.backlog.length && applied < limit && !this.holding) {
+      const { message, credential } = this.backlog[this.backlogStart++];
+      applied += 1;
+      try {
+        this.source.applyChange(message, credential);
+      } catch (error) {
+        // The cache no longer matches the master: stop applying and reload it.
+        this.options.logger.error({ err: error, seq: message.seq }, 'could not apply a change; reloading');
+        this.holding = true;
+        this.held.push(...this.backlog.slice(this.backlogStart));
+        this.needsLoad = true;
+        this.scheduleLoad(0);
+      }
+    }
+    if (this.backlogStart >= this.backlog.length || this.holding) {
+      this.backlog = [];
+      this.backlogStart = 0;
+    } else {
+      this.applyScheduled = true;
+      setImmediate(() => this.applySlice());
+    }
+    if (this.paused && this.backlog.length - this.backlogStart <= BACKLOG_RESUME) {
+      this.paused = false;
+      this.client?.resumeReading();
     }
   }
 

@@ -45,7 +45,7 @@ export class ConfigService implements SessionHost {
   ) {
     this.limits = { ...DEFAULT_SERVICE_LIMITS, ...options.limits };
     this.logger = options.logger;
-    this.fanOut = new FanOut(source.store.folderParent);
+    this.fanOut = new FanOut(source.store.folderParent, () => source.principalsVersion());
     this.snapshotLoads = new Semaphore(this.limits.maxSnapshotLoads);
     this.unsubscribe = source.onChange((change) => this.fanOut.publish(change));
   }
@@ -79,6 +79,7 @@ export class ConfigService implements SessionHost {
   }
 
   sessionChanged(session: ClientSession): void {
+    this.fanOut.regroup(session);
     this.options.sessions?.sessionChanged(session);
   }
 

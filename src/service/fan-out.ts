@@ -1,50 +1,157 @@
 import type { ChangeRecord } from '../model/change.js';
 import type { FolderParentLookup } from '../model/permissions.js';
+import { flushPendingWrites } from '../net/connection.js';
 import type { ClientSession } from './session.js';
 
 /**
- * Delivers each applied change to every subscribed session that selects it and may read it.
- * The change's frame was encoded once at commit; here it is only queued on each socket
- * [ARCH-4]. Visibility is decided once per permission view, not once per subscriber.
+ * Sessions that receive exactly the same notifications: the same subscriptions, the same
+ * permission view, and the same kind (proxies also get credential frames). A change is matched
+ * once per audience, and the frames of one event-loop turn are joined once per audience into a
+ * buffer that every member's socket is handed as-is [ARCH-4].
+ */
+class Audience {
+  readonly members = new Set<ClientSession>();
+  pending: ChangeRecord[] = [];
+
+  constructor(readonly key: string) {}
+
+  /** Any member decides for all: they share subscriptions and view. */
+  selects(change: ChangeRecord, parentOf: FolderParentLookup): boolean {
+    const first = this.members.values().next();
+    if (first.done) return false;
+    const session = first.value;
+    if (!session.selects(change)) return false;
+    const principal = session.principal;
+    if (!principal) return false;
+    if (principal.canRead(change, parentOf)) return true;
+    return change.previous !== undefined && principal.canRead({ type: change.type, dbid: change.dbid, ...change.previous }, parentOf);
+  }
+
+  /** Writes what is pending to every member; returns the deliveries made. */
+  flush(): number {
+    const changes = this.pending;
+    if (changes.length === 0) return 0;
+    this.pending = [];
+    const first = this.members.values().next();
+    const forProxies = !first.done && first.value.isProxy;
+    const frames: Buffer[] = [];
+    for (const change of changes) {
+      if (forProxies && change.proxyFrame) frames.push(change.proxyFrame);
+      frames.push(change.frame);
+    }
+    const bytes = frames.length === 1 ? frames[0] : Buffer.concat(frames);
+    const lastSeq = changes[changes.length - 1].seq;
+    let delivered = 0;
+    for (const session of this.members) {
+      if (!session.connection.writeFrame(bytes)) continue; // cut off: it leaves through release
+      session.lastDeliveredSeq = lastSeq;
+      delivered += changes.length;
+    }
+    return delivered;
+  }
+}
+
+/**
+ * Delivers each applied change to every live session that subscribed to it and may read it.
+ * The change's frame was encoded once when it was applied; here it is matched once per audience
+ * and written as shared bytes. Sessions that are still replaying a restore are not in an
+ * audience until they catch up.
  */
 export class FanOut {
   private readonly sessions = new Set<ClientSession>();
+  private readonly audiences = new Map<string, Audience>();
+  private readonly audienceOf = new Map<ClientSession, Audience>();
+  private dirty: Audience[] = [];
+  private flushScheduled = false;
+  private principalsVersion: number;
   deliveries = 0;
 
-  constructor(private readonly parentOf: FolderParentLookup) {}
+  constructor(
+    private readonly parentOf: FolderParentLookup,
+    private readonly currentPrincipalsVersion: () => number,
+  ) {
+    this.principalsVersion = currentPrincipalsVersion();
+  }
 
+  /** Registered sessions, subscribed or not. */
   get size(): number {
     return this.sessions.size;
-  }
-
-  add(session: ClientSession): void {
-    this.sessions.add(session);
-  }
-
-  /** True when the session was subscribed here (it had registered). */
-  remove(session: ClientSession): boolean {
-    return this.sessions.delete(session);
   }
 
   values(): IterableIterator<ClientSession> {
     return this.sessions.values();
   }
 
-  publish(change: ChangeRecord): void {
-    const visibleByView = new Map<string, boolean>();
-    const before = change.previous ? { type: change.type, dbid: change.dbid, ...change.previous } : undefined;
-    let delivered = 0;
-    for (const session of this.sessions) {
-      if (session.subscriptions.size === 0 || session.catchingUp || !session.selects(change)) continue;
-      const principal = session.principal;
-      if (!principal) continue;
-      let visible = visibleByView.get(principal.viewKey);
-      if (visible === undefined) {
-        visible = principal.canRead(change, this.parentOf) || (before !== undefined && principal.canRead(before, this.parentOf));
-        visibleByView.set(principal.viewKey, visible);
-      }
-      if (visible && session.deliver(change)) delivered += 1;
-    }
-    this.deliveries += delivered;
+  add(session: ClientSession): void {
+    this.sessions.add(session);
+    this.regroup(session);
   }
+
+  /** True when the session was registered here. */
+  remove(session: ClientSession): boolean {
+    this.leave(session);
+    return this.sessions.delete(session);
+  }
+
+  /**
+   * Puts the session in the audience its subscriptions and view now call for. Pending frames of
+   * both audiences are written first, so the session gets nothing published before the change
+   * under its new subscriptions, and everything published before it under its old ones.
+   */
+  regroup(session: ClientSession): void {
+    const key = this.sessions.has(session) ? audienceKey(session) : undefined;
+    const current = this.audienceOf.get(session);
+    if (current?.key === key) return;
+    this.leave(session);
+    if (key === undefined) return;
+    let audience = this.audiences.get(key);
+    if (!audience) this.audiences.set(key, (audience = new Audience(key)));
+    this.deliveries += audience.flush();
+    audience.members.add(session);
+    this.audienceOf.set(session, audience);
+  }
+
+  private leave(session: ClientSession): void {
+    const audience = this.audienceOf.get(session);
+    if (!audience) return;
+    this.deliveries += audience.flush();
+    audience.members.delete(session);
+    this.audienceOf.delete(session);
+    if (audience.members.size === 0) this.audiences.delete(audience.key);
+  }
+
+  publish(change: ChangeRecord): void {
+    const version = this.currentPrincipalsVersion();
+    if (version !== this.principalsVersion) {
+      // Someone's permissions may have changed: views are recomputed before this change is matched.
+      this.principalsVersion = version;
+      for (const session of this.sessions) this.regroup(session);
+    }
+    for (const audience of this.audiences.values()) {
+      if (!audience.selects(change, this.parentOf)) continue;
+      if (audience.pending.length === 0) this.dirty.push(audience);
+      audience.pending.push(change);
+    }
+    if (this.dirty.length > 0 && !this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  /** Writes the turn's notifications: one shared buffer per audience, one write per socket. */
+  flush(): void {
+    this.flushScheduled = false;
+    const dirty = this.dirty;
+    this.dirty = [];
+    for (const audience of dirty) this.deliveries += audience.flush();
+    flushPendingWrites();
+  }
+}
+
+/** Sessions with equal keys receive identical bytes; undefined for a session that receives nothing now. */
+function audienceKey(session: ClientSession): string | undefined {
+  if (session.state !== 'active' || session.catchingUp || session.subscriptions.size === 0) return undefined;
+  const principal = session.principal;
+  if (!principal) return undefined;
+  return `${session.isProxy ? 'proxy' : 'client'}|${principal.viewKey}|${[...session.subscriptions.keys()].sort().join(';')}`;
 }

@@ -63,6 +63,8 @@ export async function handleRegister(session: ClientSession, message: RegisterMe
   for (const filter of restore.subscriptions.slice(0, session.host.limits.maxSubscriptionsPerSession)) session.addSubscription(filter);
   const history = restore.lastSeq > registered.seq ? ({ kind: 'expired', oldestSeq: registered.seq + 1 } as const) : source.changesAfter(restore.lastSeq);
   session.state = 'active';
+  // A restored session joins the live stream only once its replay has caught up.
+  session.catchingUp = history.kind !== 'expired';
   session.host.activate(session);
   if (history.kind === 'expired') {
     // [PROTO-RESTORE-3] the client must re-read; its subscriptions are live from now on.
@@ -88,7 +90,6 @@ async function replay(session: ClientSession, afterSeq: number): Promise<number>
   const parentOf = source.store.folderParent;
   let cursor = afterSeq;
   let replayed = 0;
-  session.catchingUp = true;
   try {
     for (;;) {
       const history = source.changesAfter(cursor);
@@ -115,6 +116,8 @@ async function replay(session: ClientSession, afterSeq: number): Promise<number>
       if (!session.connection.isOpen) return replayed;
     }
   } finally {
+    // Live from here: the session joins its audience in this same synchronous step.
     session.catchingUp = false;
+    session.host.sessionChanged(session);
   }
 }
