@@ -4,7 +4,7 @@
  * master committing Skill updates (payload ≈ 200 bytes): as fast as the master takes them
  * (burst) or at a steady rate.
  * Usage: npm run bench:fanout -- [--mode master|proxy] [--subscribers 1000,5000] [--seconds 5]
- *        [--workers 2] [--rate 0 (burst) | changes per second]
+ *        [--workers 2] [--rate 0 (burst) | changes per second] [--inflight 64 (burst writes in flight)]
  * Prints one JSON line per S on stdout and a human summary on stderr.
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
@@ -22,6 +22,7 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '5' },
     workers: { type: 'string', default: '2' },
     rate: { type: 'string', default: '0' },
+    inflight: { type: 'string', default: '64' },
   },
 });
 const CLI = new URL('../../bin/cfgproxy.js', import.meta.url).pathname;
@@ -82,6 +83,15 @@ async function run(mode: string, subscribers: number, seconds: number, workerCou
       ? await startServer(['proxy', '--master', `127.0.0.1:${master.port}`, '--user', 'admin', '--port', '0', '--history-db', join(dir, 'proxy.db')], 'configuration loaded')
       : undefined;
   const server = proxy ?? master;
+  // Every notification frame must have the same size (the workers count raw bytes): seqs stay
+  // within 256..65535 (3-byte msgpack integers) and the payload has a fixed width.
+  const writer = await connect({ endpoints: `127.0.0.1:${master.port}`, user: 'admin', password: PASSWORD });
+  const skill = (await writer.readAll('Skill'))[0];
+  const payload = 'x'.repeat(150);
+  let changes = 0;
+  const update = () => writer.update('Skill', skill.dbid, { options: { bench: { payload, n: String(changes).padStart(10, '0') } } });
+  while ((await update()).seq < 256);
+  if (proxy) await new Promise((resolve) => setTimeout(resolve, 200)); // let the proxy apply them
   const workers = Array.from({ length: workerCount }, () => fork(WORKER));
   const perWorker = Math.ceil(subscribers / workerCount);
   await Promise.all(
@@ -93,16 +103,11 @@ async function run(mode: string, subscribers: number, seconds: number, workerCou
       });
     }),
   );
-  const writer = await connect({ endpoints: `127.0.0.1:${master.port}`, user: 'admin', password: PASSWORD });
-  const skill = (await writer.readAll('Skill'))[0];
-  const payload = 'x'.repeat(150);
   const pids = { master: master.child.pid!, proxy: proxy?.child.pid };
   const workersCpu = (): number => workers.reduce((sum, w) => sum + cpuMs(w.pid!), 0);
   const cpuBefore = { master: cpuMs(pids.master), proxy: pids.proxy ? cpuMs(pids.proxy) : 0, workers: workersCpu() };
   const started = performance.now();
   const deadline = started + seconds * 1000;
-  let changes = 0;
-  const update = () => writer.update('Skill', skill.dbid, { options: { bench: { payload: `${payload}${changes % 10}`, n: String(changes).padStart(10, '0') } } });
   if (rate > 0) {
     // Steady rate: one change every 1/rate s, on schedule (not after the previous reply).
     const inFlight: Array<Promise<unknown>> = [];
@@ -114,7 +119,7 @@ async function run(mode: string, subscribers: number, seconds: number, workerCou
     await Promise.all(inFlight);
   } else {
     await Promise.all(
-      Array.from({ length: 16 }, async () => {
+      Array.from({ length: Number(values.inflight) }, async () => {
         while (performance.now() < deadline) {
           await update();
           changes += 1;
@@ -126,11 +131,15 @@ async function run(mode: string, subscribers: number, seconds: number, workerCou
   const expected = changes * subscribers;
   let received = 0;
   let latencies: number[] = [];
+  let misaligned = 0;
+  let frameSizes = new Set<number>();
   // Wait for the backlog to drain; give up after 5 s without progress (frames were lost).
   for (let lastProgressAt = performance.now(); received < expected && performance.now() - lastProgressAt < 5000; ) {
     await new Promise((resolve) => setTimeout(resolve, 100));
-    const reports = await Promise.all(workers.map((w) => request<{ frames: number; latencies: number[] }>(w, 'report')));
+    const reports = await Promise.all(workers.map((w) => request<{ frames: number; frameSize: number; misaligned: number; latencies: number[] }>(w, 'report')));
     const now = reports.reduce((sum, r) => sum + r.frames, 0);
+    misaligned = reports.reduce((sum, r) => sum + r.misaligned, 0);
+    frameSizes = new Set(reports.map((r) => r.frameSize));
     if (now > received) lastProgressAt = performance.now();
     received = now;
     latencies = reports.flatMap((r) => r.latencies);
@@ -145,6 +154,8 @@ async function run(mode: string, subscribers: number, seconds: number, workerCou
     changes,
     expectedDeliveries: expected,
     deliveries: received,
+    frameBytes: [...frameSizes].join('/'),
+    misalignedSamples: misaligned,
     // Lower bound: the last report came up to 100 ms after the last frame.
     deliveriesPerSecond: Math.round(received / (lastReportMs / 1000)),
     writesPerSecond: Math.round(changes / (writesDoneMs / 1000)),

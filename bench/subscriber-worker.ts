@@ -1,7 +1,9 @@
 /**
- * A bench worker process: opens many subscriber connections through the real protocol, then
- * only counts frames (length prefixes) and samples latency on a few, so the bench measures the
- * server, not the client.
+ * A bench worker process: opens many subscriber connections through the real protocol
+ * (Register, then Subscribe once Registered arrived), then counts raw bytes, as the subscribers
+ * of the reference figures do. The bench makes every notification frame the same size, so
+ * frames = bytes / frame size; sampled chunks that start on a frame boundary are decoded to
+ * check that size (a mismatch is reported) and to measure commit→receipt latency.
  */
 import net from 'node:net';
 import { decodeBody, encodeFrame } from '../protocol/index.js';
@@ -11,58 +13,47 @@ interface Start { port: number; count: number; password: string; sampleEvery: nu
 const SAMPLE_LIMIT = 20_000;
 
 process.once('message', (start: Start) => {
-  let frames = 0;
+  let bytes = 0;
+  let frameSize = 0;
+  let misaligned = 0;
   let ready = 0;
+  let chunks = 0;
   const latencies: number[] = [];
-  let seen = 0;
   const sockets: net.Socket[] = [];
   for (let i = 0; i < start.count; i += 1) {
     const socket = net.connect({ host: '127.0.0.1', port: start.port });
     sockets.push(socket);
     socket.setNoDelay(true);
-    let need = 0; // bytes still to skip of the current frame's body
-    let header = Buffer.alloc(0);
-    let handshake = 2; // Registered + Ack
+    let handshake = Buffer.alloc(0);
+    let handshakeFrames = 2; // Registered, Ack
+    let received = 0; // notification bytes on this socket
     socket.on('connect', () => {
       socket.write(encodeFrame({ kind: 1, id: 1, versions: [1], clientName: `bench-${i}`, clientType: 'bench', user: 'admin', password: start.password }));
     });
     socket.on('data', (chunk: Buffer) => {
-      let offset = 0;
-      while (offset < chunk.length) {
-        if (need > 0) {
-          const take = Math.min(need, chunk.length - offset);
-          need -= take;
-          offset += take;
-          continue;
+      if (handshakeFrames > 0) {
+        handshake = Buffer.concat([handshake, chunk]);
+        while (handshakeFrames > 0 && handshake.length >= 4 && handshake.length >= 4 + handshake.readUInt32BE(0)) {
+          handshake = handshake.subarray(4 + handshake.readUInt32BE(0));
+          handshakeFrames -= 1;
+          if (handshakeFrames === 1) socket.write(encodeFrame({ kind: 6, id: 2, filter: { type: 'Skill' } }));
+          if (handshakeFrames === 0 && ++ready === start.count) process.send!({ type: 'ready' });
         }
-        if (header.length + chunk.length - offset < 4) {
-          header = Buffer.concat([header, chunk.subarray(offset)]);
-          break;
-        }
-        const head = header.length > 0 ? Buffer.concat([header, chunk.subarray(offset, offset + 4 - header.length)]) : chunk.subarray(offset, offset + 4);
-        offset += 4 - header.length;
-        header = Buffer.alloc(0);
-        const length = head.readUInt32BE(0);
-        if (handshake > 0) {
-          handshake -= 1;
-          // Subscribe only once Registered arrived: requests during registration are refused.
-          if (handshake === 1) socket.write(encodeFrame({ kind: 6, id: 2, filter: { type: 'Skill' } }));
-          if (handshake === 0 && ++ready === start.count) process.send!({ type: 'ready' });
-        } else {
-          frames += 1;
-          seen += 1;
-          if (seen % start.sampleEvery === 0 && latencies.length < SAMPLE_LIMIT && chunk.length - offset >= length) {
-            const body = decodeBody(chunk.subarray(offset, offset + length)) as { at: number };
-            latencies.push(Date.now() - body.at);
-          }
-        }
-        need = length;
+        if (handshakeFrames > 0 || handshake.length === 0) return;
+        chunk = handshake; // notifications right behind the Ack
       }
+      if (frameSize === 0 && chunk.length >= 4) frameSize = 4 + chunk.readUInt32BE(0);
+      if (frameSize > 0 && received % frameSize === 0 && ++chunks % start.sampleEvery === 0 && chunk.length >= frameSize) {
+        if (chunk.readUInt32BE(0) !== frameSize - 4) misaligned += 1;
+        else if (latencies.length < SAMPLE_LIMIT) latencies.push(Date.now() - (decodeBody(chunk.subarray(4, frameSize)) as { at: number }).at);
+      }
+      received += chunk.length;
+      bytes += chunk.length;
     });
     socket.on('error', () => undefined);
   }
   process.on('message', (message: { type: string }) => {
-    if (message.type === 'report') process.send!({ type: 'report', frames, latencies });
+    if (message.type === 'report') process.send!({ type: 'report', frames: frameSize > 0 ? Math.floor(bytes / frameSize) : 0, bytes, frameSize, misaligned, latencies });
     if (message.type === 'stop') {
       for (const socket of sockets) socket.destroy();
       process.exit(0);
