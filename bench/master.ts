@@ -7,31 +7,16 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { Packr } from 'msgpackr';
 import { connect } from '../src/client/index.js';
 import { MasterServer } from '../src/master/master-server.js';
-import { ConfigDatabase } from '../src/store/config-db.js';
+import { seedMasterDatabase } from './seed.js';
 
 const { values } = parseArgs({ options: { objects: { type: 'string', default: '100000' }, 'write-seconds': { type: 'string', default: '5' } } });
 const objectCount = Number(values.objects);
 const writeSeconds = Number(values['write-seconds']);
 const dir = mkdtempSync(join(tmpdir(), 'cfgproxy-bench-'));
 const dbPath = join(dir, 'master.db');
-const packr = new Packr({ useRecords: false });
-
-// Seed: the sample configuration plus N DNs written straight into the tables in one transaction.
-const seed = await MasterServer.start({ dbPath, port: 0, sample: true, adminPassword: 'bench' });
-await seed.stop();
-const db = new ConfigDatabase(dbPath);
-const insert = db.db.prepare('INSERT INTO objects (type, dbid, body) VALUES (?, ?, ?)');
-db.db.transaction(() => {
-  for (let i = 0; i < objectCount; i += 1) {
-    const dbid = 1000 + i;
-    insert.run('DN', dbid, packr.pack({ type: 'DN', dbid, name: `bench-${dbid}`, tenant: 1, folder: 0, state: 'enabled', props: { number: `${100000 + i}`, switch: 1, dnType: 'Extension' }, options: { TServer: { 'agent-group': 'sales', priority: String(i % 10) } }, annex: {} }));
-  }
-  db.db.prepare("INSERT OR REPLACE INTO counters (name, value) VALUES ('dbid:DN', ?)").run(1000 + objectCount);
-})();
-db.close();
+await seedMasterDatabase(dbPath, objectCount, 'bench');
 
 const startedAt = performance.now();
 const master = await MasterServer.start({ dbPath, port: 0, adminPassword: 'bench' });

@@ -10,6 +10,8 @@ import { verifyPassword } from './passwords.js';
 export class CredentialStore {
   /** user+password digest → the hash it verified against; spares scrypt on every reconnect. */
   private readonly verified = new LRUCache<string, string>({ max: 10_000 });
+  /** Checks running now, by the same key: a thousand clients logging in at once cost one scrypt. */
+  private readonly inFlight = new Map<string, Promise<boolean>>();
 
   constructor(private readonly hashes = new Map<number, string>()) {}
 
@@ -36,7 +38,13 @@ export class CredentialStore {
     if (!person || stored === undefined || person.state === 'disabled') return undefined;
     const cacheKey = `${person.dbid}:${createHash('sha256').update(password).digest('base64')}`;
     if (this.verified.get(cacheKey) === stored) return person.dbid;
-    if (!(await verifyPassword(password, stored))) return undefined;
+    const flightKey = `${cacheKey}:${stored}`;
+    let check = this.inFlight.get(flightKey);
+    if (!check) {
+      check = verifyPassword(password, stored).finally(() => this.inFlight.delete(flightKey));
+      this.inFlight.set(flightKey, check);
+    }
+    if (!(await check)) return undefined;
     this.verified.set(cacheKey, stored);
     return person.dbid;
   }
