@@ -27,4 +27,15 @@ export const VECTOR_MESSAGES: Array<{ name: string; message: Message }> = [
   { name: 'addp poll', message: { kind: 17, n: 1 } },
   { name: 'addp reply', message: { kind: 18, n: 1 } },
   { name: 'error', message: { kind: 19, id: 9, code: 'OBJECT_IN_USE', message: 'Host 2 is still referenced by Application:1', details: { referrer: 'Application:1' } } },
+  { name: 'load snapshot', message: { kind: 22, id: 4 } },
+  {
+    name: 'snapshot chunk with credentials',
+    message: {
+      kind: 4, id: 4, total: 1,
+      objects: [{ type: 'Person', dbid: 3, name: 'agent1', tenant: 1, folder: 0, state: 'enabled', props: { isAgent: true }, options: {}, annex: {} }],
+      credentials: [[3, 'scrypt$16384$8$1$c2FsdA==$aGFzaA==']],
+    },
+  },
+  { name: 'credential changed', message: { kind: 23, seq: 45, dbid: 3, hash: 'scrypt$16384$8$1$c2FsdA==$aGFzaA==' } },
+  { name: 'update object on behalf of a person', message: { kind: 13, id: 10, type: 'DN', dbid: 12, delta: { state: 'enabled' }, onBehalfOf: 3 } },
 ];
