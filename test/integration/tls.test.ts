@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect } from '../../src/client/index.js';
 import { ADMIN_PASSWORD, startTestMaster } from '../helpers/master.js';
 import { makeTestCerts, requireTool, type TestCerts } from '../helpers/certs.js';
+import { startTestProxy } from '../helpers/proxy.js';
 
 const haveOpenssl = requireTool('openssl');
 let certs: TestCerts;
@@ -34,6 +35,27 @@ describe.runIf(haveOpenssl)('tls', () => {
       await withCert.close();
       const without = connect({ endpoints: endpoint, user: 'admin', password: ADMIN_PASSWORD, tls: { ca: certs.ca }, reconnect: false, requestTimeoutMs: 3000 });
       await expect(without).rejects.toMatchObject({ code: expect.stringMatching(/CONNECTION_LOST|REQUEST_TIMEOUT/) });
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it('tls - a proxy talks TLS to its master (client certificate) and to its own clients', async () => {
+    const { master, dir, cleanup } = await startTestMaster({ tls: { cert: certs.serverCert, key: certs.serverKey, ca: certs.ca, verifyClient: true } });
+    try {
+      const proxy = await startTestProxy(dir, [], {
+        masters: [`tls://127.0.0.1:${master.port}`],
+        upstreamTls: { ca: certs.ca, cert: certs.clientCert, key: certs.clientKey },
+        tls: { cert: certs.serverCert, key: certs.serverKey },
+      });
+      try {
+        const client = await connect({ endpoints: `tls://127.0.0.1:${proxy.port}`, user: 'admin', password: ADMIN_PASSWORD, tls: { ca: certs.ca } });
+        expect(client.server?.serverKind).toBe('proxy');
+        expect((await client.readAll('Switch')).length).toBe(2);
+        await client.close();
+      } finally {
+        await proxy.stop();
+      }
     } finally {
       await cleanup();
     }
