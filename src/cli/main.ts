@@ -8,8 +8,10 @@ import type { TlsFiles } from '../net/tls-options.js';
 import { PROXY_DEFAULTS, ProxyServer } from '../proxy/proxy-server.js';
 import { DEFAULT_SERVICE_LIMITS, type ServiceLimits } from '../service/limits.js';
 import { createLogger } from '../util/logger.js';
+import { Progress } from '../util/progress.js';
 import { SOFTWARE_VERSION } from '../util/version.js';
 import { loadConfigFile } from './config-file.js';
+import { checkDocument, importDocument } from './import.js';
 
 /** Exit codes: 0 ok, 1 request refused by the server, 2 usage, 3 cannot connect or authenticate. */
 const EXIT = { ok: 0, refused: 1, usage: 2, connection: 3 } as const;
@@ -315,13 +317,37 @@ withClientOptions(
   const client = await openClient(flags);
   try {
     const objects = [];
+    const progress = new Progress('exporting', createLogger({ level: 'warn' }));
     for (const type of OBJECT_TYPES) {
-      objects.push(...(await client.readAll(type)));
-      if (process.stderr.isTTY) process.stderr.write(`\rexported ${objects.length} objects (${type})        `);
+      for await (const object of client.read(type)) {
+        objects.push(object);
+        progress.update(objects.length, undefined);
+      }
     }
-    if (process.stderr.isTTY) process.stderr.write('\n');
+    progress.finish();
     const document = { cfgproxy: 1, seq: client.lastSeq, objects };
     process.stdout.write(flags.yaml ? toYaml(document) : `${JSON.stringify(document, null, 2)}\n`);
+  } finally {
+    await client.close();
+  }
+});
+
+withClientOptions(
+  program
+    .command('import <file>')
+    .description('create every object of an export document (JSON or YAML, - for stdin); references inside it are remapped to the new dbids'),
+).action(async (file: string, flags: ClientFlags) => {
+  const document = checkDocument(readDocument(file));
+  const client = await openClient(flags);
+  try {
+    const progress = new Progress('importing', createLogger({ level: 'warn' }));
+    const summary = await importDocument(client, document, (done, total) => progress.update(done, total));
+    const ms = progress.finish();
+    process.stderr.write(`imported ${document.objects.length} objects in ${ms} ms: ${summary.created} created, ${summary.reused} already there (kept), ${summary.failed.length} failed\n`);
+    for (const failure of summary.failed.slice(0, 20)) process.stderr.write(`  ${failure.object} '${failure.name}': ${failure.code}: ${failure.message}\n`);
+    if (summary.failed.length > 20) process.stderr.write(`  … and ${summary.failed.length - 20} more\n`);
+    if (flags.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
+    if (summary.failed.length > 0) process.exitCode = EXIT.refused;
   } finally {
     await client.close();
   }

@@ -1,0 +1,62 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ADMIN_PASSWORD, adminClient, startTestMaster } from '../helpers/master.js';
+
+const run = promisify(execFile);
+const CLI = new URL('../../bin/cfgproxy.js', import.meta.url).pathname;
+const toClose: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const close of toClose.splice(0).reverse()) await close();
+});
+
+function cli(args: string[], input?: string): Promise<{ stdout: string; stderr: string }> {
+  const child = run(process.execPath, [CLI, ...args], { env: { ...process.env, CFGPROXY_USER: 'admin', CFGPROXY_PASSWORD: ADMIN_PASSWORD } });
+  if (input !== undefined) {
+    child.child.stdin!.end(input);
+  }
+  return child;
+}
+
+describe('cli export and import', () => {
+  it('cli - export from one master, import into an empty one: same objects, references remapped to the new dbids', async () => {
+    const source = await startTestMaster();
+    toClose.push(source.cleanup);
+    const target = await startTestMaster({ sample: false });
+    toClose.push(target.cleanup);
+    // Make the source's dbids differ from what the target will assign.
+    const writer = await adminClient(source.master.port);
+    toClose.push(() => writer.close());
+    const { dbid: tempSwitch } = await writer.create({ type: 'Switch', name: 'temp', tenant: 1 });
+    await writer.delete('Switch', tempSwitch);
+    await writer.create({ type: 'Switch', name: 'SIP_Switch_London', tenant: 1 });
+    const sw = (await writer.readAll('Switch', { name: 'SIP_Switch_London' }))[0];
+    await writer.create({ type: 'DN', name: '9001', tenant: 1, props: { number: '9001', switch: sw.dbid } });
+
+    const exported = await cli(['export', '--yaml', '--server', `127.0.0.1:${source.master.port}`]);
+    const imported = await cli(['import', '-', '--json', '--server', `127.0.0.1:${target.master.port}`], exported.stdout);
+    const summary = JSON.parse(imported.stdout) as { created: number; reused: number; failed: unknown[] };
+    expect(summary.failed).toEqual([]);
+    expect(summary.reused).toBe(1); // the target's own admin account
+    expect(summary.created).toBe(source.master.source.store.size - 1);
+
+    const reader = await adminClient(target.master.port);
+    toClose.push(() => reader.close());
+    const london = (await reader.readAll('Switch', { name: 'SIP_Switch_London' }))[0];
+    expect(london.dbid).not.toBe(sw.dbid);
+    expect((await reader.readAll('DN', { name: '9001' }))[0].props.switch).toBe(london.dbid);
+    const sourceNames = (await writer.readAll('Place')).map((p) => p.name).sort();
+    expect((await reader.readAll('Place')).map((p) => p.name).sort()).toEqual(sourceNames);
+  });
+
+  it('cli - import refuses a document that is not an export, with a clear message and exit code 1', async () => {
+    const target = await startTestMaster({ sample: false });
+    toClose.push(target.cleanup);
+    const failure = await cli(['import', '-', '--server', `127.0.0.1:${target.master.port}`], '{"objects": 3}').then(
+      () => undefined,
+      (error: { code: number; stderr: string }) => error,
+    );
+    expect(failure?.code).toBe(1);
+    expect(failure?.stderr).toContain('not a cfgproxy export document');
+  });
+});
