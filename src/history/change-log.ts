@@ -27,7 +27,7 @@ export class ChangeLogTable {
   private readonly oldest: Database.Statement;
   private readonly newest: Database.Statement;
   private readonly pruneBySeq: Database.Statement;
-  private readonly pruneByAge: Database.Statement;
+  private readonly atOrAfter: Database.Statement;
   private readonly clearAll: Database.Statement;
 
   constructor(db: Database.Database) {
@@ -36,7 +36,7 @@ export class ChangeLogTable {
         seq INTEGER PRIMARY KEY, at INTEGER NOT NULL, op TEXT NOT NULL, type TEXT NOT NULL, dbid INTEGER NOT NULL,
         tenant INTEGER NOT NULL, folder INTEGER NOT NULL, prev_tenant INTEGER, prev_folder INTEGER, frame BLOB NOT NULL,
         proxy_frame BLOB);
-      CREATE INDEX IF NOT EXISTS changes_at ON changes (at);
+      DROP INDEX IF EXISTS changes_at;
     `);
     // Databases made before proxies existed lack the column; adding it loses nothing.
     const columns = db.prepare('PRAGMA table_info(changes)').all() as Array<{ name: string }>;
@@ -48,7 +48,7 @@ export class ChangeLogTable {
     this.oldest = db.prepare('SELECT MIN(seq) AS seq FROM changes');
     this.newest = db.prepare('SELECT MAX(seq) AS seq FROM changes');
     this.pruneBySeq = db.prepare('DELETE FROM changes WHERE seq <= ?');
-    this.pruneByAge = db.prepare('DELETE FROM changes WHERE seq IN (SELECT seq FROM changes WHERE at < ? ORDER BY seq LIMIT ?)');
+    this.atOrAfter = db.prepare('SELECT seq, at FROM changes WHERE seq >= ? ORDER BY seq LIMIT 1');
     this.clearAll = db.prepare('DELETE FROM changes');
   }
 
@@ -81,11 +81,34 @@ export class ChangeLogTable {
     return (this.newest.get() as { seq: number | null }).seq ?? undefined;
   }
 
-  /** Drops changes older than `maxAgeMs` or beyond the newest `maxChanges`; at most `limit` by age a call. */
-  prune(newestSeq: number, maxChanges: number, maxAgeMs: number, limit = 50_000): number {
-    let removed = this.pruneBySeq.run(newestSeq - maxChanges).changes;
-    removed += this.pruneByAge.run(Date.now() - maxAgeMs, limit).changes;
-    return removed;
+  /**
+   * Drops changes older than `maxAgeMs` or beyond the newest `maxChanges`, at most `limit` a call.
+   * The newest change always stays: the master's seq lives in the log, not in a counter that
+   * every commit would have to rewrite.
+   */
+  prune(maxChanges: number, maxAgeMs: number, limit = 50_000): number {
+    const newest = this.newestSeq();
+    const oldest = this.oldestSeq();
+    if (newest === undefined || oldest === undefined) return 0;
+    const cutoff = Math.min(newest - 1, Math.max(newest - maxChanges, this.lastSeqBefore(Date.now() - maxAgeMs, oldest, newest)), oldest - 1 + limit);
+    return cutoff >= oldest ? this.pruneBySeq.run(cutoff).changes : 0;
+  }
+
+  /**
+   * The last seq committed before `time`, by binary search over seq (commit times grow with seq),
+   * so commits do not pay for an index on the time.
+   */
+  private lastSeqBefore(time: number, oldest: number, newest: number): number {
+    // Every change up to `lo` was committed before `time`; none in (hi, newest] was.
+    let lo = oldest - 1;
+    let hi = newest;
+    while (lo < hi) {
+      const mid = lo + Math.ceil((hi - lo) / 2);
+      const row = this.atOrAfter.get(mid) as { seq: number; at: number } | undefined;
+      if (row && row.seq <= hi && row.at < time) lo = row.seq;
+      else hi = mid - 1;
+    }
+    return lo;
   }
 
   clear(): void {

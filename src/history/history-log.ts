@@ -104,7 +104,7 @@ export class HistoryLog {
   /** Applies retention; the floor rises past what was dropped. */
   prune(appliedSeq: number, maxChanges: number, maxAgeMs: number, sessionMaxAgeMs: number): number {
     this.flush();
-    const removed = this.changes.prune(appliedSeq, maxChanges, maxAgeMs);
+    const removed = this.changes.prune(maxChanges, maxAgeMs);
     if (removed > 0) {
       const oldest = this.changes.oldestSeq();
       this.setFloor(Math.max(this.floorSeq, oldest === undefined ? appliedSeq : oldest - 1));

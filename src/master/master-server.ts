@@ -101,7 +101,7 @@ export class MasterServer {
   /** Applies the retention now (it also runs every pruneIntervalMs). */
   prune(maxChanges: number, maxAgeMs: number): void {
     try {
-      const removed = this.db.changes.prune(this.source.appliedSeq(), maxChanges, maxAgeMs);
+      const removed = this.db.changes.prune(maxChanges, maxAgeMs);
       if (removed > 0) this.logger.debug({ removed, oldestSeq: this.source.oldestSeq() }, 'pruned change log');
     } catch (error) {
       this.logger.error({ err: error }, 'pruning the change log failed');

@@ -43,7 +43,7 @@ export class MasterSource implements ConfigSource {
     this.events.setMaxListeners(0);
     for (const object of db.loadObjects()) this.store.put(object);
     this.credentials = new CredentialStore(db.loadCredentials());
-    this.seq = db.counter('seq');
+    this.seq = db.lastSeq();
   }
 
   serverRole(): ServerRole {
@@ -113,7 +113,8 @@ export class MasterSource implements ConfigSource {
       return { seq: this.seq, dbid };
     }
     const object = applyDelta(previous, delta);
-    this.checkPlacement(object, previous);
+    // Only a change of name, place or properties can break a reference or a name.
+    if (delta.name !== undefined || delta.tenant !== undefined || delta.folder !== undefined || delta.props !== undefined) this.checkPlacement(object, previous);
     this.checkAccess(principal, object, previous);
     const moved = object.tenant !== previous.tenant || object.folder !== previous.folder;
     this.commit('updated', object, previous, { kind: Kind.ObjectUpdated, type, dbid, delta, ...(moved ? { object } : {}) }, credential);

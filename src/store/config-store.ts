@@ -98,11 +98,23 @@ export class ConfigStore {
 
   put(object: ConfigObject): void {
     const previous = this.get(object.type, object.dbid);
-    if (previous) this.unindex(previous);
     this.byType.get(object.type)!.set(object.dbid, object);
-    this.byName.set(ConfigStore.nameKey(object.type, object.tenant, object.name), object.dbid);
+    const nameKey = ConfigStore.nameKey(object.type, object.tenant, object.name);
+    const refs = referencesOf(object);
+    if (previous) {
+      // Most updates change options or plain properties: the indexes then stay as they are.
+      const previousNameKey = ConfigStore.nameKey(previous.type, previous.tenant, previous.name);
+      if (previousNameKey !== nameKey && this.byName.get(previousNameKey) === object.dbid) this.byName.delete(previousNameKey);
+      const previousRefs = referencesOf(previous);
+      if (sameKeys(previousRefs, refs)) {
+        this.byName.set(nameKey, object.dbid);
+        return;
+      }
+      this.unindexRefs(objectKey(previous.type, previous.dbid), previousRefs);
+    }
+    this.byName.set(nameKey, object.dbid);
     const key = objectKey(object.type, object.dbid);
-    for (const ref of referencesOf(object)) {
+    for (const ref of refs) {
       let set = this.referrers.get(ref);
       if (!set) this.referrers.set(ref, (set = new Set()));
       set.add(key);
@@ -126,11 +138,18 @@ export class ConfigStore {
   private unindex(object: ConfigObject): void {
     const nameKey = ConfigStore.nameKey(object.type, object.tenant, object.name);
     if (this.byName.get(nameKey) === object.dbid) this.byName.delete(nameKey);
-    const key = objectKey(object.type, object.dbid);
-    for (const ref of referencesOf(object)) {
+    this.unindexRefs(objectKey(object.type, object.dbid), referencesOf(object));
+  }
+
+  private unindexRefs(key: ObjectKey, refs: ObjectKey[]): void {
+    for (const ref of refs) {
       const set = this.referrers.get(ref);
       set?.delete(key);
       if (set?.size === 0) this.referrers.delete(ref);
     }
   }
+}
+
+function sameKeys(a: readonly ObjectKey[], b: readonly ObjectKey[]): boolean {
+  return a.length === b.length && a.every((key, i) => key === b[i]);
 }
