@@ -5,6 +5,7 @@
  * (burst) or at a steady rate.
  * Usage: npm run bench:fanout -- [--mode master|proxy] [--subscribers 1000,5000] [--seconds 5]
  *        [--workers 2] [--rate 0 (burst) | changes per second] [--inflight 64 (burst writes in flight)]
+ *        [--client raw (count raw bytes) | sdk (SDK clients: what an application sees)]
  * Prints one JSON line per S on stdout and a human summary on stderr.
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
@@ -23,6 +24,7 @@ const { values } = parseArgs({
     workers: { type: 'string', default: '2' },
     rate: { type: 'string', default: '0' },
     inflight: { type: 'string', default: '64' },
+    client: { type: 'string', default: 'raw' },
   },
 });
 const CLI = new URL('../../bin/cfgproxy.js', import.meta.url).pathname;
@@ -99,7 +101,7 @@ async function run(mode: string, subscribers: number, seconds: number, workerCou
       const count = Math.min(perWorker, subscribers - i * perWorker);
       return new Promise<void>((resolve) => {
         worker.once('message', () => resolve());
-        worker.send({ port: server.port, count, password: PASSWORD, sampleEvery: Math.max(1, Math.round(subscribers / 20)) });
+        worker.send({ port: server.port, count, password: PASSWORD, sampleEvery: Math.max(1, Math.round(subscribers / 20)), sdk: values.client === 'sdk' });
       });
     }),
   );
@@ -149,6 +151,7 @@ async function run(mode: string, subscribers: number, seconds: number, workerCou
   latencies.sort((a, b) => a - b);
   const result = {
     mode,
+    client: values.client!,
     subscribers,
     rate: rate > 0 ? rate : 'burst',
     changes,
@@ -181,7 +184,7 @@ for (const mode of modes) {
     const result = await run(mode, s, Number(values.seconds), Number(values.workers), Number(values.rate));
     process.stdout.write(`${JSON.stringify({ bench: 'fanout', ...result })}\n`);
     process.stderr.write(
-      `${mode} S=${s} ${result.rate === 'burst' ? 'burst' : `${result.rate} changes/s`}: ${result.deliveriesPerSecond.toLocaleString('en')} deliveries/s ` +
+      `${mode} ${values.client} S=${s} ${result.rate === 'burst' ? 'burst' : `${result.rate} changes/s`}: ${result.deliveriesPerSecond.toLocaleString('en')} deliveries/s ` +
         `(${result.deliveries}/${result.expectedDeliveries}, ${result.writesPerSecond} writes/s), p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms, ` +
         `master CPU ${result.masterCpuPercent}% RSS ${result.masterRssMb} MB` +
         (result.proxyCpuPercent !== undefined ? `, proxy CPU ${result.proxyCpuPercent}% RSS ${result.proxyRssMb} MB` : '') +

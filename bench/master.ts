@@ -2,7 +2,7 @@
  * Master figures of issue 2: start-up with N objects loaded from SQLite, one client reading all
  * of them, and single-object writes per second (each its own transaction). The master runs as
  * its own process, as in production; the reader and the writer are this process.
- * Usage: npm run bench:master [-- --objects 100000 --write-seconds 5 --inflight 64]
+ * Usage: npm run bench:master [-- --objects 100000 --write-seconds 5 --writers 2 --inflight 64]
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -14,7 +14,7 @@ import { connect } from '../src/client/index.js';
 import { seedMasterDatabase } from './seed.js';
 
 const { values } = parseArgs({
-  options: { objects: { type: 'string', default: '100000' }, 'write-seconds': { type: 'string', default: '5' }, inflight: { type: 'string', default: '64' } },
+  options: { objects: { type: 'string', default: '100000' }, 'write-seconds': { type: 'string', default: '5' }, inflight: { type: 'string', default: '64' }, writers: { type: 'string', default: '2' } },
 });
 const objectCount = Number(values.objects);
 const writeSeconds = Number(values['write-seconds']);
@@ -43,18 +43,22 @@ let read = 0;
 for await (const _ of client.read('DN')) read += 1;
 const readAllMs = performance.now() - readStarted;
 
-// Writes: updates of random DNs, `inflight` at a time from one connection, for writeSeconds.
+// Writes: updates of DNs from `writers` connections with `inflight` requests each, for writeSeconds.
+const writers = await Promise.all(Array.from({ length: Number(values.writers) }, () => connect({ endpoints: `127.0.0.1:${port}`, user: 'admin', password: 'bench' })));
 const writeStarted = performance.now();
 const deadline = writeStarted + writeSeconds * 1000;
 let writes = 0;
 await Promise.all(
-  Array.from({ length: Number(values.inflight) }, async (_, lane) => {
-    for (let i = 0; performance.now() < deadline; i += 1) {
-      await client.update('DN', 1000 + ((lane * 7919 + i) % objectCount), { options: { TServer: { priority: String(i % 100) } } });
-      writes += 1;
-    }
-  }),
+  writers.flatMap((writer, w) =>
+    Array.from({ length: Number(values.inflight) }, async (_, lane) => {
+      for (let i = 0; performance.now() < deadline; i += 1) {
+        await writer.update('DN', 1000 + (((w * 1000 + lane) * 7919 + i) % objectCount), { options: { TServer: { priority: String(i % 100) } } });
+        writes += 1;
+      }
+    }),
+  ),
 );
+await Promise.all(writers.map((writer) => writer.close()));
 const writesPerSecond = writes / ((performance.now() - writeStarted) / 1000);
 await client.close();
 child.kill(process.env.BENCH_PROFILE_DIR ? 'SIGINT' : 'SIGKILL');

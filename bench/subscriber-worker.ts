@@ -1,18 +1,45 @@
 /**
- * A bench worker process: opens many subscriber connections through the real protocol
+ * A bench worker process. Raw mode (the default) opens many subscriber connections through the real protocol
  * (Register, then Subscribe once Registered arrived), then counts raw bytes, as the subscribers
  * of the reference figures do. The bench makes every notification frame the same size, so
  * frames = bytes / frame size; sampled chunks that start on a frame boundary are decoded to
- * check that size (a mismatch is reported) and to measure commit→receipt latency.
+ * check that size (a mismatch is reported) and to measure commit→receipt latency. SDK mode uses
+ * the client SDK instead, to show what an application sees.
  */
 import net from 'node:net';
 import { decodeBody, encodeFrame } from '../protocol/index.js';
+import { connect, type Notification } from '../src/client/index.js';
 
-interface Start { port: number; count: number; password: string; sampleEvery: number }
+interface Start { port: number; count: number; password: string; sampleEvery: number; sdk?: boolean }
 
 const SAMPLE_LIMIT = 20_000;
 
 process.once('message', (start: Start) => {
+  if (start.sdk) void sdkSubscribers(start);
+  else rawSubscribers(start);
+});
+
+/** What an application sees: SDK clients, each notification decoded, validated and emitted. */
+async function sdkSubscribers(start: Start): Promise<void> {
+  let notifications = 0;
+  const latencies: number[] = [];
+  const clients = [];
+  for (let i = 0; i < start.count; i += 1) {
+    const client = await connect({ endpoints: `127.0.0.1:${start.port}`, user: 'admin', password: start.password, clientName: `bench-sdk-${i}` });
+    client.on('notification', (n: Notification) => {
+      if (++notifications % start.sampleEvery === 0 && latencies.length < SAMPLE_LIMIT) latencies.push(Date.now() - n.at);
+    });
+    await client.subscribe({ type: 'Skill' });
+    clients.push(client);
+  }
+  process.send!({ type: 'ready' });
+  process.on('message', (message: { type: string }) => {
+    if (message.type === 'report') process.send!({ type: 'report', frames: notifications, frameSize: 0, misaligned: 0, latencies });
+    if (message.type === 'stop') process.exit(0);
+  });
+}
+
+function rawSubscribers(start: Start): void {
   let bytes = 0;
   let frameSize = 0;
   let misaligned = 0;
@@ -59,4 +86,4 @@ process.once('message', (start: Start) => {
       process.exit(0);
     }
   });
-});
+}
