@@ -30,6 +30,7 @@ export const Kind = {
   ServerInfo: 21,
   LoadSnapshot: 22,
   CredentialChanged: 23,
+  Position: 24,
 } as const;
 
 export type KindName = keyof typeof Kind;
@@ -340,6 +341,15 @@ export interface CredentialChangedMessage {
   hash: string;
 }
 
+/**
+ * To subscribers that received nothing lately while the server's seq moved on: every change up
+ * to `seq` that the session selects has been sent, so its position (lastSeq) is `seq`.
+ */
+export interface PositionMessage {
+  kind: typeof Kind.Position;
+  seq: number;
+}
+
 export type Message =
   | RegisterMessage
   | RegisteredMessage
@@ -363,7 +373,8 @@ export type Message =
   | GetServerInfoMessage
   | ServerInfoMessage
   | LoadSnapshotMessage
-  | CredentialChangedMessage;
+  | CredentialChangedMessage
+  | PositionMessage;
 
 export type MessageOf<K extends KindNumber> = Extract<Message, { kind: K }>;
 

@@ -264,6 +264,8 @@ export function validateMessage(body: unknown): Message {
       };
     case Kind.LoadSnapshot:
       return { kind, id: f.uint('id') };
+    case Kind.Position:
+      return { kind, seq: f.uint('seq') };
     case Kind.CredentialChanged:
       return { kind, seq: f.uint('seq'), dbid: f.uint('dbid'), hash: f.string('hash', 1024) };
     default:

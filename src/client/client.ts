@@ -64,7 +64,8 @@ interface Pending {
 /**
  * A connection to a master or a proxy, kept alive across failures. Events:
  * `notification` (ordered, each seq at most once), `reset` (history expired: re-read),
- * `connected`, `disconnected`, `error`; for proxies also `credential` (a CredentialChanged).
+ * `connected`, `disconnected`, `error`, `position` (lastSeq advanced with nothing to deliver);
+ * for proxies also `credential` (a CredentialChanged).
  */
 export class CfgClient extends EventEmitter {
   private connection: Connection | null = null;
@@ -237,6 +238,13 @@ export class CfgClient extends EventEmitter {
         if (message.seq <= this.seq) return;
         this.seq = message.seq;
         this.emit('notification', message);
+        return;
+      case Kind.Position:
+        // Nothing we subscribed to changed up to this seq: a restore may resume from here.
+        if (message.seq > this.seq) {
+          this.seq = message.seq;
+          this.emit('position', message.seq);
+        }
         return;
       case Kind.CredentialChanged:
         // Proxies only; it precedes the change of the same seq, so the same dedupe applies.

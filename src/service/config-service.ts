@@ -37,6 +37,8 @@ export class ConfigService implements SessionHost {
   readonly snapshotLoads: Semaphore;
   private readonly connections = new Set<ClientSession>();
   private server: Server | null = null;
+  private positionTimer: NodeJS.Timeout | null = null;
+  private announcedSeq = -1;
   private readonly unsubscribe: () => void;
 
   constructor(
@@ -61,6 +63,15 @@ export class ConfigService implements SessionHost {
 
   async start(): Promise<void> {
     this.server = await listen({ host: this.options.host, port: this.options.port, tls: this.options.tls }, (socket) => this.accept(socket));
+    if (this.limits.positionIntervalMs > 0) {
+      this.positionTimer = setInterval(() => {
+        const seq = this.source.appliedSeq();
+        if (seq === this.announcedSeq) return;
+        this.announcedSeq = seq;
+        this.fanOut.announcePosition(seq);
+      }, this.limits.positionIntervalMs);
+      this.positionTimer.unref();
+    }
   }
 
   private accept(socket: Socket): void {
@@ -91,6 +102,7 @@ export class ConfigService implements SessionHost {
   /** Stops accepting, tells every client the server is going away, and closes them. */
   async stop(): Promise<void> {
     this.unsubscribe();
+    if (this.positionTimer) clearInterval(this.positionTimer);
     const server = this.server;
     this.server = null;
     for (const session of [...this.connections]) {

@@ -1,3 +1,4 @@
+import { encodeFrame, Kind } from '../../protocol/index.js';
 import type { ChangeRecord } from '../model/change.js';
 import type { FolderParentLookup } from '../model/permissions.js';
 import { flushPendingWrites } from '../net/connection.js';
@@ -136,6 +137,25 @@ export class FanOut {
       this.flushScheduled = true;
       setImmediate(() => this.flush());
     }
+  }
+
+  /**
+   * Tells every live subscriber that is behind `seq` on delivered notifications that nothing it
+   * selects happened up to `seq` [PROTO-SUB-4], so an idle client's lastSeq does not fall behind
+   * the history a server keeps (which would cost it a needless re-read after a failover).
+   * Pending notifications go first, so the position never overtakes one.
+   */
+  announcePosition(seq: number): void {
+    this.flush();
+    let frame: Buffer | undefined;
+    for (const audience of this.audiences.values()) {
+      for (const session of audience.members) {
+        if (session.lastDeliveredSeq >= seq) continue;
+        frame ??= encodeFrame({ kind: Kind.Position, seq });
+        if (session.connection.writeFrame(frame)) session.lastDeliveredSeq = seq;
+      }
+    }
+    flushPendingWrites();
   }
 
   /** Writes the turn's notifications: one shared buffer per audience, one write per socket. */

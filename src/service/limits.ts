@@ -12,6 +12,8 @@ export interface ServiceLimits extends ConnectionLimits {
   maxSubscriptionsPerSession: number;
   /** Proxies loading a snapshot at once (master `--proxy-load-max`); the others wait. */
   maxSnapshotLoads: number;
+  /** How often idle subscribers are told their position (Position frames; 0 = never). */
+  positionIntervalMs: number;
 }
 
 export const DEFAULT_SERVICE_LIMITS: ServiceLimits = {
@@ -22,6 +24,7 @@ export const DEFAULT_SERVICE_LIMITS: ServiceLimits = {
   readHighWaterBytes: 1024 * 1024,
   maxSubscriptionsPerSession: 1024,
   maxSnapshotLoads: 4,
+  positionIntervalMs: 2000,
 };
 
 /** Queued bytes at which a paced stream (read, replay, snapshot) waits: well under the cut-off. */

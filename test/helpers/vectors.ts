@@ -37,5 +37,6 @@ export const VECTOR_MESSAGES: Array<{ name: string; message: Message }> = [
     },
   },
   { name: 'credential changed', message: { kind: 23, seq: 45, dbid: 3, hash: 'scrypt$16384$8$1$c2FsdA==$aGFzaA==' } },
+  { name: 'position', message: { kind: 24, seq: 46 } },
   { name: 'update object on behalf of a person', message: { kind: 13, id: 10, type: 'DN', dbid: 12, delta: { state: 'enabled' }, onBehalfOf: 3 } },
 ];

@@ -64,3 +64,22 @@ describe('session restore', () => {
     expect(watcher.lastSeq).toBe(master.source.appliedSeq());
   });
 });
+
+describe('position', () => {
+  it('position - an idle subscriber is told its position, so its lastSeq follows the server seq', async () => {
+    const { master, cleanup } = await startTestMaster({ limits: { positionIntervalMs: 50 } });
+    toClose.push(cleanup);
+    const idle = await adminClient(master.port);
+    toClose.push(() => idle.close());
+    await idle.subscribe({ type: 'DN' });
+    const writer = await adminClient(master.port);
+    toClose.push(() => writer.close());
+    let last = 0;
+    for (let i = 0; i < 3; i += 1) last = (await writer.create({ type: 'Skill', name: `elsewhere-${i}`, tenant: 1 })).seq;
+    const notified: number[] = [];
+    idle.on('notification', (n: Notification) => notified.push(n.seq));
+    while (idle.lastSeq < last) await new Promise((resolve) => idle.once('position', resolve));
+    expect(idle.lastSeq).toBe(last);
+    expect(notified).toEqual([]);
+  });
+});
