@@ -49,9 +49,12 @@ export function decodeFrame(frame: Uint8Array): Message {
   return validateMessage(decodeBody(frame.subarray(FRAME_HEADER_BYTES)));
 }
 
+/** Turns a decoded body into a typed message of one message set, or throws CfgError. */
+export type Validator<M> = (body: unknown) => M;
+
 /** Where a FrameDecoder delivers what it reads. */
-export interface FrameSink {
-  onMessage(message: Message): void;
+export interface FrameSink<M = Message> {
+  onMessage(message: M): void;
   /** A frame was read but is not a valid message: the stream goes on; answer the request. */
   onInvalidMessage(error: CfgError): void;
   /** The stream is unusable (a frame too large to read past); nothing more will be delivered. */
@@ -64,13 +67,14 @@ export interface FrameSink {
  * dispatched: an exception thrown by the sink propagates to the caller of `push` but cannot leave
  * the decoder in the middle of a frame.
  */
-export class FrameDecoder {
+export class FrameDecoder<M = Message> {
   private pending: Buffer | null = null;
   private failed = false;
 
   constructor(
-    private readonly sink: FrameSink,
+    private readonly sink: FrameSink<M>,
     private readonly maxFrameBytes = DEFAULT_MAX_FRAME_BYTES,
+    private readonly validate: Validator<M> = validateMessage as unknown as Validator<M>,
   ) {}
 
   /** Bytes held for an incomplete frame. */
@@ -104,9 +108,9 @@ export class FrameDecoder {
       this.pending = Buffer.from(data.subarray(offset));
     }
     for (const body of bodies) {
-      let message: Message;
+      let message: M;
       try {
-        message = validateMessage(decodeBody(body));
+        message = this.validate(decodeBody(body));
       } catch (error) {
         if (!(error instanceof CfgError)) throw error;
         this.sink.onInvalidMessage(error);

@@ -29,6 +29,10 @@ export const ErrorCode = {
   PROXY_LOADING: 'PROXY_LOADING',
   READ_ONLY: 'READ_ONLY',
   MASTER_UNAVAILABLE: 'MASTER_UNAVAILABLE',
+  // warm-standby pair
+  BACKUP_MODE: 'BACKUP_MODE',
+  HA_MISMATCH: 'HA_MISMATCH',
+  HA_AUTH_FAILED: 'HA_AUTH_FAILED',
   INTERNAL: 'INTERNAL',
   // client-side conditions, reported by the SDK
   CONNECTION_LOST: 'CONNECTION_LOST',

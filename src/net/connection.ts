@@ -9,6 +9,7 @@ import {
   Kind,
   type ErrorCodeName,
   type Message,
+  type Validator,
   type ProtocolError,
 } from '../../protocol/index.js';
 
@@ -31,9 +32,9 @@ export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
  * Connections with frames queued this turn, flushed together by one setImmediate: fan-out to
  * thousands of sockets schedules one callback, not one per socket [ARCH-4].
  */
-let dirty: Connection[] = [];
+let dirty: Array<{ flush(): void }> = [];
 
-function scheduleFlush(connection: Connection): void {
+function scheduleFlush(connection: { flush(): void }): void {
   if (dirty.length === 0) setImmediate(flushDirty);
   dirty.push(connection);
 }
@@ -58,8 +59,8 @@ export interface CloseReason {
 }
 
 /** What a connection delivers to the layer above it: one narrow interface, as nats.js does. */
-export interface ConnectionHandler {
-  onMessage(message: Message): void;
+export interface ConnectionHandler<M = Message> {
+  onMessage(message: M): void;
   onInvalidMessage(error: CfgError): void;
   onClose(reason: CloseReason): void;
 }
@@ -69,12 +70,12 @@ export interface ConnectionHandler {
  * Frames written in one event-loop turn leave in one `writev` (cork/uncork), so a burst of
  * changes costs each subscriber one syscall, not one per change [ARCH-4].
  */
-export class Connection {
+export class Connection<M extends { kind: number } = Message> {
   /** performance.now() of the last bytes received; any frame counts as activity [PROTO-ADDP-3]. */
   lastReceivedAt = performance.now();
   readonly remoteAddress: string;
-  private handler: ConnectionHandler | null = null;
-  private readonly decoder: FrameDecoder;
+  private handler: ConnectionHandler<M> | null = null;
+  private readonly decoder: FrameDecoder<M>;
   private outbox: Buffer[] = [];
   private outboxBytes = 0;
   private flushScheduled = false;
@@ -85,16 +86,18 @@ export class Connection {
   constructor(
     readonly socket: Socket,
     private readonly limits: ConnectionLimits = DEFAULT_CONNECTION_LIMITS,
+    validate?: Validator<M>,
   ) {
     this.remoteAddress = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
     socket.setNoDelay(true);
-    this.decoder = new FrameDecoder(
+    this.decoder = new FrameDecoder<M>(
       {
         onMessage: (message) => this.handler?.onMessage(message),
         onInvalidMessage: (error) => this.handler?.onInvalidMessage(error),
         onProtocolError: (error: ProtocolError) => this.close({ code: error.code, message: error.message }),
       },
       limits.maxFrameBytes,
+      validate,
     );
     socket.on('data', (chunk: Buffer) => {
       this.lastReceivedAt = performance.now();
@@ -114,11 +117,11 @@ export class Connection {
     return this.outboxBytes + this.socket.writableLength;
   }
 
-  setHandler(handler: ConnectionHandler): void {
+  setHandler(handler: ConnectionHandler<M>): void {
     this.handler = handler;
   }
 
-  send(message: Message): boolean {
+  send(message: M): boolean {
     return this.writeFrame(encodeFrame(message));
   }
 

@@ -1,0 +1,81 @@
+import type { HaRole } from '../../protocol/index.js';
+
+/** Mode changes, as structured log events with stable ids. */
+export type RoleEvent =
+  | { id: 'HA-001'; what: 'link up'; peerRole: HaRole }
+  | { id: 'HA-002'; what: 'link down' }
+  | { id: 'HA-003'; what: 'primary unreachable'; failures: number; failuresToSwitch: number }
+  | { id: 'HA-004'; what: 'promoted to primary'; failures: number }
+  | { id: 'HA-005'; what: 'link down but the primary answers: staying backup' }
+  | { id: 'HA-006'; what: 'two primaries: stepping down (configured as backup)' };
+
+/**
+ * The role of one proxy of a pair [ARCH-6], pure: no sockets, no timers. The backup promotes
+ * itself only when the HA link is down AND `failuresToSwitch` probes of the primary's client port
+ * in a row failed; while the primary still answers it stays backup (no two primaries). When both
+ * are primary (a healed partition), the one configured as backup steps down.
+ */
+export class RoleMachine {
+  private current: HaRole;
+  private linkIsUp = false;
+  private failures = 0;
+  /** HA-005 is logged once per outage of the link, not at every heartbeat. */
+  private saidPrimaryAnswers = false;
+
+  constructor(
+    readonly configured: HaRole,
+    private readonly failuresToSwitch: number,
+  ) {
+    this.current = configured;
+  }
+
+  get role(): HaRole {
+    return this.current;
+  }
+
+  get linkUp(): boolean {
+    return this.linkIsUp;
+  }
+
+  /** The HA link is established; `peerRole` is what the other side says it is. */
+  onLinkUp(peerRole: HaRole): RoleEvent[] {
+    this.linkIsUp = true;
+    this.failures = 0;
+    const events: RoleEvent[] = [{ id: 'HA-001', what: 'link up', peerRole }];
+    if (peerRole === 'primary' && this.current === 'primary' && this.configured === 'backup') {
+      this.current = 'backup';
+      events.push({ id: 'HA-006', what: 'two primaries: stepping down (configured as backup)' });
+    }
+    return events;
+  }
+
+  onLinkDown(): RoleEvent[] {
+    if (!this.linkIsUp) return [];
+    this.linkIsUp = false;
+    this.failures = 0;
+    this.saidPrimaryAnswers = false;
+    return [{ id: 'HA-002', what: 'link down' }];
+  }
+
+  /** The result of one heartbeat probe of the primary's client port (only asked while the link is down). */
+  onProbe(primaryAnswered: boolean): RoleEvent[] {
+    if (this.current !== 'backup' || this.linkIsUp) return [];
+    if (primaryAnswered) {
+      this.failures = 0;
+      if (this.saidPrimaryAnswers) return [];
+      this.saidPrimaryAnswers = true;
+      return [{ id: 'HA-005', what: 'link down but the primary answers: staying backup' }];
+    }
+    this.failures += 1;
+    if (this.failures < this.failuresToSwitch) {
+      return [{ id: 'HA-003', what: 'primary unreachable', failures: this.failures, failuresToSwitch: this.failuresToSwitch }];
+    }
+    this.current = 'primary';
+    return [{ id: 'HA-004', what: 'promoted to primary', failures: this.failures }];
+  }
+
+  /** Whether the heartbeat should probe the primary now. */
+  get shouldProbe(): boolean {
+    return this.current === 'backup' && !this.linkIsUp;
+  }
+}
