@@ -5,6 +5,7 @@ import { CfgError, OBJECT_TYPES, type NewObject, type ObjectDelta, type ObjectFi
 import { CfgClient, type ConnectOptions } from '../client/client.js';
 import { MasterServer, MASTER_DEFAULTS } from '../master/master-server.js';
 import type { TlsFiles } from '../net/tls-options.js';
+import { HA_DEFAULTS, type HaOptions } from '../ha/ha-node.js';
 import { PROXY_DEFAULTS, ProxyServer } from '../proxy/proxy-server.js';
 import { DEFAULT_SERVICE_LIMITS, type ServiceLimits } from '../service/limits.js';
 import { createLogger } from '../util/logger.js';
@@ -169,6 +170,20 @@ withServerOptions(program.command('proxy').description('run a configuration prox
   .option('--master-tls-ca <file>', 'CA to verify the masters with')
   .option('--master-addp <seconds>', 'ADDP timeout towards the masters, both directions (0 = off)', '10')
   .option('--addp-trace <mode>', 'log ADDP polls on the master link: off, local, remote or both', 'off')
+  .option('--admin-port <port>', 'admin HTTP: /health, /health/active, /ha, /metrics')
+  .option('--role <role>', 'member of a warm-standby pair: primary or backup')
+  .option('--pair-name <name>', 'both members must name the same pair', HA_DEFAULTS.pairName)
+  .option('--ha-secret <secret>', 'shared secret of the pair (better: CFGPROXY_HA_SECRET)')
+  .option('--ha-port <port>', 'primary: the HA sync port the backup connects to')
+  .option('--ha-tls', 'serve the HA port with TLS (the --tls-* files; --tls-verify-client requires the backup\'s certificate)')
+  .option('--peer <endpoint>', 'backup: the primary\'s HA port, host:port or tls://host:port (TLS uses --tls-ca, and --tls-cert/--tls-key as client certificate)')
+  .option('--ha-addp <seconds>', 'ADDP timeout on the HA link', String(HA_DEFAULTS.addpTimeoutMs / 1000))
+  .option('--heartbeat-interval <seconds>', 'backup: probe the primary this often while the HA link is down', String(HA_DEFAULTS.heartbeatIntervalMs / 1000))
+  .option('--failures-to-switch <n>', 'backup: promote after this many failed probes in a row', String(HA_DEFAULTS.failuresToSwitch))
+  .option('--accept-clients-in-backup-mode', 'backup: serve reads and subscriptions (never writes) instead of refusing clients')
+  .option('--ha-chunk-size <n>', 'journal records per chunk on the HA link', String(HA_DEFAULTS.chunkSize))
+  .option('--ha-chunk-timeout <ms>', 'longest a journal record waits for its chunk', String(HA_DEFAULTS.chunkTimeoutMs))
+  .option('--ha-max-sessions-sync-at-once <n>', 'sessions per second in a full sessions snapshot to the backup', String(HA_DEFAULTS.maxSessionsSyncAtOnce))
   .action(async (flags: Flags) => {
     const pick = optionPicker(flags);
     const masters = String(pick('master') ?? '').split(',').map((m) => m.trim()).filter(Boolean);
@@ -197,9 +212,77 @@ withServerOptions(program.command('proxy').description('run a configuration prox
       upstreamAddp: addpMs > 0 ? { localTimeoutMs: addpMs, remoteTimeoutMs: addpMs, trace: pick('addpTrace') as 'off' } : undefined,
       limits: serverLimits(pick),
       tls: serverTls(pick),
+      ha: pairOptions(pick),
+      adminPort: pick('adminPort') === undefined ? undefined : Number(pick('adminPort')),
       logger: serverLogger(),
     });
     stopOnSignal(proxy);
+  });
+
+/** The --role … options as HaOptions, or undefined for a standalone proxy. */
+function pairOptions(pick: ReturnType<typeof optionPicker>): HaOptions | undefined {
+  const role = pick('role') as string | undefined;
+  if (role === undefined) return undefined;
+  if (role !== 'primary' && role !== 'backup') throw new UsageError(`--role must be primary or backup, not '${role}'`);
+  const secret = (pick('haSecret') as string | undefined) ?? process.env.CFGPROXY_HA_SECRET;
+  if (!secret) throw new UsageError('a pair needs a shared secret: --ha-secret or CFGPROXY_HA_SECRET');
+  const haPort = pick('haPort') as string | undefined;
+  const peer = pick('peer') as string | undefined;
+  if (role === 'primary' && haPort === undefined) throw new UsageError('--role primary needs --ha-port (where the backup connects)');
+  if (role === 'backup' && peer === undefined) throw new UsageError('--role backup needs --peer host:port (the primary\'s HA port)');
+  const tls = serverTls(pick);
+  return {
+    role,
+    pairName: String(pick('pairName')),
+    secret,
+    haPort: haPort === undefined ? undefined : Number(haPort),
+    haHost: String(pick('host')),
+    haTls: pick('haTls') ? tls : undefined,
+    peer,
+    peerTls: tls ? { ca: tls.ca, cert: tls.cert, key: tls.key } : undefined,
+    addpTimeoutMs: Number(pick('haAddp')) * 1000,
+    heartbeatIntervalMs: Number(pick('heartbeatInterval')) * 1000,
+    failuresToSwitch: Number(pick('failuresToSwitch')),
+    acceptClientsInBackupMode: Boolean(pick('acceptClientsInBackupMode')),
+    chunkSize: Number(pick('haChunkSize')),
+    chunkTimeoutMs: Number(pick('haChunkTimeout')),
+    maxSessionsSyncAtOnce: Number(pick('haMaxSessionsSyncAtOnce')),
+    journalCapacity: HA_DEFAULTS.journalCapacity,
+  };
+}
+
+program
+  .command('status')
+  .description("print a proxy's state from its admin port (role, pair link, journal lag, health)")
+  .option('--admin <host:port>', 'the admin HTTP port', '127.0.0.1:9031')
+  .option('--json', 'print JSON')
+  .action(async (flags: { admin: string; json?: boolean }) => {
+    const base = `http://${flags.admin}`;
+    let health: Response;
+    try {
+      health = await fetch(`${base}/health`);
+    } catch (error) {
+      throw new CfgError('CONNECTION_LOST', `cannot reach the admin port ${flags.admin}: ${(error as Error).message}`);
+    }
+    const active = (await fetch(`${base}/health/active`)).status === 200;
+    const ha = await fetch(`${base}/ha`);
+    const pair = ha.status === 200 ? ((await ha.json()) as Record<string, unknown>) : undefined;
+    const status = { serving: health.status === 200, active, ...(pair ? { pair } : {}) };
+    if (flags.json) {
+      process.stdout.write(`${JSON.stringify(status)}\n`);
+      return;
+    }
+    const lines = [`serving: ${status.serving ? 'yes' : 'no'}   active: ${active ? 'yes' : 'no'}`];
+    if (pair) {
+      const journal = pair.journal as Record<string, number>;
+      lines.push(
+        `pair '${String(pair.pairName)}': role ${String(pair.role)} (configured ${String(pair.configuredRole)}), HA link ${String(pair.link)}, primary at ${String(pair.primaryEndpoint)}`,
+        `journal: last record ${journal.lastRecord}, lag ${journal.lag}; ready for switchover: ${String(pair.readyForSwitchover)}, ready for upgrade: ${String(pair.readyForUpgrade)}`,
+      );
+    } else {
+      lines.push('not in a pair');
+    }
+    process.stdout.write(`${lines.join('\n')}\n`);
   });
 
 program

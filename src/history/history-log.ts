@@ -55,6 +55,7 @@ export class HistoryLog {
       ),
       sessions: this.db.prepare('SELECT * FROM sessions ORDER BY updated_at'),
       pruneSessions: this.db.prepare('DELETE FROM sessions WHERE closed = 1 AND updated_at < ?'),
+      clearSessions: this.db.prepare('DELETE FROM sessions'),
     };
     const floor = this.db.prepare("SELECT value FROM meta WHERE name = 'floor'").get() as { value: number } | undefined;
     this.floorSeq = floor?.value ?? 0;
@@ -85,6 +86,12 @@ export class HistoryLog {
   recordSession(record: SessionRecord): void {
     this.pendingSessions.set(record.id, record);
     this.scheduleFlush();
+  }
+
+  /** Forgets every session record (a backup about to receive a full sessions snapshot). */
+  clearSessions(): void {
+    this.pendingSessions.clear();
+    this.statements.clearSessions.run();
   }
 
   /** Changes after `seq`, or expired when the log does not reach back so far. */

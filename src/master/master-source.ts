@@ -58,6 +58,11 @@ export class MasterSource implements ConfigSource {
     return this.db.changes.oldestSeq() ?? this.seq + 1;
   }
 
+  /** The master is the source of seqs: a seq it has not reached is one it never issued. */
+  waitForSeq(seq: number): Promise<boolean> {
+    return Promise.resolve(seq <= this.seq);
+  }
+
   changesAfter(seq: number): ChangesAfter {
     const oldestSeq = this.oldestSeq();
     if (seq < oldestSeq - 1 || seq > this.seq) return { kind: 'expired', oldestSeq };

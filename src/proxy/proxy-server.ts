@@ -1,6 +1,8 @@
 import type { ConnectOptions } from '../client/client.js';
 import { HistoryLog } from '../history/history-log.js';
 import type { TlsFiles } from '../net/tls-options.js';
+import { AdminServer, type AdminTarget } from '../admin/admin-server.js';
+import { HaNode, type HaOptions } from '../ha/ha-node.js';
 import { ConfigService, type SessionObserver } from '../service/config-service.js';
 import type { ServiceLimits } from '../service/limits.js';
 import type { ClientSession } from '../service/session.js';
@@ -41,6 +43,11 @@ export interface ProxyOptions {
   writeApplyTimeoutMs?: number;
   limits?: Partial<ServiceLimits>;
   logger?: Logger;
+  /** Membership of a warm-standby pair; absent for a standalone proxy. */
+  ha?: HaOptions;
+  /** Admin HTTP port (health, pair state, metrics); absent: none. */
+  adminPort?: number;
+  adminHost?: string;
 }
 
 export const PROXY_DEFAULTS = {
@@ -68,6 +75,8 @@ export class ProxyServer {
     readonly service: ConfigService,
     readonly upstream: UpstreamLink,
     readonly history: HistoryLog,
+    readonly ha: HaNode | undefined,
+    readonly admin: AdminServer | undefined,
   ) {}
 
   get port(): number {
@@ -81,20 +90,39 @@ export class ProxyServer {
     const scope = Scope.parse(options.scope);
     if (options.masters.length === 0) throw new Error('a proxy needs at least one master (--master host:port)');
     const history = new HistoryLog(settings.historyDb);
+    // The pair member is made before the source (it says which role the source serves in) and
+    // learns the service (its sessions) once that exists.
+    let service: ConfigService | undefined;
+    const ha = options.ha
+      ? new HaNode(options.ha, {
+          history,
+          masters: options.masters,
+          clientEndpoint: () => `${settings.host}:${service?.port ?? settings.port}`,
+          sessions: () => service?.fanOut.values() ?? [],
+          disconnectClients: (error) => service?.disconnectAll(error),
+          logger,
+        })
+      : undefined;
     const source = new ProxySource(history, {
       serverName: settings.serverName,
       scope,
       writable: options.writable === true,
       writeApplyTimeoutMs: settings.writeApplyTimeoutMs,
+      pair: ha,
       logger,
     });
-    const service = new ConfigService(source, {
+    const observers = [sessionRecorder(history), ...(ha ? [ha.sessionObserver()] : [])];
+    service = new ConfigService(source, {
       host: settings.host,
       port: settings.port,
       tls: options.tls,
       limits: options.limits,
       logger,
-      sessions: sessionRecorder(history),
+      sessions: {
+        sessionOpened: (session) => observers.forEach((o) => o.sessionOpened(session)),
+        sessionChanged: (session) => observers.forEach((o) => o.sessionChanged(session)),
+        sessionClosed: (session) => observers.forEach((o) => o.sessionClosed(session)),
+      },
     });
     const upstream = new UpstreamLink(source, {
       connect: {
@@ -107,17 +135,25 @@ export class ProxyServer {
       },
       scope,
       delayReloadMs: settings.delayReloadMs,
-      subscriberCount: () => service.fanOut.size,
+      subscriberCount: () => service!.fanOut.size,
       logger,
     });
     source.upstream = upstream;
+    let admin: AdminServer | undefined;
     try {
       await service.start();
+      await ha?.start(source);
+      if (options.adminPort !== undefined) {
+        admin = new AdminServer(adminTarget(source, service, upstream, ha), logger);
+        await admin.start(options.adminHost ?? settings.host, options.adminPort);
+      }
     } catch (error) {
+      await ha?.stop();
+      await service.stop();
       history.close();
       throw error;
     }
-    const proxy = new ProxyServer(source, service, upstream, history);
+    const proxy = new ProxyServer(source, service, upstream, history, ha, admin);
     logger.info({ port: service.port, masters: options.masters, scope: scope.toString(), writable: options.writable === true }, 'proxy listening (loading)');
     upstream.start().catch((error: unknown) => logger.error({ err: error }, 'master link failed'));
     proxy.pruneTimer = setInterval(() => {
@@ -139,10 +175,40 @@ export class ProxyServer {
   async stop(): Promise<void> {
     if (this.pruneTimer) clearInterval(this.pruneTimer);
     this.pruneTimer = null;
+    await this.admin?.stop();
+    await this.ha?.stop();
     await this.upstream.stop();
     await this.service.stop();
     this.history.close();
   }
+}
+
+/** What the admin port reports for a proxy. */
+function adminTarget(source: ProxySource, service: ConfigService, upstream: UpstreamLink, ha: HaNode | undefined): AdminTarget {
+  const serving = (): boolean => source.notServingReason() === undefined;
+  return {
+    serving,
+    active: () => serving() && source.serverRole() !== 'backup',
+    haStatus: () => ha?.status(),
+    metrics: () => ({
+      cfgproxy_applied_seq: source.appliedSeq(),
+      cfgproxy_objects: source.store.size,
+      cfgproxy_clients: service.clientCount,
+      cfgproxy_sessions: service.fanOut.size,
+      cfgproxy_deliveries_total: service.fanOut.deliveries,
+      cfgproxy_master_connected: upstream.connected ? 1 : 0,
+      cfgproxy_serving: serving() ? 1 : 0,
+      ...(ha
+        ? {
+            cfgproxy_ha_primary: ha.role() === 'primary' ? 1 : 0,
+            cfgproxy_ha_journal_last_record: ha.journal.lastRecord,
+            cfgproxy_ha_journal_lag: ha.server?.lag ?? 0,
+            cfgproxy_ha_journal_bytes_sent_total: ha.server?.stats.bytesSent ?? 0,
+            cfgproxy_ha_journal_bytes_received_total: ha.link?.stats.bytesReceived ?? 0,
+          }
+        : {}),
+    }),
+  };
 }
 
 /** Client session records go to the history log (batched with the changes). */

@@ -39,8 +39,18 @@ export interface Snapshot {
   seq: number;
 }
 
+/** The proxy's place in a warm-standby pair, when it is in one. */
+export interface PairRole {
+  role(): 'primary' | 'backup';
+  /** A backup serves reads and subscriptions (never writes) when started so. */
+  readonly acceptClientsInBackupMode: boolean;
+  /** Where the primary takes clients, for the refusal a backup gives. */
+  primaryEndpoint(): string | undefined;
+}
+
 export interface ProxySourceOptions {
   serverName: string;
+  pair?: PairRole;
   scope: Scope;
   writable: boolean;
   /** A forwarded write waits at most this long for its change to arrive before it is answered. */
@@ -85,7 +95,20 @@ export class ProxySource implements ConfigSource {
   }
 
   serverRole(): ServerRole {
-    return 'standalone';
+    return this.options.pair?.role() ?? 'standalone';
+  }
+
+  /** Refuses what a backup does not do [PROTO-HA-6]: everything, or writes only when it serves clients. */
+  private backupRefusal(what: 'clients' | 'writes'): CfgError | undefined {
+    const pair = this.options.pair;
+    if (!pair || pair.role() !== 'backup') return undefined;
+    if (what === 'clients' && pair.acceptClientsInBackupMode) return undefined;
+    const primary = pair.primaryEndpoint();
+    return new CfgError(
+      ErrorCode.BACKUP_MODE,
+      `this proxy is the backup of its pair${what === 'writes' ? ' and takes no writes' : ''}; ${primary ? `the primary is at ${primary}` : 'connect to the primary'}`,
+      primary ? { details: { primary } } : undefined,
+    );
   }
 
   appliedSeq(): number {
@@ -113,6 +136,8 @@ export class ProxySource implements ConfigSource {
   }
 
   notServingReason(): CfgError | undefined {
+    const refusal = this.backupRefusal('clients');
+    if (refusal) return refusal;
     if (this.loaded) return undefined;
     return new CfgError(ErrorCode.PROXY_LOADING, 'the proxy is still loading the configuration from the master; retry shortly');
   }
@@ -199,6 +224,23 @@ export class ProxySource implements ConfigSource {
     }
     this.applied = message.seq;
     this.settleWaiters();
+    this.events.emit('applied', message, credential);
+  }
+
+  /** Every change applied from the master, as received (the HA journal forwards them). */
+  onApplied(listener: (message: ChangeMessage, credential: string | undefined) => void): () => void {
+    this.events.on('applied', listener);
+    return () => this.events.off('applied', listener);
+  }
+
+  /**
+   * A change the primary forwards over the HA link: applied only when it is the very next seq,
+   * so it can never open a gap; anything else comes through this proxy's own master link.
+   */
+  applyForwarded(message: ChangeMessage, credential: string | undefined): boolean {
+    if (!this.loaded || message.seq !== this.applied + 1) return false;
+    this.applyChange(message, credential);
+    return true;
   }
 
   /** Puts one change into memory and the history log, and hands it to the fan-out. */
@@ -248,6 +290,8 @@ export class ProxySource implements ConfigSource {
    * Nothing is queued: with the master away the write fails at once.
    */
   private async forward(send: (upstream: UpstreamWriter, options: { onBehalfOf: number }) => Promise<WriteOutcome>, principal: Principal): Promise<WriteOutcome> {
+    const refusal = this.backupRefusal('writes');
+    if (refusal) throw refusal;
     if (!this.options.writable) throw new CfgError(ErrorCode.READ_ONLY, 'this proxy is read-only; write to the master or to a proxy started with --writable');
     const upstream = this.upstream;
     if (!upstream?.connected) throw new CfgError(ErrorCode.MASTER_UNAVAILABLE, 'the master is not reachable from this proxy; the write was not sent');

@@ -1,5 +1,5 @@
 import type { Server, Socket } from 'node:net';
-import { ErrorCode, encodeFrame, Kind } from '../../protocol/index.js';
+import { ErrorCode, encodeFrame, Kind, type ErrorCodeName } from '../../protocol/index.js';
 import { Connection } from '../net/connection.js';
 import { boundPort, listen } from '../net/listener.js';
 import type { TlsFiles } from '../net/tls-options.js';
@@ -97,6 +97,11 @@ export class ConfigService implements SessionHost {
   release(session: ClientSession): void {
     this.connections.delete(session);
     if (this.fanOut.remove(session)) this.options.sessions?.sessionClosed(session);
+  }
+
+  /** Closes every client connection with a fatal error that says why (e.g. this proxy became the backup). */
+  disconnectAll(error: { code: ErrorCodeName; message: string }): void {
+    for (const session of [...this.connections]) session.connection.close(error);
   }
 
   /** Stops accepting, tells every client the server is going away, and closes them. */

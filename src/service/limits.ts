@@ -14,6 +14,8 @@ export interface ServiceLimits extends ConnectionLimits {
   maxSnapshotLoads: number;
   /** How often idle subscribers are told their position (Position frames; 0 = never). */
   positionIntervalMs: number;
+  /** A client restoring from a seq this server has not reached yet waits at most this long for it. */
+  restoreWaitMs: number;
 }
 
 export const DEFAULT_SERVICE_LIMITS: ServiceLimits = {
@@ -25,6 +27,7 @@ export const DEFAULT_SERVICE_LIMITS: ServiceLimits = {
   maxSubscriptionsPerSession: 1024,
   maxSnapshotLoads: 4,
   positionIntervalMs: 2000,
+  restoreWaitMs: 10_000,
 };
 
 /** Queued bytes at which a paced stream (read, replay, snapshot) waits: well under the cut-off. */

@@ -24,6 +24,8 @@ export interface ConfigSource {
   readonly store: ConfigStore;
   /** The seq of the last change applied to `store`. */
   appliedSeq(): number;
+  /** Resolves true once appliedSeq reaches `seq`, false after `timeoutMs`. */
+  waitForSeq(seq: number, timeoutMs: number): Promise<boolean>;
   /** Changes after `seq`, oldest first, or `expired` when the log no longer reaches back so far. */
   changesAfter(seq: number): ChangesAfter;
   /** Checks credentials; resolves with the person's dbid or undefined. */

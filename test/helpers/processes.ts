@@ -11,22 +11,58 @@ export function killAll(): void {
   for (const child of children.splice(0)) child.kill('SIGKILL');
 }
 
-/** Runs `cfgproxy <args>` as a real process; resolves when a log line contains `readyLine`. */
-export function startCli(args: string[], readyLine: string, env: Record<string, string> = {}): Promise<{ child: ChildProcess; log: Record<string, unknown> }> {
+export type LogLine = Record<string, unknown> & { msg: string };
+
+/** A `cfgproxy` child process and its JSON log. */
+export interface CliProcess {
+  child: ChildProcess;
+  lines: LogLine[];
+  /** Resolves with the first log line (past or future) that satisfies `predicate`. */
+  waitForLog(predicate: (line: LogLine) => boolean): Promise<LogLine>;
+}
+
+/** Runs `cfgproxy <args>` as a real process; resolves when a log line's msg is `readyMsg`. */
+export async function startCli(args: string[], readyMsg: string, env: Record<string, string> = {}): Promise<CliProcess> {
   const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
   children.push(child);
-  return new Promise((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`cfgproxy ${args[0]} exited with ${code}`)));
-    createInterface({ input: child.stderr! }).on('line', (line) => {
-      if (line.includes(readyLine)) resolve({ child, log: JSON.parse(line) as Record<string, unknown> });
-    });
+  const lines: LogLine[] = [];
+  const waiters: Array<{ predicate: (line: LogLine) => boolean; resolve(line: LogLine): void }> = [];
+  let exited: Error | null = null;
+  const failures: Array<(error: Error) => void> = [];
+  child.once('exit', (code, signal) => {
+    exited = new Error(`cfgproxy ${args[0]} exited (${code ?? signal})`);
+    for (const fail of failures.splice(0)) fail(exited);
   });
+  createInterface({ input: child.stderr! }).on('line', (text) => {
+    let line: LogLine;
+    try {
+      line = JSON.parse(text) as LogLine;
+    } catch {
+      return; // not a log line (a message printed once, e.g. a generated password)
+    }
+    lines.push(line);
+    for (const waiter of waiters.filter((w) => w.predicate(line))) {
+      waiters.splice(waiters.indexOf(waiter), 1);
+      waiter.resolve(line);
+    }
+  });
+  const waitForLog = (predicate: (line: LogLine) => boolean): Promise<LogLine> => {
+    const seen = lines.find(predicate);
+    if (seen) return Promise.resolve(seen);
+    if (exited) return Promise.reject(exited);
+    return new Promise((resolve, reject) => {
+      waiters.push({ predicate, resolve });
+      failures.push(reject);
+    });
+  };
+  await waitForLog((line) => line.msg === readyMsg);
+  return { child, lines, waitForLog };
 }
 
 /** Starts `cfgproxy master` and resolves with its port from the JSON log. */
 export async function startMasterProcess(dbPath: string, password: string, port = 0): Promise<{ child: ChildProcess; port: number }> {
-  const { child, log } = await startCli(['master', '--db', dbPath, '--port', String(port)], '"master listening"', { CFGPROXY_ADMIN_PASSWORD: password });
-  return { child, port: log.port as number };
+  const master = await startCli(['master', '--db', dbPath, '--port', String(port)], 'master listening', { CFGPROXY_ADMIN_PASSWORD: password });
+  return { child: master.child, port: master.lines.find((l) => l.msg === 'master listening')!.port as number };
 }
 
 export function killed(child: ChildProcess): Promise<void> {

@@ -42,6 +42,14 @@ export async function handleRegister(session: ClientSession, message: RegisterMe
   if (addp && addp.remoteTimeoutMs > 0) session.startAddp(addp.remoteTimeoutMs, addp.trace === 'remote' || addp.trace === 'both');
 
   const restore = message.session;
+  if (restore && restore.lastSeq > source.appliedSeq()) {
+    // [ARCH-3] a server behind the client's position (a backup just promoted) catches up first;
+    // it never presents a stale view as current.
+    session.state = 'registering';
+    await source.waitForSeq(restore.lastSeq, session.host.limits.restoreWaitMs);
+    if (session.state !== 'registering') return; // closed meanwhile
+    session.state = 'awaiting-register';
+  }
   const registered = {
     kind: Kind.Registered,
     id: message.id,

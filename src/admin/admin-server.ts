@@ -1,0 +1,79 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from '../util/logger.js';
+
+/** What the admin port reports on, and the one action it takes. */
+export interface AdminTarget {
+  /** Serving clients now (loaded, and primary or a backup that serves clients). */
+  serving(): boolean;
+  /** The active primary of a pair (or a standalone server that serves). */
+  active(): boolean;
+  /** `/ha` as JSON; undefined when this server is not in a pair. */
+  haStatus(): Record<string, unknown> | undefined;
+  /** Prometheus samples: name → value (gauges and counters). */
+  metrics(): Record<string, number>;
+}
+
+/**
+ * The admin HTTP port: `/health` (200 while serving, for load-balancer monitors), `/health/active`
+ * (200 only on the active primary), `/ha` (pair state as JSON) and `/metrics` (Prometheus text).
+ */
+export class AdminServer {
+  private server: http.Server | null = null;
+
+  constructor(
+    private readonly target: AdminTarget,
+    private readonly logger: Logger,
+  ) {}
+
+  get port(): number {
+    return (this.server!.address() as AddressInfo).port;
+  }
+
+  async start(host: string, port: number): Promise<void> {
+    const server = http.createServer((request, response) => this.handle(request, response));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ host, port }, () => resolve());
+    });
+    this.server = server;
+    this.logger.info({ adminPort: this.port }, 'admin HTTP listening');
+  }
+
+  private handle(request: http.IncomingMessage, response: http.ServerResponse): void {
+    const path = (request.url ?? '/').split('?')[0];
+    const send = (status: number, body: string, type = 'text/plain; charset=utf-8'): void => {
+      response.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' });
+      response.end(body);
+    };
+    if (request.method !== 'GET') return send(405, 'only GET\n');
+    switch (path) {
+      case '/health':
+        return this.target.serving() ? send(200, 'serving\n') : send(503, 'not serving\n');
+      case '/health/active':
+        return this.target.active() ? send(200, 'active\n') : send(503, 'not active\n');
+      case '/ha': {
+        const status = this.target.haStatus();
+        return status ? send(200, `${JSON.stringify(status, null, 2)}\n`, 'application/json') : send(404, 'not in a pair\n');
+      }
+      case '/metrics':
+        return send(
+          200,
+          Object.entries(this.target.metrics())
+            .map(([name, value]) => `${name} ${value}`)
+            .join('\n') + '\n',
+          'text/plain; version=0.0.4',
+        );
+      default:
+        return send(404, 'try /health, /health/active, /ha or /metrics\n');
+    }
+  }
+
+  async stop(): Promise<void> {
+    const server = this.server;
+    this.server = null;
+    if (!server) return;
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+}

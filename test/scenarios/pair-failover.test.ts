@@ -1,0 +1,94 @@
+import { EventEmitter } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { connect, type CfgClient, type Notification } from '../../src/client/index.js';
+import { ADMIN_PASSWORD, adminClient, startTestMaster } from '../helpers/master.js';
+import { freePort, killAll, killed, startCli, type CliProcess } from '../helpers/processes.js';
+
+const toClose: Array<() => Promise<void>> = [];
+const dirs: string[] = [];
+afterEach(async () => {
+  killAll();
+  for (const close of toClose.splice(0).reverse()) await close();
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+const SECRET = 'pair-secret';
+
+/** A master (in this process) and a primary and a backup proxy (real processes) paired on an HA port. */
+async function pair(dir: string, masterPort: number, extra: { backup?: string[] } = {}) {
+  const [primaryPort, haPort] = [await freePort(), await freePort()];
+  const common = ['--master', `127.0.0.1:${masterPort}`, '--user', 'admin', '--ha-addp', '1', '--heartbeat-interval', '0.2', '--failures-to-switch', '3', '--master-addp', '1'];
+  const env = { CFGPROXY_PROXY_PASSWORD: ADMIN_PASSWORD, CFGPROXY_HA_SECRET: SECRET };
+  const primary = await startCli(['proxy', ...common, '--role', 'primary', '--port', String(primaryPort), '--ha-port', String(haPort), '--history-db', join(dir, 'primary.db')], 'configuration loaded', env);
+  const backup = await startCli(['proxy', ...common, '--role', 'backup', '--port', '0', '--peer', `127.0.0.1:${haPort}`, '--history-db', join(dir, 'backup.db'), ...(extra.backup ?? [])], 'configuration loaded', env);
+  await backup.waitForLog((line) => line.msg === 'HA link up');
+  const backupPort = backup.lines.find((line) => line.msg === 'proxy listening (loading)')!.port as number;
+  return { primary, backup, primaryPort, backupPort, haPort };
+}
+
+describe('warm-standby pair', () => {
+  it('pair - SIGKILL of the primary: 200 SDK clients are restored at the backup, none re-reads, each gets every committed seq once, in order', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cfgproxy-pair-'));
+    dirs.push(dir);
+    const { master, cleanup } = await startTestMaster();
+    toClose.push(cleanup);
+    const { primary, backup, primaryPort, backupPort } = await pair(dir, master.port);
+
+    const clients: CfgClient[] = [];
+    for (let i = 0; i < 200; i += 1) {
+      clients.push(await connect({ endpoints: [`127.0.0.1:${primaryPort}`, `127.0.0.1:${backupPort}`], user: 'admin', password: ADMIN_PASSWORD, clientName: `client-${i}` }));
+    }
+    toClose.push(async () => void (await Promise.all(clients.map((c) => c.close()))));
+    expect(clients.every((c) => c.server?.serverRole === 'primary')).toBe(true);
+    await Promise.all(clients.map((c) => c.subscribe({ type: 'Skill' })));
+    const received = clients.map(() => [] as number[]);
+    const resets = clients.map(() => 0);
+    const restoredAt = clients.map(() => [] as boolean[]);
+    clients.forEach((c, i) => {
+      c.on('notification', (n: Notification) => received[i].push(n.seq));
+      c.on('reset', () => (resets[i] += 1));
+      c.on('connected', (info: { restored: boolean }) => restoredAt[i].push(info.restored));
+    });
+
+    // Changes stream from the master before, during and after the failover.
+    const writer = await adminClient(master.port);
+    toClose.push(() => writer.close());
+    const committed: number[] = [];
+    const commits = new EventEmitter();
+    const committedAtLeast = (n: number): Promise<unknown> => (committed.length >= n ? Promise.resolve() : new Promise((resolve) => commits.on('commit', () => committed.length >= n && resolve(n))));
+    let writing = true;
+    const stream = (async () => {
+      for (let i = 0; writing; i += 1) {
+        committed.push((await writer.create({ type: 'Skill', name: `stream-${i}`, tenant: 1 })).seq);
+        commits.emit('commit');
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+    })();
+    await committedAtLeast(20);
+
+    const promoted = backup.waitForLog((line) => line.event === 'HA-004');
+    await killed(primary.child);
+    await promoted;
+    // Every client comes back (restored, not re-read) before the stream stops.
+    await Promise.all(clients.map((c, i) => (restoredAt[i].length > 0 ? Promise.resolve() : new Promise((resolve) => c.once('connected', resolve)))));
+    await committedAtLeast(committed.length + 20);
+    writing = false;
+    await stream;
+    const last = committed.at(-1)!;
+    await Promise.all(
+      clients.map((c, i) =>
+        received[i].at(-1) === last ? Promise.resolve() : new Promise<void>((resolve) => c.on('notification', (n: Notification) => n.seq === last && resolve())),
+      ),
+    );
+
+    for (let i = 0; i < clients.length; i += 1) {
+      expect(resets[i]).toBe(0);
+      expect(restoredAt[i]).toEqual([true]);
+      expect(received[i]).toEqual(committed);
+      expect(clients[i].server?.serverRole).toBe('primary');
+    }
+  });
+});
