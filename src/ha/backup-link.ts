@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import {
   ErrorCode,
@@ -37,8 +38,9 @@ export interface BackupLinkOptions {
  * down), resumes its HA session so only missed records come, acknowledges each chunk, and while the
  * link is down probes the primary's client port every heartbeat for the role machine [PROTO-HA-1..5].
  * It keeps connecting after a promotion too, so a healed partition is noticed.
+ * Events: `probe` (whether the primary answered), `refused` (the primary's Error).
  */
-export class BackupLink {
+export class BackupLink extends EventEmitter {
   readonly stats = { connected: false, recordsReceived: 0, bytesReceived: 0 };
   /** Where the primary takes clients, learned from its Welcome. */
   primaryClientEndpoint: string | undefined;
@@ -51,6 +53,7 @@ export class BackupLink {
   private readonly peer: Endpoint;
 
   constructor(private readonly options: BackupLinkOptions) {
+    super();
     this.peer = parseEndpoint(options.peer, false);
   }
 
@@ -65,7 +68,9 @@ export class BackupLink {
     if (!this.connection && !this.connecting) void this.connect();
     if (this.options.machine.shouldProbe) {
       const answered = await probe(this.primaryClientEndpoint ?? `${this.peer.host}:${this.peer.port}`, this.options.heartbeatIntervalMs);
-      if (!this.stopped) this.options.onRoleEvents(this.options.machine.onProbe(answered));
+      if (this.stopped) return;
+      this.emit('probe', answered);
+      this.options.onRoleEvents(this.options.machine.onProbe(answered));
     }
   }
 
@@ -145,6 +150,7 @@ export class BackupLink {
         return;
       case Kind.Error:
         this.options.logger.error({ code: message.code, reason: message.message }, 'the primary refused this backup');
+        this.emit('refused', { code: message.code, message: message.message });
         return;
       default:
         return;
@@ -161,7 +167,13 @@ export class BackupLink {
 
 /** True when a TCP connection to `endpoint` opens within `timeoutMs`. */
 function probe(endpoint: string, timeoutMs: number): Promise<boolean> {
-  const { host, port } = parseEndpoint(endpoint, false);
+  let host: string;
+  let port: number;
+  try {
+    ({ host, port } = parseEndpoint(endpoint, false));
+  } catch {
+    return Promise.resolve(false);
+  }
   return new Promise((resolve) => {
     const socket = net.connect({ host, port });
     const done = (answered: boolean): void => {

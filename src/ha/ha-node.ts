@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import { ErrorCode, type HaRole, type JournalRecord } from '../../protocol/index.js';
 import type { HistoryLog, SessionRecord } from '../history/history-log.js';
 import type { TlsFiles } from '../net/tls-options.js';
@@ -59,6 +60,8 @@ interface HaNodeDeps {
  * as backup, storing the sessions in its history log and applying the forwarded changes.
  */
 export class HaNode implements PairRole {
+  /** `role-event` (RoleEvent) and `records` (a journal chunk stored), for observers and tests. */
+  readonly events = new EventEmitter();
   readonly machine: RoleMachine;
   readonly journal: Journal;
   readonly server: HaServer | undefined;
@@ -88,7 +91,7 @@ export class HaNode implements PairRole {
         chunkTimeoutMs: options.chunkTimeoutMs,
         maxSessionsSyncAtOnce: options.maxSessionsSyncAtOnce,
         addpTimeoutMs: options.addpTimeoutMs,
-        clientEndpoint: deps.clientEndpoint(),
+        clientEndpoint: () => deps.clientEndpoint(),
         role: () => this.machine.role,
         sessionsSnapshot: () => [...deps.sessions()].filter((s) => s.state === 'active').map((s) => openRecord(s, 0)),
         logger: deps.logger,
@@ -205,12 +208,14 @@ export class HaNode implements PairRole {
           break;
       }
     }
+    this.events.emit('records', records.length);
   }
 
   private onRoleEvents(events: RoleEvent[]): void {
     for (const event of events) {
       const { id, what, ...fields } = event;
       this.deps.logger.info({ event: id, role: this.machine.role, ...fields }, what);
+      this.events.emit('role-event', event);
       if (id === 'HA-006') {
         // Back to backup: clients go to the primary, which restores their sessions.
         const primary = this.primaryEndpoint();

@@ -38,8 +38,8 @@ export interface HaServerOptions {
   /** Sessions per second sent in a full sessions snapshot. */
   maxSessionsSyncAtOnce: number;
   addpTimeoutMs: number;
-  /** Where clients reach this proxy. */
-  clientEndpoint: string;
+  /** Where clients reach this proxy (known once its client port is bound). */
+  clientEndpoint(): string;
   role(): HaRole;
   /** The current client sessions, as journal 'open' entries, for a snapshot. */
   sessionsSnapshot(): Array<Extract<JournalRecord, { k: 'open' }>>;
@@ -61,6 +61,8 @@ export interface HaLinkStats {
  */
 export class HaServer {
   readonly stats: HaLinkStats = { connected: false, recordsSent: 0, bytesSent: 0, ackedUpTo: 0, snapshots: 0 };
+  /** Peers refused at the Hello (wrong pair, masters, secret or version). */
+  refusals = 0;
   private server: Server | null = null;
   private link: BackupLink | null = null;
 
@@ -95,6 +97,7 @@ export class HaServer {
         clearTimeout(helloTimer);
         const refusal = this.check(message);
         if (refusal) {
+          this.refusals += 1;
           this.options.logger.error({ peer: connection.remoteAddress, code: refusal.code, reason: refusal.message }, 'HA peer refused');
           connection.close(refusal);
           return;
@@ -164,7 +167,7 @@ class BackupLink {
       sessionId: journal.id,
       resumed,
       role: options.role(),
-      clientEndpoint: options.clientEndpoint,
+      clientEndpoint: options.clientEndpoint(),
     });
     options.logger.info({ peer: connection.remoteAddress, peerRole: hello.role, resumed, from: this.sentUpTo, journal: journal.lastRecord }, 'HA backup connected');
     connection.setHandler({

@@ -4,6 +4,7 @@ import net from 'node:net';
 export class Relay {
   private readonly sockets = new Set<net.Socket>();
   private open = true;
+  private readonly pairs = new Set<[net.Socket, net.Socket]>();
 
   private constructor(private readonly server: net.Server) {}
 
@@ -26,6 +27,8 @@ export class Relay {
       }
       client.pipe(upstream);
       upstream.pipe(client);
+      relay.pairs.add([client, upstream]);
+      client.once('close', () => relay.pairs.forEach((p) => p[0] === client && relay.pairs.delete(p)));
     });
     relay = new Relay(server);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -40,6 +43,17 @@ export class Relay {
   cut(): void {
     this.open = false;
     for (const socket of this.sockets) socket.destroy();
+  }
+
+  /** Stops forwarding without closing anything (a link gone silent), and refuses new connections until `heal`. */
+  stall(): void {
+    this.open = false;
+    for (const [client, upstream] of this.pairs) {
+      client.unpipe(upstream);
+      upstream.unpipe(client);
+      client.pause();
+      upstream.pause();
+    }
   }
 
   heal(): void {

@@ -1,0 +1,144 @@
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ErrorCode } from '../../protocol/index.js';
+import { connect, type CfgClient } from '../../src/client/index.js';
+import { HA_DEFAULTS, type HaOptions } from '../../src/ha/ha-node.js';
+import type { RoleEvent } from '../../src/ha/role-machine.js';
+import type { ProxyServer } from '../../src/proxy/proxy-server.js';
+import { ADMIN_PASSWORD, startTestMaster } from '../helpers/master.js';
+import { startTestProxy } from '../helpers/proxy.js';
+import { Relay } from '../helpers/relay.js';
+
+const toClose: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const close of toClose.splice(0).reverse()) await close();
+});
+
+function haOptions(role: 'primary' | 'backup', extra: Partial<HaOptions> = {}): HaOptions {
+  return { ...HA_DEFAULTS, role, secret: 's3cret', addpTimeoutMs: 300, heartbeatIntervalMs: 100, failuresToSwitch: 3, acceptClientsInBackupMode: false, ...extra };
+}
+
+async function member(dir: string, masterPort: number, name: string, ha: HaOptions): Promise<ProxyServer> {
+  const proxy = await startTestProxy(dir, [masterPort], { ha, serverName: name, historyDb: join(dir, `${name}.db`), adminPort: 0 });
+  toClose.push(() => proxy.stop());
+  return proxy;
+}
+
+async function client(port: number): Promise<CfgClient> {
+  const c = await connect({ endpoints: `127.0.0.1:${port}`, user: 'admin', password: ADMIN_PASSWORD, reconnect: false });
+  toClose.push(() => c.close());
+  return c;
+}
+
+/** Resolves when the backup's link to its primary is up (again). */
+function linkUp(proxy: ProxyServer): Promise<void> {
+  if (proxy.ha!.link!.stats.connected) return Promise.resolve();
+  return new Promise((resolve) => proxy.ha!.events.on('role-event', (event: RoleEvent) => event.id === 'HA-001' && resolve()));
+}
+
+function roleEvent(proxy: ProxyServer, id: RoleEvent['id']): Promise<RoleEvent> {
+  return new Promise((resolve) => proxy.ha!.events.on('role-event', (event: RoleEvent) => event.id === id && resolve(event)));
+}
+
+async function setup(backupExtra: Partial<HaOptions> = {}) {
+  const { master, dir, cleanup } = await startTestMaster();
+  toClose.push(cleanup);
+  const primary = await member(dir, master.port, 'primary', haOptions('primary', { haPort: 0 }));
+  const relay = await Relay.start(primary.ha!.server!.port);
+  toClose.push(() => relay.close());
+  const backup = await member(dir, master.port, 'backup', haOptions('backup', { peer: `127.0.0.1:${relay.port}`, ...backupExtra }));
+  await linkUp(backup);
+  return { master, dir, primary, backup, relay };
+}
+
+describe('pair', () => {
+  it('pair - the backup refuses clients, naming the primary; with accept-clients-in-backup-mode it serves reads but no writes', async () => {
+    const { primary, backup, master, dir } = await setup();
+    const refused = await client(backup.port).then(
+      () => undefined,
+      (error: { code: string; details?: { primary?: string } }) => error,
+    );
+    expect(refused?.code).toBe(ErrorCode.BACKUP_MODE);
+    expect(refused?.details?.primary).toBe(`127.0.0.1:${primary.port}`);
+    expect((await client(primary.port)).server?.serverRole).toBe('primary');
+
+    const relay2 = await Relay.start(primary.ha!.server!.port);
+    toClose.push(() => relay2.close());
+    const reading = await member(dir, master.port, 'reading-backup', haOptions('backup', { peer: `127.0.0.1:${relay2.port}`, acceptClientsInBackupMode: true }));
+    await linkUp(reading);
+    const reader = await client(reading.port);
+    expect(reader.server?.serverRole).toBe('backup');
+    expect((await reader.readAll('Switch')).length).toBe(2);
+    await expect(reader.create({ type: 'Skill', name: 'no', tenant: 1 })).rejects.toMatchObject({ code: ErrorCode.BACKUP_MODE });
+  });
+
+  it('pair - members of different pairs, or with a wrong secret, are refused with a clear code', async () => {
+    const { master, dir, primary } = await setup();
+    const strangers: Array<[Partial<HaOptions>, string]> = [
+      [{ pairName: 'other-pair' }, ErrorCode.HA_MISMATCH],
+      [{ secret: 'wrong' }, ErrorCode.HA_AUTH_FAILED],
+    ];
+    for (const [extra, code] of strangers) {
+      const refusedBefore = primary.ha!.server!.refusals;
+      const stranger = await member(dir, master.port, `stranger-${code}`, haOptions('backup', { peer: `127.0.0.1:${primary.ha!.server!.port}`, ...extra }));
+      const refusal = await new Promise<{ code: string }>((resolve) => stranger.ha!.link!.once('refused', resolve));
+      expect(refusal.code).toBe(code);
+      expect(primary.ha!.server!.refusals).toBeGreaterThan(refusedBefore);
+      expect(stranger.ha!.link!.stats.connected).toBe(false);
+      expect(stranger.ha!.role()).toBe('backup'); // the primary answers its probes: no promotion
+    }
+  });
+
+  it('pair - the HA link goes silent while both live: no promotion; healed, the backup gets only what it missed', async () => {
+    const { primary, backup, relay } = await setup();
+    const snapshotsBefore = primary.ha!.server!.stats.snapshots;
+    const c1 = await client(primary.port);
+    await c1.subscribe({ type: 'DN' });
+    while (!backup.ha!.mirroredSessions.has(sessionIdOf(primary, 'cfgproxy-sdk'))) await roleOrRecords(backup);
+
+    const down = roleEvent(backup, 'HA-002');
+    relay.stall();
+    await down; // ADDP noticed the silence
+    const primaryAnswers = roleEvent(backup, 'HA-005');
+    await primaryAnswers;
+    // Many heartbeats later (more than failuresToSwitch), still the backup.
+    await probes(backup, 6);
+    expect(backup.ha!.role()).toBe('backup');
+
+    // While the link is down a client subscribes to more and a second one comes.
+    await c1.subscribe({ type: 'Skill' });
+    const c2 = await client(primary.port);
+    await c2.subscribe({ type: 'Person' });
+    const up = linkUp(backup);
+    relay.heal();
+    await up;
+    const ids = [...primary.service.fanOut.values()].map((s) => s.id);
+    while (!ids.every((id) => backup.ha!.mirroredSessions.get(id)?.subscriptions.length)) await roleOrRecords(backup);
+    expect(primary.ha!.server!.stats.snapshots).toBe(snapshotsBefore); // resumed, not re-sent
+    expect(backup.ha!.mirroredSessions.get(ids[0])?.subscriptions).toEqual([{ type: 'DN' }, { type: 'Skill' }]);
+    expect(backup.ha!.role()).toBe('backup');
+    expect(primary.ha!.role()).toBe('primary');
+  });
+});
+
+function sessionIdOf(proxy: ProxyServer, clientName: string): string {
+  return [...proxy.service.fanOut.values()].find((s) => s.clientName === clientName)?.id ?? '';
+}
+
+/** Waits for the next journal chunk the backup stores. */
+function roleOrRecords(backup: ProxyServer): Promise<void> {
+  return new Promise((resolve) => backup.ha!.events.once('records', () => resolve()));
+}
+
+/** Waits for `count` heartbeat probes of the primary. */
+function probes(backup: ProxyServer, count: number): Promise<void> {
+  let seen = 0;
+  return new Promise((resolve) => {
+    const on = (): void => {
+      if (++seen < count) return;
+      backup.ha!.link!.off('probe', on);
+      resolve();
+    };
+    backup.ha!.link!.on('probe', on);
+  });
+}
