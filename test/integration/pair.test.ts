@@ -40,10 +40,10 @@ function roleEvent(proxy: ProxyServer, id: RoleEvent['id']): Promise<RoleEvent> 
   return new Promise((resolve) => proxy.ha!.events.on('role-event', (event: RoleEvent) => event.id === id && resolve(event)));
 }
 
-async function setup(backupExtra: Partial<HaOptions> = {}) {
+async function setup(backupExtra: Partial<HaOptions> = {}, primaryExtra: Partial<HaOptions> = {}) {
   const { master, dir, cleanup } = await startTestMaster();
   toClose.push(cleanup);
-  const primary = await member(dir, master.port, 'primary', haOptions('primary', { haPort: 0 }));
+  const primary = await member(dir, master.port, 'primary', haOptions('primary', { haPort: 0, ...primaryExtra }));
   const relay = await Relay.start(primary.ha!.server!.port);
   toClose.push(() => relay.close());
   const backup = await member(dir, master.port, 'backup', haOptions('backup', { peer: `127.0.0.1:${relay.port}`, ...backupExtra }));
@@ -118,6 +118,27 @@ describe('pair', () => {
     expect(backup.ha!.mirroredSessions.get(ids[0])?.subscriptions).toEqual([{ type: 'DN' }, { type: 'Skill' }]);
     expect(backup.ha!.role()).toBe('backup');
     expect(primary.ha!.role()).toBe('primary');
+  });
+
+  it('pair - a restarted backup rebuilds its journal from a sessions snapshot, paced per second', async () => {
+    const { master, dir, primary, backup } = await setup({}, { maxSessionsSyncAtOnce: 20 });
+    const clients = await Promise.all(Array.from({ length: 50 }, () => client(primary.port)));
+    await Promise.all(clients.map((c, i) => c.subscribe({ type: 'DN', tenant: i })));
+    await backup.stop();
+    const snapshotsBefore = primary.ha!.server!.stats.snapshots;
+
+    const startedAt = performance.now();
+    const restarted = await member(dir, master.port, 'backup-again', haOptions('backup', { peer: `127.0.0.1:${primary.ha!.server!.port}` }));
+    const ids = [...primary.service.fanOut.values()].map((s) => s.id);
+    while (ids.some((id) => !restarted.ha!.mirroredSessions.has(id))) await roleOrRecords(restarted);
+
+    expect(primary.ha!.server!.stats.snapshots).toBe(snapshotsBefore + 1);
+    // 50 sessions at 20 per second (the primary's setting): the last part goes out two seconds after the first.
+    expect(performance.now() - startedAt).toBeGreaterThanOrEqual(1900);
+    const mirrored = restarted.ha!.mirroredSessions.get(ids[7])!;
+    const original = [...primary.service.fanOut.values()].find((s) => s.id === ids[7])!;
+    expect(mirrored.subscriptions).toEqual([...original.subscriptions.values()]);
+    expect(restarted.history.sessions().filter((s) => !s.closed).length).toBe(50);
   });
 });
 
