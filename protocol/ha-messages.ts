@@ -14,7 +14,16 @@ export const HaKind = {
   Welcome: 101,
   Records: 102,
   Ack: 103,
+  StreamStart: 104,
+  Switchover: 105,
+  SwitchoverDone: 106,
 } as const;
+
+/** How far one side has received the other's journal: a stream resumes after `lastRecord`. */
+export interface JournalPosition {
+  journalId: string;
+  lastRecord: number;
+}
 
 export type HaRole = 'primary' | 'backup';
 
@@ -28,20 +37,39 @@ export interface HaHelloMessage {
   secret: string;
   /** The role the sender holds now (a promoted backup says primary). */
   role: HaRole;
-  /** The HA session to resume: the primary sends only the records after `lastRecord`. */
-  resume?: { id: string; lastRecord: number };
+  /** Where clients reach the sender (probed by the other side when the link is down). */
+  clientEndpoint: string;
+  /** How far the sender got in the other side's journal, so only what it missed is sent. */
+  received?: JournalPosition;
 }
 
-/** Primary → backup: the pair is accepted [PROTO-HA-2]. */
+/** Listener → dialer: the pair is accepted [PROTO-HA-2]. The same facts as Hello, from the other side. */
 export interface HaWelcomeMessage {
   kind: typeof HaKind.Welcome;
   version: number;
-  sessionId: string;
-  /** True when the records continue after the presented lastRecord; false: a session snapshot follows. */
-  resumed: boolean;
   role: HaRole;
-  /** Where clients reach the primary (told to clients that reach the backup). */
   clientEndpoint: string;
+  received?: JournalPosition;
+}
+
+/** From whichever side is primary, before its records: which journal, and whether it resumes. */
+export interface HaStreamStartMessage {
+  kind: typeof HaKind.StreamStart;
+  journalId: string;
+  /** True: the records continue after the receiver's position; false: a sessions snapshot follows. */
+  resumed: boolean;
+}
+
+/** Primary → backup: take over once you have applied `seq` [PROTO-HA-6]. */
+export interface HaSwitchoverMessage {
+  kind: typeof HaKind.Switchover;
+  seq: number;
+}
+
+export interface HaSwitchoverDoneMessage {
+  kind: typeof HaKind.SwitchoverDone;
+  ok: boolean;
+  message: string;
 }
 
 /** One entry of the session journal [PROTO-HA-3]; `r` numbers the records of one HA session. */
@@ -65,7 +93,17 @@ export interface HaAckMessage {
   upTo: number;
 }
 
-export type HaMessage = HaHelloMessage | HaWelcomeMessage | HaRecordsMessage | HaAckMessage | AddpPollMessage | AddpReplyMessage | ErrorMessage;
+export type HaMessage =
+  | HaHelloMessage
+  | HaWelcomeMessage
+  | HaStreamStartMessage
+  | HaRecordsMessage
+  | HaAckMessage
+  | HaSwitchoverMessage
+  | HaSwitchoverDoneMessage
+  | AddpPollMessage
+  | AddpReplyMessage
+  | ErrorMessage;
 
 function invalid(message: string): CfgError {
   return new CfgError(ErrorCode.INVALID_MESSAGE, message);
@@ -97,6 +135,12 @@ function filters(value: unknown, where: string): NotificationFilter[] {
   if (!Array.isArray(value) || value.length > 1024) throw invalid(`${where} must be an array of at most 1024 filters`);
   // A Subscribe frame validates filters; reuse it rather than a second copy of the rules.
   return value.map((filter) => (validateMessage({ kind: Kind.Subscribe, id: 0, filter }) as { filter: NotificationFilter }).filter);
+}
+
+function journalPosition(raw: unknown, where: string): JournalPosition | undefined {
+  if (raw === undefined) return undefined;
+  if (!isRecord(raw)) throw invalid(`${where} must be a map`);
+  return { journalId: str(raw, 'journalId', where, 64), lastRecord: uint(raw, 'lastRecord', where) };
 }
 
 function journalRecord(raw: unknown, i: number): JournalRecord {
@@ -154,22 +198,29 @@ export function validateHaMessage(body: unknown): HaMessage {
         masters: masters as string[],
         secret: str(body, 'secret', 'Hello', 1024),
         role: role(body, 'Hello'),
+        clientEndpoint: str(body, 'clientEndpoint', 'Hello', 300),
       };
-      if (body.resume !== undefined) {
-        if (!isRecord(body.resume)) throw invalid('Hello.resume must be a map');
-        message.resume = { id: str(body.resume, 'id', 'Hello.resume', 64), lastRecord: uint(body.resume, 'lastRecord', 'Hello.resume') };
-      }
+      const received = journalPosition(body.received, 'Hello.received');
+      if (received) message.received = received;
       return message;
     }
-    case HaKind.Welcome:
-      return {
+    case HaKind.Welcome: {
+      const message: HaWelcomeMessage = {
         kind: HaKind.Welcome,
         version: uint(body, 'version', 'Welcome'),
-        sessionId: str(body, 'sessionId', 'Welcome', 64),
-        resumed: body.resumed === true,
         role: role(body, 'Welcome'),
         clientEndpoint: str(body, 'clientEndpoint', 'Welcome', 300),
       };
+      const received = journalPosition(body.received, 'Welcome.received');
+      if (received) message.received = received;
+      return message;
+    }
+    case HaKind.StreamStart:
+      return { kind: HaKind.StreamStart, journalId: str(body, 'journalId', 'StreamStart', 64), resumed: body.resumed === true };
+    case HaKind.Switchover:
+      return { kind: HaKind.Switchover, seq: uint(body, 'seq', 'Switchover') };
+    case HaKind.SwitchoverDone:
+      return { kind: HaKind.SwitchoverDone, ok: body.ok === true, message: str(body, 'message', 'SwitchoverDone', 4096) };
     case HaKind.Records: {
       const records = body.records;
       if (!Array.isArray(records) || records.length > 100_000) throw invalid('Records.records must be an array of at most 100000 records');

@@ -12,11 +12,14 @@ export interface AdminTarget {
   haStatus(): Record<string, unknown> | undefined;
   /** Prometheus samples: name → value (gauges and counters). */
   metrics(): Record<string, number>;
+  /** The graceful switchover of a pair; undefined when this server is not in a pair. */
+  switchover?(): Promise<{ ok: boolean; message: string }>;
 }
 
 /**
  * The admin HTTP port: `/health` (200 while serving, for load-balancer monitors), `/health/active`
- * (200 only on the active primary), `/ha` (pair state as JSON) and `/metrics` (Prometheus text).
+ * (200 only on the active primary), `/ha` (pair state as JSON), `/metrics` (Prometheus text), and
+ * `POST /ha/switchover` (the primary hands over to its backup).
  */
 export class AdminServer {
   private server: http.Server | null = null;
@@ -46,7 +49,16 @@ export class AdminServer {
       response.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' });
       response.end(body);
     };
-    if (request.method !== 'GET') return send(405, 'only GET\n');
+    if (request.method === 'POST' && path === '/ha/switchover') {
+      const switchover = this.target.switchover;
+      if (!switchover) return send(404, 'not in a pair\n');
+      void switchover().then(
+        (outcome) => send(outcome.ok ? 200 : 409, `${JSON.stringify(outcome)}\n`, 'application/json'),
+        (error: unknown) => send(500, `${JSON.stringify({ ok: false, message: (error as Error).message })}\n`, 'application/json'),
+      );
+      return;
+    }
+    if (request.method !== 'GET') return send(405, 'GET, or POST /ha/switchover\n');
     switch (path) {
       case '/health':
         return this.target.serving() ? send(200, 'serving\n') : send(503, 'not serving\n');

@@ -216,7 +216,7 @@ withServerOptions(program.command('proxy').description('run a configuration prox
       adminPort: pick('adminPort') === undefined ? undefined : Number(pick('adminPort')),
       logger: serverLogger(),
     });
-    stopOnSignal(proxy);
+    stopOnSignal({ stop: () => proxy.shutdown() });
   });
 
 /** The --role … options as HaOptions, or undefined for a standalone proxy. */
@@ -283,6 +283,22 @@ program
       lines.push('not in a pair');
     }
     process.stdout.write(`${lines.join('\n')}\n`);
+  });
+
+const ha = program.command('ha').description('warm-standby pair actions');
+ha.command('switchover')
+  .description('hand the primary role to the backup gracefully (ask the primary\'s admin port)')
+  .option('--admin <host:port>', "the primary's admin HTTP port", '127.0.0.1:9031')
+  .action(async (flags: { admin: string }) => {
+    let response: Response;
+    try {
+      response = await fetch(`http://${flags.admin}/ha/switchover`, { method: 'POST' });
+    } catch (error) {
+      throw new CfgError('CONNECTION_LOST', `cannot reach the admin port ${flags.admin}: ${(error as Error).message}`);
+    }
+    const outcome = (await response.json()) as { ok: boolean; message: string };
+    process.stdout.write(`${outcome.ok ? 'switched over' : 'switchover refused'}: ${outcome.message}\n`);
+    if (!outcome.ok) process.exitCode = EXIT.refused;
   });
 
 program

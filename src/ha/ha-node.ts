@@ -1,14 +1,28 @@
 import { EventEmitter } from 'node:events';
-import { ErrorCode, type HaRole, type JournalRecord } from '../../protocol/index.js';
+import net from 'node:net';
+import {
+  ErrorCode,
+  HA_PROTOCOL_VERSIONS,
+  HaKind,
+  Kind,
+  validateHaMessage,
+  type HaMessage,
+  type HaRole,
+  type JournalPosition,
+  type JournalRecord,
+} from '../../protocol/index.js';
 import type { HistoryLog, SessionRecord } from '../history/history-log.js';
+import { Connection, DEFAULT_CONNECTION_LIMITS } from '../net/connection.js';
+import { dial } from '../net/dial.js';
+import { parseEndpoint } from '../net/endpoint.js';
 import type { TlsFiles } from '../net/tls-options.js';
 import type { PairRole, ProxySource } from '../proxy/proxy-source.js';
 import type { SessionObserver } from '../service/config-service.js';
 import type { ClientSession } from '../service/session.js';
 import type { Logger } from '../util/logger.js';
-import { BackupLink } from './backup-link.js';
-import { HaServer } from './ha-server.js';
+import { HaServer, type PairIdentity } from './ha-server.js';
 import { Journal } from './journal.js';
+import { PairLink, type JournalTraffic, type PairLinkHost } from './pair-link.js';
 import { RoleMachine, type RoleEvent } from './role-machine.js';
 
 export interface HaOptions {
@@ -17,11 +31,11 @@ export interface HaOptions {
   pairName: string;
   /** Shared secret both proxies present on the HA link. */
   secret: string;
-  /** The primary listens for its backup here. */
+  /** This member's HA sync port (the configured primary has one; the backup connects to it). */
   haPort?: number;
   haHost?: string;
   haTls?: TlsFiles;
-  /** The backup connects to the primary's HA port here (`host:port` or `tls://host:port`). */
+  /** The peer's HA port, `host:port` or `tls://host:port` (the configured backup dials it). */
   peer?: string;
   peerTls?: TlsFiles;
   addpTimeoutMs: number;
@@ -45,6 +59,9 @@ export const HA_DEFAULTS = {
   journalCapacity: 100_000,
 } as const;
 
+/** How long a switchover waits for the peer to take over. */
+const SWITCHOVER_TIMEOUT_MS = 10_000;
+
 interface HaNodeDeps {
   history: HistoryLog;
   masters: string[];
@@ -55,87 +72,155 @@ interface HaNodeDeps {
 }
 
 /**
- * One proxy's part in a warm-standby pair: its role (the pure RoleMachine), the session journal it
- * writes as primary and streams from its HA port, and the link over which it follows its primary
- * as backup, storing the sessions in its history log and applying the forwarded changes.
+ * One proxy's part in a warm-standby pair: its role (the pure RoleMachine), the session journal
+ * it writes while primary, and the HA link (dialed by the configured backup, accepted on the
+ * configured primary's HA port) over which the primary streams the journal and the backup stores
+ * it. While the link is down the backup probes the primary's client port every heartbeat.
+ * Events: `role-event`, `records`, `probe`, `refused`.
  */
-export class HaNode implements PairRole {
-  /** `role-event` (RoleEvent) and `records` (a journal chunk stored), for observers and tests. */
-  readonly events = new EventEmitter();
+export class HaNode extends EventEmitter implements PairRole, PairLinkHost {
   readonly machine: RoleMachine;
   readonly journal: Journal;
+  readonly traffic: JournalTraffic = { recordsSent: 0, bytesSent: 0, recordsReceived: 0, bytesReceived: 0, snapshots: 0, ackedUpTo: 0 };
+  readonly settings: PairLinkHost['settings'];
   readonly server: HaServer | undefined;
-  readonly link: BackupLink | undefined;
-  /** The primary's sessions as the backup knows them. */
+  /** The primary's sessions as this member, while backup, knows them. */
   readonly mirroredSessions = new Map<string, SessionRecord>();
-  private readonly journaledPositions = new Map<string, number>();
+  received: JournalPosition | undefined;
+  /** Where the peer takes clients, learned at the handshake. */
+  peerClientEndpoint: string | undefined;
+  private link: PairLink | null = null;
+  private dialing = false;
+  private heartbeat: NodeJS.Timeout | null = null;
   private positionTimer: NodeJS.Timeout | null = null;
+  private readonly journaledPositions = new Map<string, number>();
   private stopApplied: (() => void) | null = null;
-  /** Given at start: the source is made after the node, since it asks the node for its role. */
   private source: ProxySource | undefined;
+  private stopped = false;
+  private readonly identity: PairIdentity;
 
   constructor(
     private readonly options: HaOptions,
     private readonly deps: HaNodeDeps,
   ) {
+    super();
     this.machine = new RoleMachine(options.role, options.failuresToSwitch);
     this.journal = new Journal(options.journalCapacity);
-    const identity = { pairName: options.pairName, masters: deps.masters, secret: options.secret };
+    this.settings = { chunkSize: options.chunkSize, chunkTimeoutMs: options.chunkTimeoutMs, maxSessionsSyncAtOnce: options.maxSessionsSyncAtOnce, addpTimeoutMs: options.addpTimeoutMs };
+    this.identity = { pairName: options.pairName, masters: deps.masters, secret: options.secret };
     if (options.haPort !== undefined) {
-      this.server = new HaServer(this.journal, {
-        host: options.haHost ?? '127.0.0.1',
-        port: options.haPort,
-        tls: options.haTls,
-        identity,
-        chunkSize: options.chunkSize,
-        chunkTimeoutMs: options.chunkTimeoutMs,
-        maxSessionsSyncAtOnce: options.maxSessionsSyncAtOnce,
-        addpTimeoutMs: options.addpTimeoutMs,
-        clientEndpoint: () => deps.clientEndpoint(),
-        role: () => this.machine.role,
-        sessionsSnapshot: () => [...deps.sessions()].filter((s) => s.state === 'active').map((s) => openRecord(s, 0)),
-        logger: deps.logger,
+      this.server = new HaServer({ host: options.haHost ?? '127.0.0.1', port: options.haPort, tls: options.haTls, identity: this.identity, logger: deps.logger }, (connection, hello) => {
+        this.link?.close('replaced by a new connection of the peer');
+        connection.send({ kind: HaKind.Welcome, version: 1, role: this.machine.role, clientEndpoint: this.deps.clientEndpoint(), ...(this.received ? { received: this.received } : {}) });
+        this.establish(connection, hello.role, hello.clientEndpoint, hello.received);
       });
     }
-    if (options.peer !== undefined) {
-      this.link = new BackupLink({
-        peer: options.peer,
-        tls: options.peerTls,
-        identity,
-        addpTimeoutMs: options.addpTimeoutMs,
-        heartbeatIntervalMs: options.heartbeatIntervalMs,
-        machine: this.machine,
-        onRecords: (records) => this.onRecords(records),
-        onRoleEvents: (events) => this.onRoleEvents(events),
-        logger: deps.logger,
-      });
-    }
+  }
+
+  get logger(): Logger {
+    return this.deps.logger;
+  }
+
+  get linkUp(): boolean {
+    return this.link?.isOpen === true;
   }
 
   role(): HaRole {
     return this.machine.role;
   }
 
-
-
   get acceptClientsInBackupMode(): boolean {
     return this.options.acceptClientsInBackupMode;
   }
 
   primaryEndpoint(): string | undefined {
-    return this.link?.primaryClientEndpoint;
+    return this.machine.role === 'primary' ? this.deps.clientEndpoint() : this.peerClientEndpoint;
   }
 
   async start(source: ProxySource): Promise<void> {
     this.source = source;
     await this.server?.start();
-    this.link?.start();
     this.stopApplied = source.onApplied((change, credential) => {
       if (this.machine.role === 'primary') this.journal.append({ k: 'change', change, ...(credential !== undefined ? { credential } : {}) });
     });
     this.positionTimer = setInterval(() => this.journalPositions(), this.options.chunkTimeoutMs);
     this.positionTimer.unref();
+    this.heartbeat = setInterval(() => void this.beat(), this.options.heartbeatIntervalMs);
+    this.heartbeat.unref();
+    if (this.options.peer) void this.dialPeer();
     this.deps.logger.info({ event: 'HA-000', role: this.machine.role, configured: this.options.role, pair: this.options.pairName, haPort: this.server?.port, peer: this.options.peer }, 'pair member started');
+  }
+
+  /** One heartbeat: redial a lost link (dialing side); probe the primary when the role machine asks. */
+  private async beat(): Promise<void> {
+    if (this.stopped) return;
+    if (!this.link && this.options.peer && !this.dialing) void this.dialPeer();
+    if (!this.machine.shouldProbe) return;
+    const target = this.peerClientEndpoint ?? this.options.peer;
+    const answered = target ? await probe(target, this.options.heartbeatIntervalMs) : false;
+    if (this.stopped || !this.machine.shouldProbe) return;
+    this.emit('probe', answered);
+    this.onRoleEvents(this.machine.onProbe(answered));
+  }
+
+  private async dialPeer(): Promise<void> {
+    this.dialing = true;
+    let connection: Connection<HaMessage>;
+    try {
+      const socket = await dial(parseEndpoint(this.options.peer!, false), this.options.peerTls, this.options.heartbeatIntervalMs);
+      connection = new Connection<HaMessage>(socket, { ...DEFAULT_CONNECTION_LIMITS, drainTimeoutMs: 0 }, validateHaMessage);
+    } catch {
+      this.dialing = false;
+      return; // the next heartbeat tries again
+    }
+    if (this.stopped) {
+      connection.destroy({ message: 'stopping', local: true });
+      return;
+    }
+    connection.setHandler({
+      onMessage: (message) => {
+        if (message.kind === HaKind.Welcome) {
+          this.dialing = false;
+          this.establish(connection, message.role, message.clientEndpoint, message.received);
+        } else if (message.kind === Kind.Error) {
+          this.deps.logger.error({ code: message.code, reason: message.message }, 'the peer refused this pair member');
+          this.emit('refused', { code: message.code, message: message.message });
+        }
+      },
+      onInvalidMessage: (error) => connection.close({ code: error.code, message: error.message }),
+      onClose: () => {
+        this.dialing = false; // refused or lost before the Welcome (once linked, the PairLink handles the close)
+      },
+    });
+    connection.send({
+      kind: HaKind.Hello,
+      versions: [...HA_PROTOCOL_VERSIONS],
+      ...this.identity,
+      role: this.machine.role,
+      clientEndpoint: this.deps.clientEndpoint(),
+      ...(this.received ? { received: this.received } : {}),
+    });
+  }
+
+  /** The handshake is done: roles are settled first, then the link streams the right way. */
+  private establish(connection: Connection<HaMessage>, peerRole: HaRole, peerClientEndpoint: string, peerReceived: JournalPosition | undefined): void {
+    this.peerClientEndpoint = peerClientEndpoint;
+    this.deps.logger.info({ peerRole, peer: peerClientEndpoint, role: this.machine.role }, 'HA link up');
+    this.onRoleEvents(this.machine.onLinkUp(peerRole));
+    this.link = new PairLink(connection, this, peerReceived, peerClientEndpoint);
+  }
+
+  onLinkClosed(link: PairLink, reason: string): void {
+    if (this.link !== link) return;
+    this.link = null;
+    this.dialing = false;
+    this.deps.logger.warn({ reason }, 'HA link closed');
+    this.onRoleEvents(this.machine.onLinkDown());
+  }
+
+  /** Every client session now, as journal 'open' entries. */
+  sessionsSnapshot(): Array<Extract<JournalRecord, { k: 'open' }>> {
+    return [...this.deps.sessions()].filter((s) => s.state === 'active').map((s) => openRecord(s));
   }
 
   /** Session events go to the journal while this proxy is the primary. */
@@ -164,15 +249,14 @@ export class HaNode implements PairRole {
     const positions: Array<[string, number]> = [];
     for (const session of this.deps.sessions()) {
       if (session.state !== 'active') continue;
-      const journaled = this.journaledPositions.get(session.id);
-      if (journaled === session.lastDeliveredSeq) continue;
+      if (this.journaledPositions.get(session.id) === session.lastDeliveredSeq) continue;
       this.journaledPositions.set(session.id, session.lastDeliveredSeq);
       positions.push([session.id, session.lastDeliveredSeq]);
     }
     if (positions.length > 0) this.journal.append({ k: 'pos', positions });
   }
 
-  private onRecords(records: JournalRecord[]): void {
+  onRecords(records: JournalRecord[]): void {
     const { history } = this.deps;
     for (const record of records) {
       switch (record.k) {
@@ -208,18 +292,46 @@ export class HaNode implements PairRole {
           break;
       }
     }
-    this.events.emit('records', records.length);
+    this.emit('records', records.length);
+  }
+
+  /**
+   * The manual switchover [PROTO-HA-6], on the primary: stop taking requests, flush the journal,
+   * let the backup take over once it has every change we applied, then send our clients to it.
+   */
+  async switchover(): Promise<{ ok: boolean; message: string }> {
+    const link = this.link;
+    if (this.machine.role !== 'primary') return { ok: false, message: `this member is the backup; ask the primary${this.peerClientEndpoint ? ` (${this.peerClientEndpoint})` : ''}` };
+    if (!link?.isOpen) return { ok: false, message: 'the HA link is down: no backup to hand over to' };
+    this.onRoleEvents(this.machine.handOver());
+    link.stopSending();
+    const outcome = await link.requestSwitchover(this.source?.appliedSeq() ?? 0, SWITCHOVER_TIMEOUT_MS);
+    if (!outcome.ok) {
+      this.onRoleEvents(this.machine.handOverFailed(outcome.message));
+      if (link.isOpen) link.startSending();
+      return outcome;
+    }
+    this.deps.disconnectClients({ code: ErrorCode.BACKUP_MODE, message: `switchover: the primary is now ${this.peerClientEndpoint}` });
+    return { ok: true, message: `the primary is now ${this.peerClientEndpoint}` };
+  }
+
+  /** The backup's half of a switchover: take over once every change up to `seq` is applied. */
+  async takeOver(seq: number): Promise<{ ok: boolean; message: string }> {
+    if (this.machine.role !== 'backup') return { ok: false, message: 'not the backup' };
+    if (!(await this.source?.waitForSeq(seq, SWITCHOVER_TIMEOUT_MS / 2))) return { ok: false, message: `did not reach seq ${seq} in time` };
+    this.onRoleEvents(this.machine.takeOver());
+    this.link?.startSending();
+    return { ok: true, message: 'took over' };
   }
 
   private onRoleEvents(events: RoleEvent[]): void {
     for (const event of events) {
       const { id, what, ...fields } = event;
       this.deps.logger.info({ event: id, role: this.machine.role, ...fields }, what);
-      this.events.emit('role-event', event);
+      this.emit('role-event', event);
       if (id === 'HA-006') {
         // Back to backup: clients go to the primary, which restores their sessions.
-        const primary = this.primaryEndpoint();
-        this.deps.disconnectClients({ code: ErrorCode.BACKUP_MODE, message: `this proxy stepped down to backup; ${primary ? `the primary is at ${primary}` : 'connect to the primary'}` });
+        this.deps.disconnectClients({ code: ErrorCode.BACKUP_MODE, message: `this proxy stepped down to backup; the primary is at ${this.peerClientEndpoint ?? 'its peer'}` });
       }
     }
   }
@@ -227,37 +339,41 @@ export class HaNode implements PairRole {
   /** The pair's state for /ha and `cfgproxy status`. */
   status(): Record<string, unknown> {
     const role = this.machine.role;
-    const linkUp = this.server ? this.server.stats.connected : (this.link?.stats.connected ?? false);
-    const lag = this.server && role === 'primary' ? this.server.lag : 0;
+    const lag = role === 'primary' && this.linkUp ? this.journal.lastRecord - this.traffic.ackedUpTo : 0;
     return {
       role,
       configuredRole: this.options.role,
       pairName: this.options.pairName,
-      link: linkUp ? 'up' : 'down',
+      link: this.linkUp ? 'up' : 'down',
       peer: this.options.peer ?? null,
-      primaryEndpoint: role === 'backup' ? (this.primaryEndpoint() ?? null) : this.deps.clientEndpoint(),
-      journal: {
-        lastRecord: this.journal.lastRecord,
-        lag,
-        ...(this.server ? { recordsSent: this.server.stats.recordsSent, bytesSent: this.server.stats.bytesSent, snapshots: this.server.stats.snapshots } : {}),
-        ...(this.link ? { recordsReceived: this.link.stats.recordsReceived, bytesReceived: this.link.stats.bytesReceived, mirroredSessions: this.mirroredSessions.size } : {}),
-      },
-      readyForSwitchover: linkUp && lag === 0 ? 1 : 0,
+      primaryEndpoint: this.primaryEndpoint() ?? null,
+      journal: { lastRecord: this.journal.lastRecord, lag, ...this.traffic, mirroredSessions: this.mirroredSessions.size },
+      readyForSwitchover: this.linkUp && lag <= 0 ? 1 : 0,
       readyForUpgrade: role === 'backup' ? 1 : 0,
     };
   }
 
+  /** On SIGTERM: a primary with a live backup hands over before it exits. */
+  async handOverIfPrimary(): Promise<void> {
+    if (this.machine.role === 'primary' && this.linkUp) {
+      const outcome = await this.switchover();
+      this.deps.logger.info({ ok: outcome.ok, reason: outcome.message }, 'hand-over before exit');
+    }
+  }
+
   async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.heartbeat) clearInterval(this.heartbeat);
     if (this.positionTimer) clearInterval(this.positionTimer);
     this.stopApplied?.();
-    this.link?.stop();
+    this.link?.close('stopping');
     await this.server?.stop();
   }
 }
 
-function openRecord(session: ClientSession, r?: number): Extract<JournalRecord, { k: 'open' }> {
+function openRecord(session: ClientSession): Extract<JournalRecord, { k: 'open' }> {
   return {
-    r: r ?? 0,
+    r: 0,
     k: 'open',
     id: session.id,
     person: session.personDbid,
@@ -266,4 +382,25 @@ function openRecord(session: ClientSession, r?: number): Extract<JournalRecord, 
     subs: [...session.subscriptions.values()],
     pos: session.lastDeliveredSeq,
   };
+}
+
+/** True when a TCP connection to `endpoint` opens within `timeoutMs`. */
+function probe(endpoint: string, timeoutMs: number): Promise<boolean> {
+  let target: { host: string; port: number };
+  try {
+    target = parseEndpoint(endpoint, false);
+  } catch {
+    return Promise.resolve(false);
+  }
+  return new Promise((resolve) => {
+    const socket = net.connect(target);
+    const done = (answered: boolean): void => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(answered);
+    };
+    const timer = setTimeout(() => done(false), timeoutMs);
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  });
 }

@@ -7,7 +7,10 @@ export type RoleEvent =
   | { id: 'HA-003'; what: 'primary unreachable'; failures: number; failuresToSwitch: number }
   | { id: 'HA-004'; what: 'promoted to primary'; failures: number }
   | { id: 'HA-005'; what: 'link down but the primary answers: staying backup' }
-  | { id: 'HA-006'; what: 'two primaries: stepping down (configured as backup)' };
+  | { id: 'HA-006'; what: 'two primaries: stepping down (configured as backup)' }
+  | { id: 'HA-007'; what: 'switchover: handing over to the peer' }
+  | { id: 'HA-008'; what: 'switchover: took over from the peer' }
+  | { id: 'HA-009'; what: 'switchover failed: primary again'; reason: string };
 
 /**
  * The role of one proxy of a pair [ARCH-6], pure: no sockets, no timers. The backup promotes
@@ -72,6 +75,27 @@ export class RoleMachine {
     }
     this.current = 'primary';
     return [{ id: 'HA-004', what: 'promoted to primary', failures: this.failures }];
+  }
+
+  /** A graceful switchover, on the primary: it stops being primary before the peer takes over. */
+  handOver(): RoleEvent[] {
+    if (this.current !== 'primary') return [];
+    this.current = 'backup';
+    return [{ id: 'HA-007', what: 'switchover: handing over to the peer' }];
+  }
+
+  /** The switchover did not complete: the former primary takes its role back. */
+  handOverFailed(reason: string): RoleEvent[] {
+    this.current = 'primary';
+    return [{ id: 'HA-009', what: 'switchover failed: primary again', reason }];
+  }
+
+  /** A graceful switchover, on the backup, once it has every change the primary had. */
+  takeOver(): RoleEvent[] {
+    if (this.current !== 'backup') return [];
+    this.current = 'primary';
+    this.failures = 0;
+    return [{ id: 'HA-008', what: 'switchover: took over from the peer' }];
   }
 
   /** Whether the heartbeat should probe the primary now. */

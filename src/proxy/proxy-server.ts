@@ -172,6 +172,12 @@ export class ProxyServer {
     return this.upstream.loaded();
   }
 
+  /** SIGTERM: a primary with a live backup hands its clients over first, then everything stops. */
+  async shutdown(): Promise<void> {
+    await this.ha?.handOverIfPrimary();
+    await this.stop();
+  }
+
   async stop(): Promise<void> {
     if (this.pruneTimer) clearInterval(this.pruneTimer);
     this.pruneTimer = null;
@@ -190,6 +196,7 @@ function adminTarget(source: ProxySource, service: ConfigService, upstream: Upst
     serving,
     active: () => serving() && source.serverRole() !== 'backup',
     haStatus: () => ha?.status(),
+    ...(ha ? { switchover: () => ha.switchover() } : {}),
     metrics: () => ({
       cfgproxy_applied_seq: source.appliedSeq(),
       cfgproxy_objects: source.store.size,
@@ -201,10 +208,11 @@ function adminTarget(source: ProxySource, service: ConfigService, upstream: Upst
       ...(ha
         ? {
             cfgproxy_ha_primary: ha.role() === 'primary' ? 1 : 0,
+            cfgproxy_ha_link_up: ha.linkUp ? 1 : 0,
             cfgproxy_ha_journal_last_record: ha.journal.lastRecord,
-            cfgproxy_ha_journal_lag: ha.server?.lag ?? 0,
-            cfgproxy_ha_journal_bytes_sent_total: ha.server?.stats.bytesSent ?? 0,
-            cfgproxy_ha_journal_bytes_received_total: ha.link?.stats.bytesReceived ?? 0,
+            cfgproxy_ha_journal_lag: ha.role() === 'primary' && ha.linkUp ? ha.journal.lastRecord - ha.traffic.ackedUpTo : 0,
+            cfgproxy_ha_journal_bytes_sent_total: ha.traffic.bytesSent,
+            cfgproxy_ha_journal_bytes_received_total: ha.traffic.bytesReceived,
           }
         : {}),
     }),

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../protocol/index.js';
-import { connect, type CfgClient } from '../../src/client/index.js';
+import { connect, type CfgClient, type Notification } from '../../src/client/index.js';
 import { HA_DEFAULTS, type HaOptions } from '../../src/ha/ha-node.js';
 import type { RoleEvent } from '../../src/ha/role-machine.js';
 import type { ProxyServer } from '../../src/proxy/proxy-server.js';
@@ -32,12 +32,12 @@ async function client(port: number): Promise<CfgClient> {
 
 /** Resolves when the backup's link to its primary is up (again). */
 function linkUp(proxy: ProxyServer): Promise<void> {
-  if (proxy.ha!.link!.stats.connected) return Promise.resolve();
-  return new Promise((resolve) => proxy.ha!.events.on('role-event', (event: RoleEvent) => event.id === 'HA-001' && resolve()));
+  if (proxy.ha!.linkUp) return Promise.resolve();
+  return new Promise((resolve) => proxy.ha!.on('role-event', (event: RoleEvent) => event.id === 'HA-001' && resolve()));
 }
 
 function roleEvent(proxy: ProxyServer, id: RoleEvent['id']): Promise<RoleEvent> {
-  return new Promise((resolve) => proxy.ha!.events.on('role-event', (event: RoleEvent) => event.id === id && resolve(event)));
+  return new Promise((resolve) => proxy.ha!.on('role-event', (event: RoleEvent) => event.id === id && resolve(event)));
 }
 
 async function setup(backupExtra: Partial<HaOptions> = {}, primaryExtra: Partial<HaOptions> = {}) {
@@ -81,17 +81,17 @@ describe('pair', () => {
     for (const [extra, code] of strangers) {
       const refusedBefore = primary.ha!.server!.refusals;
       const stranger = await member(dir, master.port, `stranger-${code}`, haOptions('backup', { peer: `127.0.0.1:${primary.ha!.server!.port}`, ...extra }));
-      const refusal = await new Promise<{ code: string }>((resolve) => stranger.ha!.link!.once('refused', resolve));
+      const refusal = await new Promise<{ code: string }>((resolve) => stranger.ha!.once('refused', resolve));
       expect(refusal.code).toBe(code);
       expect(primary.ha!.server!.refusals).toBeGreaterThan(refusedBefore);
-      expect(stranger.ha!.link!.stats.connected).toBe(false);
+      expect(stranger.ha!.linkUp).toBe(false);
       expect(stranger.ha!.role()).toBe('backup'); // the primary answers its probes: no promotion
     }
   });
 
   it('pair - the HA link goes silent while both live: no promotion; healed, the backup gets only what it missed', async () => {
     const { primary, backup, relay } = await setup();
-    const snapshotsBefore = primary.ha!.server!.stats.snapshots;
+    const snapshotsBefore = primary.ha!.traffic.snapshots;
     const c1 = await client(primary.port);
     await c1.subscribe({ type: 'DN' });
     while (!backup.ha!.mirroredSessions.has(sessionIdOf(primary, 'cfgproxy-sdk'))) await roleOrRecords(backup);
@@ -114,7 +114,7 @@ describe('pair', () => {
     await up;
     const ids = [...primary.service.fanOut.values()].map((s) => s.id);
     while (!ids.every((id) => backup.ha!.mirroredSessions.get(id)?.subscriptions.length)) await roleOrRecords(backup);
-    expect(primary.ha!.server!.stats.snapshots).toBe(snapshotsBefore); // resumed, not re-sent
+    expect(primary.ha!.traffic.snapshots).toBe(snapshotsBefore); // resumed, not re-sent
     expect(backup.ha!.mirroredSessions.get(ids[0])?.subscriptions).toEqual([{ type: 'DN' }, { type: 'Skill' }]);
     expect(backup.ha!.role()).toBe('backup');
     expect(primary.ha!.role()).toBe('primary');
@@ -125,20 +125,68 @@ describe('pair', () => {
     const clients = await Promise.all(Array.from({ length: 50 }, () => client(primary.port)));
     await Promise.all(clients.map((c, i) => c.subscribe({ type: 'DN', tenant: i })));
     await backup.stop();
-    const snapshotsBefore = primary.ha!.server!.stats.snapshots;
+    const snapshotsBefore = primary.ha!.traffic.snapshots;
 
     const startedAt = performance.now();
     const restarted = await member(dir, master.port, 'backup-again', haOptions('backup', { peer: `127.0.0.1:${primary.ha!.server!.port}` }));
     const ids = [...primary.service.fanOut.values()].map((s) => s.id);
     while (ids.some((id) => !restarted.ha!.mirroredSessions.has(id))) await roleOrRecords(restarted);
 
-    expect(primary.ha!.server!.stats.snapshots).toBe(snapshotsBefore + 1);
+    expect(primary.ha!.traffic.snapshots).toBe(snapshotsBefore + 1);
     // 50 sessions at 20 per second (the primary's setting): the last part goes out two seconds after the first.
     expect(performance.now() - startedAt).toBeGreaterThanOrEqual(1900);
     const mirrored = restarted.ha!.mirroredSessions.get(ids[7])!;
     const original = [...primary.service.fanOut.values()].find((s) => s.id === ids[7])!;
     expect(mirrored.subscriptions).toEqual([...original.subscriptions.values()]);
     expect(restarted.history.sessions().filter((s) => !s.closed).length).toBe(50);
+  });
+
+  it('pair - manual switchover under load: clients move to the new primary with zero notifications lost or duplicated, the journal turns around', async () => {
+    const { master, primary, backup } = await setup();
+    const endpoints = [`127.0.0.1:${primary.port}`, `127.0.0.1:${backup.port}`];
+    const clients = await Promise.all(Array.from({ length: 30 }, () => connect({ endpoints, user: 'admin', password: ADMIN_PASSWORD })));
+    toClose.push(async () => void (await Promise.all(clients.map((c) => c.close()))));
+    await Promise.all(clients.map((c) => c.subscribe({ type: 'Skill' })));
+    const received = clients.map(() => [] as number[]);
+    let resets = 0;
+    clients.forEach((c, i) => {
+      c.on('notification', (n: Notification) => received[i].push(n.seq));
+      c.on('reset', () => (resets += 1));
+    });
+    const writer = await connect({ endpoints: `127.0.0.1:${master.port}`, user: 'admin', password: ADMIN_PASSWORD });
+    toClose.push(() => writer.close());
+    await writer.subscribe({ type: 'Skill' }); // its own notifications pace the test's waits
+    const committed: number[] = [];
+    let writing = true;
+    const stream = (async () => {
+      for (let i = 0; writing; i += 1) {
+        committed.push((await writer.create({ type: 'Skill', name: `load-${i}`, tenant: 1 })).seq);
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    })();
+    while (committed.length < 30) await new Promise((resolve) => writer.once('notification', resolve));
+
+    // Through the admin port, as `cfgproxy ha switchover` does.
+    const response = await fetch(`http://127.0.0.1:${primary.admin!.port}/ha/switchover`, { method: 'POST' });
+    expect(response.status).toBe(200);
+    expect(primary.ha!.role()).toBe('backup');
+    expect(backup.ha!.role()).toBe('primary');
+    await Promise.all(clients.map((c) => (c.server?.serverName === 'backup' && c.connected ? Promise.resolve() : new Promise((resolve) => c.once('connected', resolve)))));
+    const reached = committed.length + 30;
+    while (committed.length < reached) await new Promise((resolve) => writer.once('notification', resolve));
+    writing = false;
+    await stream;
+    const last = committed.at(-1)!;
+    await Promise.all(clients.map((c, i) => (received[i].at(-1) === last ? Promise.resolve() : new Promise<void>((resolve) => c.on('notification', (n: Notification) => n.seq === last && resolve())))));
+
+    expect(resets).toBe(0);
+    for (const seqs of received) expect(seqs).toEqual(committed);
+    expect(clients.every((c) => c.server?.serverName === 'backup' && c.server.serverRole === 'primary')).toBe(true);
+    // The journal now flows from the new primary to the former one.
+    const ids = [...backup.service.fanOut.values()].map((s) => s.id);
+    while (ids.some((id) => !primary.ha!.mirroredSessions.has(id))) await roleOrRecords(primary);
+    expect((await fetch(`http://127.0.0.1:${backup.admin!.port}/health/active`)).status).toBe(200);
+    expect((await fetch(`http://127.0.0.1:${primary.admin!.port}/health/active`)).status).toBe(503);
   });
 });
 
@@ -148,7 +196,7 @@ function sessionIdOf(proxy: ProxyServer, clientName: string): string {
 
 /** Waits for the next journal chunk the backup stores. */
 function roleOrRecords(backup: ProxyServer): Promise<void> {
-  return new Promise((resolve) => backup.ha!.events.once('records', () => resolve()));
+  return new Promise((resolve) => backup.ha!.once('records', () => resolve()));
 }
 
 /** Waits for `count` heartbeat probes of the primary. */
@@ -157,9 +205,9 @@ function probes(backup: ProxyServer, count: number): Promise<void> {
   return new Promise((resolve) => {
     const on = (): void => {
       if (++seen < count) return;
-      backup.ha!.link!.off('probe', on);
+      backup.ha!.off('probe', on);
       resolve();
     };
-    backup.ha!.link!.on('probe', on);
+    backup.ha!.on('probe', on);
   });
 }

@@ -1,0 +1,248 @@
+import {
+  encodeFrame,
+  ErrorCode,
+  HaKind,
+  Kind,
+  type HaMessage,
+  type HaRole,
+  type JournalPosition,
+  type JournalRecord,
+} from '../../protocol/index.js';
+import { AddpMonitor } from '../net/addp.js';
+import { systemClock } from '../net/clock.js';
+import type { Connection } from '../net/connection.js';
+import type { Logger } from '../util/logger.js';
+import type { Journal } from './journal.js';
+
+/** Counters of the journal traffic, kept across links. */
+export interface JournalTraffic {
+  recordsSent: number;
+  bytesSent: number;
+  recordsReceived: number;
+  bytesReceived: number;
+  snapshots: number;
+  /** The last record of our journal the peer acknowledged. */
+  ackedUpTo: number;
+}
+
+/** What a link needs from the pair member that owns it. */
+export interface PairLinkHost {
+  role(): HaRole;
+  readonly journal: Journal;
+  readonly traffic: JournalTraffic;
+  readonly settings: { chunkSize: number; chunkTimeoutMs: number; maxSessionsSyncAtOnce: number; addpTimeoutMs: number };
+  /** Every current client session, as journal 'open' entries (for a snapshot). */
+  sessionsSnapshot(): Array<Extract<JournalRecord, { k: 'open' }>>;
+  /** How far we got in the peer's journal; kept across links so a new link resumes. */
+  received: JournalPosition | undefined;
+  onRecords(records: JournalRecord[]): void;
+  /** As backup: take over once `seq` is applied; resolves with the outcome to report. */
+  takeOver(seq: number): Promise<{ ok: boolean; message: string }>;
+  onLinkClosed(link: PairLink, reason: string): void;
+  readonly logger: Logger;
+}
+
+/**
+ * An established HA link, whichever side dialed: the side that is primary streams its journal
+ * (resuming after the peer's position, or a paced sessions snapshot first) in acknowledged
+ * chunks; the other stores what it receives. A switchover turns the stream around on the same
+ * link [PROTO-HA-3..6].
+ */
+export class PairLink {
+  private sentUpTo = 0;
+  private pending: JournalRecord[] = [];
+  private chunkTimer: NodeJS.Timeout | null = null;
+  private snapshotTimer: NodeJS.Timeout | null = null;
+  private sending = false;
+  private stopListening: (() => void) | null = null;
+  private readonly addp: AddpMonitor;
+  private open = true;
+  private switchoverReply: ((outcome: { ok: boolean; message: string }) => void) | null = null;
+
+  constructor(
+    private readonly connection: Connection<HaMessage>,
+    private readonly host: PairLinkHost,
+    /** How far the peer got in our journal, from its Hello or Welcome. */
+    private peerReceived: JournalPosition | undefined,
+    readonly peerClientEndpoint: string,
+  ) {
+    connection.socket.on('data', (chunk: Buffer) => (host.traffic.bytesReceived += chunk.length));
+    connection.setHandler({
+      onMessage: (message) => this.onMessage(message),
+      onInvalidMessage: (error) => connection.close({ code: error.code, message: error.message }),
+      onClose: (reason) => this.onClose(reason.message),
+    });
+    this.addp = new AddpMonitor(
+      host.settings.addpTimeoutMs,
+      {
+        lastReceivedAt: () => connection.lastReceivedAt,
+        sendPoll: (n) => connection.send({ kind: Kind.AddpPoll, n }),
+        onTimeout: () => connection.destroy({ code: ErrorCode.ADDP_TIMEOUT, message: 'peer silent on the HA link', local: true }),
+      },
+      systemClock,
+    );
+    this.addp.start();
+    if (host.role() === 'primary') this.startSending();
+  }
+
+  get isOpen(): boolean {
+    return this.open;
+  }
+
+  /** As primary: stream the journal, from where the peer is or from a sessions snapshot. */
+  startSending(): void {
+    if (this.sending || !this.open) return;
+    this.sending = true;
+    const { journal } = this.host;
+    const resumed = this.peerReceived?.journalId === journal.id && journal.after(this.peerReceived.lastRecord) !== undefined;
+    this.connection.send({ kind: HaKind.StreamStart, journalId: journal.id, resumed });
+    this.stopListening = journal.onAppend(() => this.onAppend());
+    if (resumed) {
+      this.sentUpTo = this.peerReceived!.lastRecord;
+      this.sendMissed();
+    } else {
+      this.sendSnapshot();
+    }
+  }
+
+  /** No longer primary: the stream stops (the peer will send its own). */
+  stopSending(): void {
+    this.sending = false;
+    this.stopListening?.();
+    this.stopListening = null;
+    if (this.chunkTimer) clearTimeout(this.chunkTimer);
+    if (this.snapshotTimer) clearTimeout(this.snapshotTimer);
+    this.chunkTimer = this.snapshotTimer = null;
+    this.pending = [];
+  }
+
+  /** As primary: ask the peer to take over once it has applied `seq`. */
+  requestSwitchover(seq: number, timeoutMs: number): Promise<{ ok: boolean; message: string }> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => finish({ ok: false, message: `the backup did not take over within ${timeoutMs} ms` }), timeoutMs);
+      const finish = (outcome: { ok: boolean; message: string }): void => {
+        clearTimeout(timer);
+        this.switchoverReply = null;
+        resolve(outcome);
+      };
+      this.switchoverReply = finish;
+      this.flushPending();
+      this.connection.send({ kind: HaKind.Switchover, seq });
+    });
+  }
+
+  private onMessage(message: HaMessage): void {
+    switch (message.kind) {
+      case HaKind.StreamStart:
+        if (!message.resumed || this.host.received?.journalId !== message.journalId) this.host.received = { journalId: message.journalId, lastRecord: 0 };
+        return;
+      case HaKind.Records: {
+        const records = message.records;
+        if (records.length === 0) return;
+        this.host.onRecords(records);
+        this.host.traffic.recordsReceived += records.length;
+        const upTo = records[records.length - 1].r;
+        if (this.host.received) this.host.received.lastRecord = upTo;
+        this.connection.send({ kind: HaKind.Ack, upTo });
+        return;
+      }
+      case HaKind.Ack:
+        this.host.traffic.ackedUpTo = Math.max(this.host.traffic.ackedUpTo, message.upTo);
+        return;
+      case HaKind.Switchover:
+        void this.host.takeOver(message.seq).then((outcome) => this.connection.send({ kind: HaKind.SwitchoverDone, ...outcome }));
+        return;
+      case HaKind.SwitchoverDone:
+        this.switchoverReply?.(message);
+        return;
+      case Kind.AddpPoll:
+        this.connection.send({ kind: Kind.AddpReply, n: message.n });
+        return;
+      case Kind.Error:
+        this.host.logger.error({ code: message.code, reason: message.message }, 'HA peer reported an error');
+        return;
+      default:
+        return;
+    }
+  }
+
+  /** Every session as it is now, paced at maxSessionsSyncAtOnce per second; the journal follows. */
+  private sendSnapshot(): void {
+    this.host.traffic.snapshots += 1;
+    const at = this.host.journal.lastRecord;
+    this.sentUpTo = at;
+    const sessions = this.host.sessionsSnapshot().map((s) => ({ ...s, r: at }));
+    this.send([{ r: at, k: 'reset' }]);
+    const perTick = Math.max(1, this.host.settings.maxSessionsSyncAtOnce);
+    let offset = 0;
+    const tick = (): void => {
+      this.snapshotTimer = null;
+      if (!this.open || !this.sending) return;
+      const slice = sessions.slice(offset, offset + perTick);
+      offset += slice.length;
+      this.sendChunks(slice);
+      if (offset < sessions.length) this.snapshotTimer = setTimeout(tick, 1000);
+      else {
+        this.host.logger.info({ sessions: sessions.length, at }, 'HA sessions snapshot sent');
+        this.sendMissed();
+      }
+    };
+    tick();
+  }
+
+  /** The journal records after what was sent; a ring that moved past them means a new snapshot. */
+  private sendMissed(): void {
+    const missed = this.host.journal.after(this.sentUpTo);
+    if (missed === undefined) {
+      this.sendSnapshot();
+      return;
+    }
+    this.sendChunks(missed);
+    this.pending = [];
+  }
+
+  private onAppend(): void {
+    if (!this.sending || this.snapshotTimer) return; // a snapshot in progress sends the journal after it
+    const fresh = this.host.journal.after(this.sentUpTo);
+    if (!fresh) return;
+    this.pending.push(...fresh);
+    this.sentUpTo = this.host.journal.lastRecord;
+    if (this.pending.length >= this.host.settings.chunkSize) this.flushPending();
+    else if (!this.chunkTimer) this.chunkTimer = setTimeout(() => this.flushPending(), this.host.settings.chunkTimeoutMs);
+  }
+
+  private flushPending(): void {
+    if (this.chunkTimer) clearTimeout(this.chunkTimer);
+    this.chunkTimer = null;
+    const records = this.pending;
+    this.pending = [];
+    this.sendChunks(records);
+  }
+
+  private sendChunks(records: JournalRecord[]): void {
+    for (let i = 0; i < records.length; i += this.host.settings.chunkSize) this.send(records.slice(i, i + this.host.settings.chunkSize));
+  }
+
+  private send(records: JournalRecord[]): void {
+    if (records.length === 0 || !this.open) return;
+    const last = records[records.length - 1].r;
+    if (last > this.sentUpTo) this.sentUpTo = last;
+    const frame = encodeFrame({ kind: HaKind.Records, records });
+    this.connection.writeFrame(frame);
+    this.host.traffic.recordsSent += records.length;
+    this.host.traffic.bytesSent += frame.length;
+  }
+
+  close(why: string): void {
+    this.connection.close({ code: ErrorCode.SERVER_SHUTTING_DOWN, message: why });
+  }
+
+  private onClose(reason: string): void {
+    if (!this.open) return;
+    this.open = false;
+    this.addp.stop();
+    this.stopSending();
+    this.switchoverReply?.({ ok: false, message: `the HA link closed: ${reason}` });
+    this.host.onLinkClosed(this, reason);
+  }
+}
