@@ -170,7 +170,8 @@ withServerOptions(program.command('proxy').description('run a configuration prox
   .option('--master-tls-ca <file>', 'CA to verify the masters with')
   .option('--master-addp <seconds>', 'ADDP timeout towards the masters, both directions (0 = off)', '10')
   .option('--addp-trace <mode>', 'log ADDP polls on the master link: off, local, remote or both', 'off')
-  .option('--admin-port <port>', 'admin HTTP: /health, /health/active, /ha, /metrics')
+  .option('--admin-port <port>', 'admin HTTP: /health, /health/active, /ha, /metrics, POST /ha/switchover')
+  .option('--advertise <host:port>', 'where clients reach this proxy when not --host:--port (NAT, load balancer); told to the pair peer')
   .option('--role <role>', 'member of a warm-standby pair: primary or backup')
   .option('--pair-name <name>', 'both members must name the same pair', HA_DEFAULTS.pairName)
   .option('--ha-secret <secret>', 'shared secret of the pair (better: CFGPROXY_HA_SECRET)')
@@ -213,6 +214,7 @@ withServerOptions(program.command('proxy').description('run a configuration prox
       limits: serverLimits(pick),
       tls: serverTls(pick),
       ha: pairOptions(pick),
+      advertise: pick('advertise') as string | undefined,
       adminPort: pick('adminPort') === undefined ? undefined : Number(pick('adminPort')),
       logger: serverLogger(),
     });

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import {
+  encodeFrame,
   ErrorCode,
   HA_PROTOCOL_VERSIONS,
   HaKind,
@@ -111,8 +112,10 @@ export class HaNode extends EventEmitter implements PairRole, PairLinkHost {
     if (options.haPort !== undefined) {
       this.server = new HaServer({ host: options.haHost ?? '127.0.0.1', port: options.haPort, tls: options.haTls, identity: this.identity, logger: deps.logger }, (connection, hello) => {
         this.link?.close('replaced by a new connection of the peer');
+        // Roles are settled here first, so the Welcome tells the dialer the role we hold now.
+        this.settleRoles(hello.role, hello.clientEndpoint);
         connection.send({ kind: HaKind.Welcome, version: 1, role: this.machine.role, clientEndpoint: this.deps.clientEndpoint(), ...(this.received ? { received: this.received } : {}) });
-        this.establish(connection, hello.role, hello.clientEndpoint, hello.received);
+        this.link = new PairLink(connection, this, hello.received, hello.clientEndpoint);
       });
     }
   }
@@ -181,7 +184,8 @@ export class HaNode extends EventEmitter implements PairRole, PairLinkHost {
       onMessage: (message) => {
         if (message.kind === HaKind.Welcome) {
           this.dialing = false;
-          this.establish(connection, message.role, message.clientEndpoint, message.received);
+          this.settleRoles(message.role, message.clientEndpoint);
+          this.link = new PairLink(connection, this, message.received, message.clientEndpoint);
         } else if (message.kind === Kind.Error) {
           this.deps.logger.error({ code: message.code, reason: message.message }, 'the peer refused this pair member');
           this.emit('refused', { code: message.code, message: message.message });
@@ -202,12 +206,11 @@ export class HaNode extends EventEmitter implements PairRole, PairLinkHost {
     });
   }
 
-  /** The handshake is done: roles are settled first, then the link streams the right way. */
-  private establish(connection: Connection<HaMessage>, peerRole: HaRole, peerClientEndpoint: string, peerReceived: JournalPosition | undefined): void {
+  /** The handshake is done: roles are settled (the listener first), then the link streams the right way. */
+  private settleRoles(peerRole: HaRole, peerClientEndpoint: string): void {
     this.peerClientEndpoint = peerClientEndpoint;
     this.deps.logger.info({ peerRole, peer: peerClientEndpoint, role: this.machine.role }, 'HA link up');
     this.onRoleEvents(this.machine.onLinkUp(peerRole));
-    this.link = new PairLink(connection, this, peerReceived, peerClientEndpoint);
   }
 
   onLinkClosed(link: PairLink, reason: string): void {
@@ -329,7 +332,7 @@ export class HaNode extends EventEmitter implements PairRole, PairLinkHost {
       const { id, what, ...fields } = event;
       this.deps.logger.info({ event: id, role: this.machine.role, ...fields }, what);
       this.emit('role-event', event);
-      if (id === 'HA-006') {
+      if (id === 'HA-006' || id === 'HA-010') {
         // Back to backup: clients go to the primary, which restores their sessions.
         this.deps.disconnectClients({ code: ErrorCode.BACKUP_MODE, message: `this proxy stepped down to backup; the primary is at ${this.peerClientEndpoint ?? 'its peer'}` });
       }
@@ -384,7 +387,11 @@ function openRecord(session: ClientSession): Extract<JournalRecord, { k: 'open' 
   };
 }
 
-/** True when a TCP connection to `endpoint` opens within `timeoutMs`. */
+/**
+ * True when the server at `endpoint` answers within `timeoutMs`: a keepalive poll is sent on a
+ * fresh connection and any bytes back count (a server answers AddpPoll even before Register).
+ * A port that accepts and drops, or a process that is hung, does not answer.
+ */
 function probe(endpoint: string, timeoutMs: number): Promise<boolean> {
   let target: { host: string; port: number };
   try {
@@ -400,7 +407,9 @@ function probe(endpoint: string, timeoutMs: number): Promise<boolean> {
       resolve(answered);
     };
     const timer = setTimeout(() => done(false), timeoutMs);
-    socket.once('connect', () => done(true));
+    socket.once('connect', () => socket.write(encodeFrame({ kind: Kind.AddpPoll, n: 0 })));
+    socket.once('data', () => done(true));
     socket.once('error', () => done(false));
+    socket.once('close', () => done(false));
   });
 }

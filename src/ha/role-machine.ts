@@ -10,18 +10,22 @@ export type RoleEvent =
   | { id: 'HA-006'; what: 'two primaries: stepping down (configured as backup)' }
   | { id: 'HA-007'; what: 'switchover: handing over to the peer' }
   | { id: 'HA-008'; what: 'switchover: took over from the peer' }
-  | { id: 'HA-009'; what: 'switchover failed: primary again'; reason: string };
+  | { id: 'HA-009'; what: 'switchover failed: primary again'; reason: string }
+  | { id: 'HA-010'; what: 'joined a pair whose peer is already primary: serving as backup' };
 
 /**
  * The role of one proxy of a pair [ARCH-6], pure: no sockets, no timers. The backup promotes
  * itself only when the HA link is down AND `failuresToSwitch` probes of the primary's client port
  * in a row failed; while the primary still answers it stays backup (no two primaries). When both
- * are primary (a healed partition), the one configured as backup steps down.
+ * are primary (a healed partition), the one configured as backup steps down. A member that starts
+ * and finds its peer already primary (it was restarted after a failover) joins as backup.
  */
 export class RoleMachine {
   private current: HaRole;
   private linkIsUp = false;
   private failures = 0;
+  /** Linked to the peer at least once since start: a later "both primary" is a healed partition. */
+  private everLinked = false;
   /** HA-005 is logged once per outage of the link, not at every heartbeat. */
   private saidPrimaryAnswers = false;
 
@@ -44,8 +48,14 @@ export class RoleMachine {
   onLinkUp(peerRole: HaRole): RoleEvent[] {
     this.linkIsUp = true;
     this.failures = 0;
+    const firstLink = !this.everLinked;
+    this.everLinked = true;
     const events: RoleEvent[] = [{ id: 'HA-001', what: 'link up', peerRole }];
-    if (peerRole === 'primary' && this.current === 'primary' && this.configured === 'backup') {
+    if (peerRole !== 'primary' || this.current !== 'primary') return events;
+    if (firstLink && this.configured === 'primary') {
+      this.current = 'backup';
+      events.push({ id: 'HA-010', what: 'joined a pair whose peer is already primary: serving as backup' });
+    } else if (this.configured === 'backup') {
       this.current = 'backup';
       events.push({ id: 'HA-006', what: 'two primaries: stepping down (configured as backup)' });
     }

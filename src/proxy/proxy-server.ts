@@ -45,6 +45,8 @@ export interface ProxyOptions {
   logger?: Logger;
   /** Membership of a warm-standby pair; absent for a standalone proxy. */
   ha?: HaOptions;
+  /** Where clients reach this proxy, when not its host:port (a NAT or load-balancer address); told to the peer. */
+  advertise?: string;
   /** Admin HTTP port (health, pair state, metrics); absent: none. */
   adminPort?: number;
   adminHost?: string;
@@ -97,7 +99,7 @@ export class ProxyServer {
       ? new HaNode(options.ha, {
           history,
           masters: options.masters,
-          clientEndpoint: () => `${settings.host}:${service?.port ?? settings.port}`,
+          clientEndpoint: () => options.advertise ?? `${settings.host}:${service?.port ?? settings.port}`,
           sessions: () => service?.fanOut.values() ?? [],
           disconnectClients: (error) => service?.disconnectAll(error),
           logger,

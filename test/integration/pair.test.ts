@@ -4,9 +4,10 @@ import { ErrorCode } from '../../protocol/index.js';
 import { connect, type CfgClient, type Notification } from '../../src/client/index.js';
 import { HA_DEFAULTS, type HaOptions } from '../../src/ha/ha-node.js';
 import type { RoleEvent } from '../../src/ha/role-machine.js';
-import type { ProxyServer } from '../../src/proxy/proxy-server.js';
+import type { ProxyOptions, ProxyServer } from '../../src/proxy/proxy-server.js';
 import { ADMIN_PASSWORD, startTestMaster } from '../helpers/master.js';
 import { startTestProxy } from '../helpers/proxy.js';
+import { freePort } from '../helpers/processes.js';
 import { Relay } from '../helpers/relay.js';
 
 const toClose: Array<() => Promise<void>> = [];
@@ -18,8 +19,8 @@ function haOptions(role: 'primary' | 'backup', extra: Partial<HaOptions> = {}): 
   return { ...HA_DEFAULTS, role, secret: 's3cret', addpTimeoutMs: 300, heartbeatIntervalMs: 100, failuresToSwitch: 3, acceptClientsInBackupMode: false, ...extra };
 }
 
-async function member(dir: string, masterPort: number, name: string, ha: HaOptions): Promise<ProxyServer> {
-  const proxy = await startTestProxy(dir, [masterPort], { ha, serverName: name, historyDb: join(dir, `${name}.db`), adminPort: 0 });
+async function member(dir: string, masterPort: number, name: string, ha: HaOptions, extra: Partial<ProxyOptions> = {}): Promise<ProxyServer> {
+  const proxy = await startTestProxy(dir, [masterPort], { ha, serverName: name, historyDb: join(dir, `${name}.db`), adminPort: 0, ...extra });
   toClose.push(() => proxy.stop());
   return proxy;
 }
@@ -187,6 +188,55 @@ describe('pair', () => {
     while (ids.some((id) => !primary.ha!.mirroredSessions.has(id))) await roleOrRecords(primary);
     expect((await fetch(`http://127.0.0.1:${backup.admin!.port}/health/active`)).status).toBe(200);
     expect((await fetch(`http://127.0.0.1:${primary.admin!.port}/health/active`)).status).toBe(503);
+  });
+
+  it('pair - a partition makes two primaries; healed, the member configured as backup steps down and exactly one primary remains', async () => {
+    const { master, dir, cleanup } = await startTestMaster();
+    toClose.push(cleanup);
+    // The backup sees the primary only through relays: one for the HA port, one for the client port.
+    const primaryPort = await freePort();
+    const clientRelay = await Relay.start(primaryPort);
+    toClose.push(() => clientRelay.close());
+    const primary = await member(dir, master.port, 'primary', haOptions('primary', { haPort: 0 }), { port: primaryPort, advertise: `127.0.0.1:${clientRelay.port}` });
+    const haRelay = await Relay.start(primary.ha!.server!.port);
+    toClose.push(() => haRelay.close());
+    const backup = await member(dir, master.port, 'backup', haOptions('backup', { peer: `127.0.0.1:${haRelay.port}` }));
+    await linkUp(backup);
+
+    const promoted = roleEvent(backup, 'HA-004');
+    haRelay.cut();
+    clientRelay.cut(); // accepts and drops: the probe gets no answer
+    await promoted;
+    expect([primary.ha!.role(), backup.ha!.role()]).toEqual(['primary', 'primary']);
+    const someoneOnBackup = await client(backup.port);
+    const disconnected = new Promise((resolve) => someoneOnBackup.once('closed', resolve).once('disconnected', resolve));
+
+    const steppedDown = roleEvent(backup, 'HA-006');
+    clientRelay.heal();
+    haRelay.heal();
+    await steppedDown;
+    expect(primary.ha!.role()).toBe('primary');
+    expect(backup.ha!.role()).toBe('backup');
+    await disconnected; // its clients were sent to the primary
+  });
+
+  it('pair - a configured primary restarted after a failover joins as backup; the promoted one stays primary', async () => {
+    const { master, dir, cleanup } = await startTestMaster();
+    toClose.push(cleanup);
+    const haPort = await freePort();
+    const first = await member(dir, master.port, 'primary', haOptions('primary', { haPort }));
+    const backup = await member(dir, master.port, 'backup', haOptions('backup', { peer: `127.0.0.1:${haPort}` }));
+    await linkUp(backup);
+    const promoted = roleEvent(backup, 'HA-004');
+    await first.stop();
+    await promoted;
+
+    const restarted = await member(dir, master.port, 'primary-again', haOptions('primary', { haPort }));
+    // It may have linked while it was still loading: then the event is past.
+    if (restarted.ha!.role() !== 'backup') await roleEvent(restarted, 'HA-010');
+    expect(restarted.ha!.role()).toBe('backup');
+    expect(backup.ha!.role()).toBe('primary');
+    expect((await client(backup.port)).server?.serverRole).toBe('primary');
   });
 });
 

@@ -36,7 +36,22 @@ describe('role machine', () => {
     expect(promoted.onLinkUp('primary').map((e) => e.id)).toEqual(['HA-001', 'HA-006']);
     expect(promoted.role).toBe('backup');
     const primary = new RoleMachine('primary', 1);
+    primary.onLinkUp('backup'); // they were a pair before the partition
+    primary.onLinkDown();
     expect(primary.onLinkUp('primary').map((e) => e.id)).toEqual(['HA-001']);
+    expect(primary.role).toBe('primary');
+  });
+});
+
+describe('role machine - restarts', () => {
+  it('role - a configured primary that starts and finds its peer already primary joins as backup; later both-primary is a healed partition', () => {
+    const restarted = new RoleMachine('primary', 3);
+    expect(restarted.onLinkUp('primary').map((e) => e.id)).toEqual(['HA-001', 'HA-010']);
+    expect(restarted.role).toBe('backup');
+    const primary = new RoleMachine('primary', 3);
+    primary.onLinkUp('backup');
+    primary.onLinkDown();
+    expect(primary.onLinkUp('primary').map((e) => e.id)).toEqual(['HA-001']); // the peer (configured backup) steps down
     expect(primary.role).toBe('primary');
   });
 });
