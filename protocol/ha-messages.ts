@@ -17,6 +17,8 @@ export const HaKind = {
   StreamStart: 104,
   Switchover: 105,
   SwitchoverDone: 106,
+  TakeBack: 107,
+  BackupReloaded: 108,
 } as const;
 
 /** How far one side has received the other's journal: a stream resumes after `lastRecord`. */
@@ -93,6 +95,17 @@ export interface HaAckMessage {
   upTo: number;
 }
 
+/** Configured primary (serving as backup) → primary: hand the role back (`--auto-restore-primary`). */
+export interface HaTakeBackMessage {
+  kind: typeof HaKind.TakeBack;
+}
+
+/** Backup → primary, in protected mode: the backup has reloaded; the primary may hand over and reload. */
+export interface HaBackupReloadedMessage {
+  kind: typeof HaKind.BackupReloaded;
+  seq: number;
+}
+
 export type HaMessage =
   | HaHelloMessage
   | HaWelcomeMessage
@@ -101,6 +114,8 @@ export type HaMessage =
   | HaAckMessage
   | HaSwitchoverMessage
   | HaSwitchoverDoneMessage
+  | HaTakeBackMessage
+  | HaBackupReloadedMessage
   | AddpPollMessage
   | AddpReplyMessage
   | ErrorMessage;
@@ -219,6 +234,10 @@ export function validateHaMessage(body: unknown): HaMessage {
       return { kind: HaKind.StreamStart, journalId: str(body, 'journalId', 'StreamStart', 64), resumed: body.resumed === true };
     case HaKind.Switchover:
       return { kind: HaKind.Switchover, seq: uint(body, 'seq', 'Switchover') };
+    case HaKind.TakeBack:
+      return { kind: HaKind.TakeBack };
+    case HaKind.BackupReloaded:
+      return { kind: HaKind.BackupReloaded, seq: uint(body, 'seq', 'BackupReloaded') };
     case HaKind.SwitchoverDone:
       return { kind: HaKind.SwitchoverDone, ok: body.ok === true, message: str(body, 'message', 'SwitchoverDone', 4096) };
     case HaKind.Records: {

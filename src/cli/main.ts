@@ -182,6 +182,8 @@ withServerOptions(program.command('proxy').description('run a configuration prox
   .option('--heartbeat-interval <seconds>', 'backup: probe the primary this often while the HA link is down', String(HA_DEFAULTS.heartbeatIntervalMs / 1000))
   .option('--failures-to-switch <n>', 'backup: promote after this many failed probes in a row', String(HA_DEFAULTS.failuresToSwitch))
   .option('--accept-clients-in-backup-mode', 'backup: serve reads and subscriptions (never writes) instead of refusing clients')
+  .option('--auto-restore-primary', 'the configured primary takes the role back once healthy for --failures-to-switch heartbeats')
+  .option('--config-reload-delay-if-primary', 'protected mode: on history-expired the backup reloads first, the pair switches over, then the former primary reloads')
   .option('--ha-chunk-size <n>', 'journal records per chunk on the HA link', String(HA_DEFAULTS.chunkSize))
   .option('--ha-chunk-timeout <ms>', 'longest a journal record waits for its chunk', String(HA_DEFAULTS.chunkTimeoutMs))
   .option('--ha-max-sessions-sync-at-once <n>', 'sessions per second in a full sessions snapshot to the backup', String(HA_DEFAULTS.maxSessionsSyncAtOnce))
@@ -246,6 +248,8 @@ function pairOptions(pick: ReturnType<typeof optionPicker>): HaOptions | undefin
     heartbeatIntervalMs: Number(pick('heartbeatInterval')) * 1000,
     failuresToSwitch: Number(pick('failuresToSwitch')),
     acceptClientsInBackupMode: Boolean(pick('acceptClientsInBackupMode')),
+    autoRestorePrimary: Boolean(pick('autoRestorePrimary')),
+    configReloadDelayIfPrimary: Boolean(pick('configReloadDelayIfPrimary')),
     chunkSize: Number(pick('haChunkSize')),
     chunkTimeoutMs: Number(pick('haChunkTimeout')),
     maxSessionsSyncAtOnce: Number(pick('haMaxSessionsSyncAtOnce')),

@@ -18,6 +18,7 @@ import { dial } from '../net/dial.js';
 import { parseEndpoint } from '../net/endpoint.js';
 import type { TlsFiles } from '../net/tls-options.js';
 import type { PairRole, ProxySource } from '../proxy/proxy-source.js';
+import type { UpstreamLink } from '../proxy/upstream.js';
 import type { SessionObserver } from '../service/config-service.js';
 import type { ClientSession } from '../service/session.js';
 import type { Logger } from '../util/logger.js';
@@ -43,6 +44,10 @@ export interface HaOptions {
   heartbeatIntervalMs: number;
   failuresToSwitch: number;
   acceptClientsInBackupMode: boolean;
+  /** `--auto-restore-primary`: the configured primary takes the role back once healthy for failuresToSwitch heartbeats. */
+  autoRestorePrimary?: boolean;
+  /** `--config-reload-delay-if-primary` (protected mode): on history-expired the backup reloads first, then the pair switches over. */
+  configReloadDelayIfPrimary?: boolean;
   chunkSize: number;
   chunkTimeoutMs: number;
   maxSessionsSyncAtOnce: number;
@@ -97,7 +102,13 @@ export class HaNode extends EventEmitter implements PairRole, PairLinkHost {
   private readonly journaledPositions = new Map<string, number>();
   private stopApplied: (() => void) | null = null;
   private source: ProxySource | undefined;
+  private upstream: UpstreamLink | undefined;
   private stopped = false;
+  /** Heartbeats the configured primary has been a healthy, linked backup (auto-restore). */
+  private healthyBeats = 0;
+  private takeBackAsked = false;
+  /** Protected mode: the backup said it reloaded; our deferred reload may follow a switchover. */
+  private peerReloaded = false;
   private readonly identity: PairIdentity;
 
   constructor(
@@ -140,8 +151,18 @@ export class HaNode extends EventEmitter implements PairRole, PairLinkHost {
     return this.machine.role === 'primary' ? this.deps.clientEndpoint() : this.peerClientEndpoint;
   }
 
-  async start(source: ProxySource): Promise<void> {
+  async start(source: ProxySource, upstream: UpstreamLink): Promise<void> {
     this.source = source;
+    this.upstream = upstream;
+    if (this.options.configReloadDelayIfPrimary) {
+      upstream.setReloadGate(() => !(this.machine.role === 'primary' && this.linkUp));
+      upstream.on('reload-deferred', () => {
+        if (this.peerReloaded) void this.protectedSwitchover();
+      });
+      upstream.on('loaded', ({ first, seq }: { first: boolean; seq: number }) => {
+        if (!first && this.machine.role === 'backup') this.link?.notify({ reloadedAt: seq });
+      });
+    }
     await this.server?.start();
     this.stopApplied = source.onApplied((change, credential) => {
       if (this.machine.role === 'primary') this.journal.append({ k: 'change', change, ...(credential !== undefined ? { credential } : {}) });
@@ -158,6 +179,7 @@ export class HaNode extends EventEmitter implements PairRole, PairLinkHost {
   private async beat(): Promise<void> {
     if (this.stopped) return;
     if (!this.link && this.options.peer && !this.dialing) void this.dialPeer();
+    this.considerTakingBack();
     if (!this.machine.shouldProbe) return;
     const target = this.peerClientEndpoint ?? this.options.peer;
     const answered = target ? await probe(target, this.options.heartbeatIntervalMs) : false;
@@ -219,6 +241,35 @@ export class HaNode extends EventEmitter implements PairRole, PairLinkHost {
     this.dialing = false;
     this.deps.logger.warn({ reason }, 'HA link closed');
     this.onRoleEvents(this.machine.onLinkDown());
+  }
+
+  /** Auto-restore: a configured primary serving as backup asks for the role back once it has been healthy long enough. */
+  private considerTakingBack(): void {
+    const healthy = this.options.autoRestorePrimary && this.options.role === 'primary' && this.machine.role === 'backup' && this.linkUp && this.source?.isLoaded;
+    this.healthyBeats = healthy ? this.healthyBeats + 1 : 0;
+    if (!healthy) this.takeBackAsked = false;
+    if (healthy && !this.takeBackAsked && this.healthyBeats >= this.options.failuresToSwitch) {
+      this.takeBackAsked = true;
+      this.deps.logger.info({ event: 'HA-012', healthyBeats: this.healthyBeats }, 'auto-restore: asking for the primary role back');
+      this.link?.notify('take-back');
+    }
+  }
+
+  onPeerRequest(request: 'take-back' | 'backup-reloaded'): void {
+    if (request === 'take-back') {
+      if (this.machine.role === 'primary' && this.options.role === 'backup') void this.switchover();
+      return;
+    }
+    this.peerReloaded = true;
+    if (this.upstream?.hasDeferredReload) void this.protectedSwitchover();
+  }
+
+  /** Protected mode: the backup has fresh data; hand over, then reload as backup. */
+  private async protectedSwitchover(): Promise<void> {
+    this.peerReloaded = false;
+    const outcome = await this.switchover();
+    this.deps.logger.info({ event: 'HA-013', ok: outcome.ok, reason: outcome.message }, 'protected mode: switched over to the reloaded backup');
+    this.upstream?.releaseDeferredReload();
   }
 
   /** Every client session now, as journal 'open' entries. */

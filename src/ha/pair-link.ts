@@ -39,6 +39,8 @@ export interface PairLinkHost {
   /** As backup: take over once `seq` is applied; resolves with the outcome to report. */
   takeOver(seq: number): Promise<{ ok: boolean; message: string }>;
   onLinkClosed(link: PairLink, reason: string): void;
+  /** The peer asks for the primary role back, or reports it finished a protected-mode reload. */
+  onPeerRequest(request: 'take-back' | 'backup-reloaded'): void;
   readonly logger: Logger;
 }
 
@@ -155,6 +157,12 @@ export class PairLink {
       case HaKind.SwitchoverDone:
         this.switchoverReply?.(message);
         return;
+      case HaKind.TakeBack:
+        this.host.onPeerRequest('take-back');
+        return;
+      case HaKind.BackupReloaded:
+        this.host.onPeerRequest('backup-reloaded');
+        return;
       case Kind.AddpPoll:
         this.connection.send({ kind: Kind.AddpReply, n: message.n });
         return;
@@ -231,6 +239,12 @@ export class PairLink {
     this.connection.writeFrame(frame);
     this.host.traffic.recordsSent += records.length;
     this.host.traffic.bytesSent += frame.length;
+  }
+
+  /** Tells the peer something it acts on: take-back (give us the role) or backup-reloaded. */
+  notify(what: 'take-back' | { reloadedAt: number }): void {
+    if (what === 'take-back') this.connection.send({ kind: HaKind.TakeBack });
+    else this.connection.send({ kind: HaKind.BackupReloaded, seq: what.reloadedAt });
   }
 
   close(why: string): void {

@@ -144,7 +144,7 @@ export class ProxyServer {
     let admin: AdminServer | undefined;
     try {
       await service.start();
-      await ha?.start(source);
+      await ha?.start(source, upstream);
       if (options.adminPort !== undefined) {
         admin = new AdminServer(adminTarget(source, service, upstream, ha), logger);
         await admin.start(options.adminHost ?? settings.host, options.adminPort);

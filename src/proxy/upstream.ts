@@ -48,6 +48,9 @@ export class UpstreamLink extends EventEmitter implements UpstreamWriter {
   private needsLoad = true;
   private reloadTimer: NodeJS.Timeout | null = null;
   private stopped = false;
+  /** Protected mode: may this proxy reload now? (A primary with a live backup waits for its turn.) */
+  private reloadGate: (() => boolean) | null = null;
+  private reloadDeferred = false;
   private readonly firstLoad: Promise<void>;
   private resolveFirstLoad!: () => void;
 
@@ -177,9 +180,32 @@ export class UpstreamLink extends EventEmitter implements UpstreamWriter {
     }, delayMs);
   }
 
+  /** Protected mode (`--config-reload-delay-if-primary`): reloads (not the first load) ask first. */
+  setReloadGate(gate: () => boolean): void {
+    this.reloadGate = gate;
+  }
+
+  get hasDeferredReload(): boolean {
+    return this.reloadDeferred;
+  }
+
+  /** The gate now allows it: the deferred reload starts. */
+  releaseDeferredReload(): void {
+    if (!this.reloadDeferred) return;
+    this.reloadDeferred = false;
+    this.scheduleLoad(0);
+  }
+
   private async load(): Promise<void> {
     const client = this.client;
     if (!client?.connected || this.loading || !this.needsLoad) return;
+    if (this.source.isLoaded && this.reloadGate && !this.reloadGate()) {
+      // Serve the current data meanwhile; the changes stay held until the reload.
+      this.reloadDeferred = true;
+      this.options.logger.info({ event: 'HA-011', appliedSeq: this.source.appliedSeq() }, 'reload deferred: the backup reloads first (protected mode)');
+      this.emit('reload-deferred');
+      return;
+    }
     this.loading = true;
     this.holding = true;
     const first = !this.source.isLoaded;

@@ -238,6 +238,63 @@ describe('pair', () => {
     expect(backup.ha!.role()).toBe('primary');
     expect((await client(backup.port)).server?.serverRole).toBe('primary');
   });
+
+  it('pair - with auto-restore-primary, the restarted configured primary takes the role back once healthy', async () => {
+    const { master, dir, cleanup } = await startTestMaster();
+    toClose.push(cleanup);
+    const haPort = await freePort();
+    const first = await member(dir, master.port, 'primary', haOptions('primary', { haPort }));
+    const backup = await member(dir, master.port, 'backup', haOptions('backup', { peer: `127.0.0.1:${haPort}` }));
+    await linkUp(backup);
+    const promoted = roleEvent(backup, 'HA-004');
+    await first.stop();
+    await promoted;
+    const handedBack = roleEvent(backup, 'HA-007');
+    const restarted = await member(dir, master.port, 'primary-again', haOptions('primary', { haPort, autoRestorePrimary: true }));
+    await handedBack;
+    if (restarted.ha!.role() !== 'primary') await roleEvent(restarted, 'HA-008');
+    expect(restarted.ha!.role()).toBe('primary');
+    expect(backup.ha!.role()).toBe('backup');
+  });
+
+  it('pair - protected mode: history expired for the pair; the backup reloads first, they switch over, the former primary reloads as backup', async () => {
+    const { master, dir, cleanup } = await startTestMaster();
+    toClose.push(cleanup);
+    const [toMasterP, toMasterB] = [await Relay.start(master.port), await Relay.start(master.port)];
+    toClose.push(() => toMasterP.close(), () => toMasterB.close());
+    const upstreamAddp = { localTimeoutMs: 300, remoteTimeoutMs: 300 };
+    // Both list the same masters (a pair must): each reaches the master through its own relay first.
+    const protectedMode = { configReloadDelayIfPrimary: true };
+    const primary = await member(dir, toMasterP.port, 'primary', haOptions('primary', { haPort: 0, ...protectedMode }), { upstreamAddp, masters: [`127.0.0.1:${toMasterP.port}`, `127.0.0.1:${toMasterB.port}`] });
+    const backup = await member(dir, toMasterB.port, 'backup', haOptions('backup', { peer: `127.0.0.1:${primary.ha!.server!.port}`, ...protectedMode }), { upstreamAddp, masters: [`127.0.0.1:${toMasterB.port}`, `127.0.0.1:${toMasterP.port}`] });
+    await linkUp(backup);
+
+    // Who serves at each step: [what happened, primary's role, backup's role].
+    const timeline: Array<[string, string, string]> = [];
+    const note = (what: string): void => void timeline.push([what, primary.ha!.role(), backup.ha!.role()]);
+    backup.upstream.on('loaded', ({ first }: { first: boolean }) => !first && note('backup reloaded'));
+    primary.upstream.on('reload-deferred', () => note('primary deferred its reload'));
+    const primaryReloaded = new Promise<void>((resolve) => primary.upstream.on('loaded', ({ first }: { first: boolean }) => !first && (note('former primary reloaded'), resolve())));
+
+    const lost = Promise.all([primary, backup].map((p) => new Promise((resolve) => p.upstream.once('disconnected', resolve))));
+    toMasterP.cut();
+    toMasterB.cut();
+    await lost;
+    const writer = await client(master.port);
+    for (let i = 0; i < 5; i += 1) await writer.create({ type: 'Skill', name: `while-away-${i}`, tenant: 1 });
+    master.prune(1, 24 * 3600_000);
+    toMasterP.heal();
+    toMasterB.heal();
+    await primaryReloaded;
+
+    expect(timeline.map(([what]) => what).sort()).toEqual(['backup reloaded', 'former primary reloaded', 'primary deferred its reload']);
+    for (const [what, primaryRole, backupRole] of timeline) {
+      expect([primaryRole, backupRole], what).toContain('primary'); // one of the two serves at every step
+    }
+    expect(timeline.find(([what]) => what === 'former primary reloaded')).toEqual(['former primary reloaded', 'backup', 'primary']);
+    expect(backup.source.appliedSeq()).toBe(master.source.appliedSeq());
+    expect(primary.source.appliedSeq()).toBe(master.source.appliedSeq());
+  });
 });
 
 function sessionIdOf(proxy: ProxyServer, clientName: string): string {
