@@ -44,6 +44,9 @@ export interface ConnectOptions {
 
 export type Notification = ChangeMessage;
 
+/** How long after a BACKUP_MODE answer reconnects keep retrying briskly. */
+const PAIR_FAILOVER_WINDOW_MS = 30_000;
+
 export interface WriteOutcome {
   seq: number;
   dbid: number;
@@ -80,6 +83,8 @@ export class CfgClient extends EventEmitter {
   private endpointIndex = 0;
   private reconnectTimer: NodeJS.Timeout | null = null;
   private readingPaused = false;
+  /** Until then, reconnects retry briskly: a pair member said it is the backup (a switchover is under way). */
+  private pairFailingOverUntil = 0;
   private pausedKeepalive: NodeJS.Timeout | null = null;
   /** Server info from the last Registered. */
   server: Pick<RegisteredMessage, 'serverName' | 'serverKind' | 'serverRole' | 'version'> | undefined;
@@ -216,17 +221,23 @@ export class CfgClient extends EventEmitter {
   }
 
   private scheduleReconnect(attempt: number): void {
+    // A pair member answering BACKUP_MODE is alive and about to take over (or names the primary):
+    // retry briskly instead of backing off, so a switchover costs clients well under a second.
+    const pairFailingOver = Date.now() < this.pairFailingOverUntil;
+    const delayMs = pairFailingOver ? 50 + Math.random() * 100 : backoffDelayMs(attempt);
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = null;
       if (this.state === 'closed') return;
       this.endpointIndex = (this.endpointIndex + 1) % this.endpoints.length;
       this.attach(this.endpoints[this.endpointIndex]).catch((error: unknown) => {
         if (this.state !== 'closed') {
-          if (this.listenerCount('error') > 0 && !(error instanceof CfgError && error.code === ErrorCode.CONNECTION_LOST)) this.emit('error', error);
+          const code = error instanceof CfgError ? error.code : undefined;
+          if (code === ErrorCode.BACKUP_MODE) this.pairFailingOverUntil = Date.now() + PAIR_FAILOVER_WINDOW_MS;
+          if (this.listenerCount('error') > 0 && code !== ErrorCode.CONNECTION_LOST && code !== ErrorCode.BACKUP_MODE) this.emit('error', error);
           if (!this.reconnectTimer) this.scheduleReconnect(attempt + 1);
         }
       });
-    }, backoffDelayMs(attempt));
+    }, delayMs);
   }
 
   private onMessage(message: Message): void {

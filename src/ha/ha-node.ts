@@ -116,6 +116,7 @@ export class HaNode extends EventEmitter implements PairRole, PairLinkHost {
     private readonly deps: HaNodeDeps,
   ) {
     super();
+    this.setMaxListeners(0); // every client held during a failover waits on role events
     this.machine = new RoleMachine(options.role, options.failuresToSwitch);
     this.journal = new Journal(options.journalCapacity);
     this.settings = { chunkSize: options.chunkSize, chunkTimeoutMs: options.chunkTimeoutMs, maxSessionsSyncAtOnce: options.maxSessionsSyncAtOnce, addpTimeoutMs: options.addpTimeoutMs };
@@ -149,6 +150,28 @@ export class HaNode extends EventEmitter implements PairRole, PairLinkHost {
 
   primaryEndpoint(): string | undefined {
     return this.machine.role === 'primary' ? this.deps.clientEndpoint() : this.peerClientEndpoint;
+  }
+
+  /**
+   * While the link is down and the backup probes a vanished primary, a client that arrives is held
+   * until the promotion (or until the detection window passed), so a failover costs it one
+   * connection, not a storm of refused retries.
+   */
+  awaitPromotion(): Promise<void> {
+    if (this.machine.role !== 'backup' || this.linkUp || this.options.acceptClientsInBackupMode) return Promise.resolve();
+    const windowMs = this.options.heartbeatIntervalMs * (this.options.failuresToSwitch + 1);
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.off('role-event', onEvent);
+        resolve();
+      };
+      const onEvent = (event: RoleEvent): void => {
+        if (event.id === 'HA-004' || event.id === 'HA-008' || event.id === 'HA-001') done();
+      };
+      const timer = setTimeout(done, windowMs);
+      this.on('role-event', onEvent);
+    });
   }
 
   async start(source: ProxySource, upstream: UpstreamLink): Promise<void> {

@@ -81,6 +81,10 @@ export class MasterSource implements ConfigSource {
     return undefined;
   }
 
+  untilServing(): Promise<void> {
+    return Promise.resolve();
+  }
+
   principal(personDbid: number): Principal | undefined {
     return this.principals.get(personDbid);
   }

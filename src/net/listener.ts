@@ -8,6 +8,9 @@ export interface ListenOptions {
   tls?: TlsFiles;
 }
 
+/** Capped by the kernel's net.core.somaxconn. */
+const LISTEN_BACKLOG = 8192;
+
 /** Opens a plain or TLS listener and resolves once it is bound (port 0 picks a free port). */
 export async function listen(options: ListenOptions, onSocket: (socket: Socket) => void): Promise<Server> {
   const server: Server = options.tls
@@ -17,7 +20,9 @@ export async function listen(options: ListenOptions, onSocket: (socket: Socket) 
   server.on('tlsClientError', () => undefined);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen({ host: options.host, port: options.port }, () => {
+    // A deep accept queue: after a failover every client of the pair reconnects at once, and SYNs
+    // beyond the queue are dropped and retried by TCP only a second or more later.
+    server.listen({ host: options.host, port: options.port, backlog: LISTEN_BACKLOG }, () => {
       server.off('error', reject);
       resolve();
     });

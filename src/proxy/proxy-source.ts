@@ -46,6 +46,8 @@ export interface PairRole {
   readonly acceptClientsInBackupMode: boolean;
   /** Where the primary takes clients, for the refusal a backup gives. */
   primaryEndpoint(): string | undefined;
+  /** Resolves at a promotion, or when none is coming soon (the HA link is up, or the window passed). */
+  awaitPromotion(): Promise<void>;
 }
 
 export interface ProxySourceOptions {
@@ -140,6 +142,11 @@ export class ProxySource implements ConfigSource {
     if (refusal) return refusal;
     if (this.loaded) return undefined;
     return new CfgError(ErrorCode.PROXY_LOADING, 'the proxy is still loading the configuration from the master; retry shortly');
+  }
+
+  /** A backup in the middle of a failover holds new sessions until it is promoted, rather than refusing them. */
+  untilServing(): Promise<void> {
+    return this.options.pair?.awaitPromotion() ?? Promise.resolve();
   }
 
   onChange(listener: (change: ChangeRecord) => void): () => void {

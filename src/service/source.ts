@@ -35,6 +35,11 @@ export interface ConfigSource {
   credentialOf(personDbid: number): string | undefined;
   /** Why the server refuses new sessions right now (a proxy still loading), or undefined. */
   notServingReason(): CfgError | undefined;
+  /**
+   * Resolves when a refusal may be about to end and is worth waiting for (a backup whose primary
+   * just vanished, about to be promoted); resolves at once otherwise.
+   */
+  untilServing(): Promise<void>;
   /** Bumps whenever principals may have changed (a Person or AccessGroup change). */
   principalsVersion(): number;
   create(principal: Principal, object: NewObject): Promise<WriteOutcome>;

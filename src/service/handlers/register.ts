@@ -15,6 +15,10 @@ export async function handleRegister(session: ClientSession, message: RegisterMe
     throw new CfgError(ErrorCode.UNSUPPORTED_VERSION, `no common protocol version: client offers [${message.versions.join(', ')}], server speaks [${PROTOCOL_VERSIONS.join(', ')}]`);
   }
   const { source } = session.host;
+  session.state = 'registering';
+  await source.untilServing();
+  if (session.state !== 'registering') return; // closed while it waited
+  session.state = 'awaiting-register';
   const refusal = source.notServingReason();
   if (refusal) throw refusal;
   session.state = 'registering';

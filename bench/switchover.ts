@@ -1,0 +1,184 @@
+/**
+ * Switchover: C SDK clients subscribed through a warm-standby pair while the master streams
+ * changes at a steady rate; the primary is killed with SIGKILL. Reports the time from the kill to
+ * the backup's promotion (detection) and from the promotion to the last client restored
+ * (restore), lost / duplicated notifications and re-reads, and the journal traffic on the HA link.
+ * Usage: npm run bench:switchover -- [--clients 1000] [--rate 50] [--heartbeat 1] [--failures 1] [--workers 2]
+ */
+import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
+import { connect } from '../src/client/index.js';
+
+const { values } = parseArgs({
+  options: {
+    clients: { type: 'string', default: '1000' },
+    rate: { type: 'string', default: '50' },
+    heartbeat: { type: 'string', default: '1' },
+    failures: { type: 'string', default: '1' },
+    workers: { type: 'string', default: '2' },
+  },
+});
+const CLI = new URL('../../bin/cfgproxy.js', import.meta.url).pathname;
+const WORKER = new URL('./switchover-worker.js', import.meta.url).pathname;
+const PASSWORD = 'bench';
+
+interface Server { child: ChildProcess; lines: Array<Record<string, unknown>>; port: number; waitFor(msg: (line: Record<string, unknown>) => boolean): Promise<Record<string, unknown>> }
+
+async function startServer(args: string[], ready: string, profile = false): Promise<Server> {
+  // BENCH_PROFILE_DIR=dir writes a V8 CPU profile of the backup (stopped with SIGINT at the end).
+  const flags = profile && process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [];
+  const child = spawn(process.execPath, [...flags, CLI, ...args], {
+    env: { ...process.env, CFGPROXY_ADMIN_PASSWORD: PASSWORD, CFGPROXY_PROXY_PASSWORD: PASSWORD, CFGPROXY_HA_SECRET: 'bench-secret' },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  const lines: Array<Record<string, unknown>> = [];
+  const waiters: Array<{ test: (line: Record<string, unknown>) => boolean; resolve(line: Record<string, unknown>): void }> = [];
+  createInterface({ input: child.stderr! }).on('line', (text) => {
+    if (process.env.BENCH_DEBUG && profile) process.stderr.write(`backup: ${text.slice(0, 300)}\n`);
+    let line: Record<string, unknown>;
+    try {
+      line = JSON.parse(text) as Record<string, unknown>;
+    } catch {
+      return; // not a log line (a warning of the runtime)
+    }
+    lines.push(line);
+    for (const waiter of waiters.filter((w) => w.test(line))) {
+      waiters.splice(waiters.indexOf(waiter), 1);
+      waiter.resolve(line);
+    }
+  });
+  const waitFor = (test: (line: Record<string, unknown>) => boolean): Promise<Record<string, unknown>> =>
+    lines.find(test) ? Promise.resolve(lines.find(test)!) : new Promise((resolve) => waiters.push({ test, resolve }));
+  await waitFor((line) => line.msg === ready);
+  const port = (lines.find((line) => typeof line.port === 'number')?.port as number) ?? 0;
+  return { child, lines, port, waitFor };
+}
+
+function request<T>(worker: ChildProcess, type: string, message: object = {}): Promise<T> {
+  return new Promise((resolve) => {
+    const onMessage = (reply: { type: string }): void => {
+      if (reply.type !== type) return;
+      worker.off('message', onMessage);
+      resolve(reply as T);
+    };
+    worker.on('message', onMessage);
+    worker.send({ type, ...message });
+  });
+}
+
+function freePortOf(server: Server, msg: string): number {
+  return server.lines.find((line) => line.msg === msg)!.port as number;
+}
+
+const clientCount = Number(values.clients);
+const rate = Number(values.rate);
+const dir = mkdtempSync(join(tmpdir(), 'cfgproxy-switchover-'));
+const master = await startServer(['master', '--db', join(dir, 'master.db'), '--port', '0', '--sample'], 'master listening');
+const pairArgs = ['--master', `127.0.0.1:${master.port}`, '--user', 'admin', '--ha-addp', values.heartbeat!, '--heartbeat-interval', values.heartbeat!, '--failures-to-switch', values.failures!, '--master-addp', '5'];
+const haPort = 30000 + Math.floor(Math.random() * 20000);
+const primary = await startServer(['proxy', ...pairArgs, '--role', 'primary', '--port', '0', '--ha-port', String(haPort), '--history-db', join(dir, 'primary.db')], 'configuration loaded');
+const backup = await startServer(['proxy', ...pairArgs, '--role', 'backup', '--port', '0', '--peer', `127.0.0.1:${haPort}`, '--history-db', join(dir, 'backup.db'), '--admin-port', '0'], 'configuration loaded', true);
+await backup.waitFor((line) => line.msg === 'HA link up');
+const endpoints = [`127.0.0.1:${freePortOf(primary, 'proxy listening (loading)')}`, `127.0.0.1:${freePortOf(backup, 'proxy listening (loading)')}`];
+
+const workerCount = Number(values.workers);
+const workers = Array.from({ length: workerCount }, () => fork(WORKER));
+const perWorker = Math.ceil(clientCount / workerCount);
+const connectStarted = performance.now();
+await Promise.all(
+  workers.map((worker, i) => new Promise<void>((resolve) => {
+    worker.once('message', () => resolve());
+    worker.send({ endpoints, count: Math.min(perWorker, clientCount - i * perWorker), password: PASSWORD });
+  })),
+);
+process.stderr.write(`${clientCount} clients subscribed through the primary in ${Math.round(performance.now() - connectStarted)} ms\n`);
+
+const writer = await connect({ endpoints: `127.0.0.1:${master.port}`, user: 'admin', password: PASSWORD });
+const committed: number[] = [];
+let writing = true;
+const stream = (async () => {
+  for (let i = 0, next = performance.now(); writing; i += 1, next += 1000 / rate) {
+    const wait = next - performance.now();
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    committed.push((await writer.create({ type: 'Skill', name: `switchover-${i}` })).seq);
+  }
+})();
+await new Promise((resolve) => setTimeout(resolve, 2000));
+const journalSessions = await fetchHa(backup);
+
+const killedAt = Date.now();
+primary.child.kill('SIGKILL');
+const promotion = await backup.waitFor((line) => line.event === 'HA-004');
+const promotedAt = promotion.time as number;
+if (process.env.BENCH_DEBUG) {
+  const adminPort = backup.lines.find((line) => line.msg === 'admin HTTP listening')?.adminPort;
+  for (let i = 0; i < 8; i += 1) {
+    const metrics = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
+    process.stderr.write(`t+${Date.now() - killedAt} ms: committed ${committed.at(-1)} backup ${metrics.split('\n').filter((l) => /applied|sessions|clients/.test(l)).join(' ')}\n`);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+}
+// Let every client come back and the stream go on a little, then stop and compare.
+let reports: Array<{ restoredAt: number[]; resets: number; notRestored: number; lost: number; duplicated: number; complete: number }> = [];
+for (const deadline = Date.now() + 30_000; Date.now() < deadline; ) {
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  reports = await Promise.all(workers.map((w) => request<(typeof reports)[number]>(w, 'report', { committed: [] })));
+  const restored = reports.flatMap((r) => r.restoredAt).filter((t) => t >= killedAt).length;
+  if (restored >= clientCount) break;
+}
+await new Promise((resolve) => setTimeout(resolve, 2000));
+writing = false;
+await stream;
+await new Promise((resolve) => setTimeout(resolve, 1000));
+reports = await Promise.all(workers.map((w) => request<(typeof reports)[number]>(w, 'report', { committed })));
+const restoreTimes = reports.flatMap((r) => r.restoredAt).filter((t) => t >= killedAt);
+const lastRestoredAt = Math.max(...restoreTimes);
+const result = {
+  bench: 'switchover',
+  clients: clientCount,
+  changesPerSecond: rate,
+  heartbeatSeconds: Number(values.heartbeat),
+  failuresToSwitch: Number(values.failures),
+  detectionMs: promotedAt - killedAt,
+  restoreMs: lastRestoredAt - promotedAt,
+  restoreP50Ms: percentile(restoreTimes.map((t) => t - promotedAt), 50),
+  killToLastRestoredMs: lastRestoredAt - killedAt,
+  restored: restoreTimes.length,
+  restoredWithoutReRead: restoreTimes.length - reports.reduce((s, r) => s + r.notRestored, 0),
+  resets: reports.reduce((s, r) => s + r.resets, 0),
+  lost: reports.reduce((s, r) => s + r.lost, 0),
+  duplicated: reports.reduce((s, r) => s + r.duplicated, 0),
+  clientsWithEveryCommittedSeq: reports.reduce((s, r) => s + r.complete, 0),
+  committed: committed.length,
+  journalBytesFor1000SessionsOpened: Math.round((journalSessions.bytesReceived / clientCount) * 1000),
+  journalRecords: journalSessions.recordsReceived,
+};
+process.stdout.write(`${JSON.stringify(result)}\n`);
+process.stderr.write(
+  `SIGKILL of the primary with ${clientCount} clients: detection ${result.detectionMs} ms, restore ${result.restoreMs} ms after promotion (p50 ${result.restoreP50Ms} ms), ` +
+    `${result.restored} restored (${result.restoredWithoutReRead} without re-read), ${result.resets} resets, ${result.lost} lost, ${result.duplicated} duplicated, ` +
+    `${result.clientsWithEveryCommittedSeq}/${clientCount} clients got all ${committed.length} seqs; journal ${result.journalBytesFor1000SessionsOpened} bytes per 1000 sessions (opens, subscriptions, positions, changes over the first 2 s)\n`,
+);
+await writer.close();
+for (const worker of workers) worker.send({ type: 'stop' });
+backup.child.kill(process.env.BENCH_PROFILE_DIR ? 'SIGINT' : 'SIGKILL');
+await new Promise((resolve) => backup.child.once('exit', resolve));
+master.child.kill('SIGKILL');
+rmSync(dir, { recursive: true, force: true });
+process.exit(0);
+
+async function fetchHa(server: Server): Promise<{ bytesReceived: number; recordsReceived: number }> {
+  const adminPort = server.lines.find((line) => line.msg === 'admin HTTP listening')?.adminPort;
+  if (!adminPort) return { bytesReceived: 0, recordsReceived: 0 };
+  const status = (await (await fetch(`http://127.0.0.1:${adminPort}/ha`)).json()) as { journal: { bytesReceived: number; recordsReceived: number } };
+  return status.journal;
+}
+
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
