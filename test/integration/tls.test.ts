@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect } from '../../src/client/index.js';
 import { ADMIN_PASSWORD, startTestMaster } from '../helpers/master.js';
-import { makeTestCerts, requireTool, type TestCerts } from '../helpers/certs.js';
+import { makeTestCerts, type TestCerts } from '../helpers/certs.js';
+import { requireTool } from '../helpers/tools.js';
 import { startTestProxy } from '../helpers/proxy.js';
 
 const haveOpenssl = requireTool('openssl');
