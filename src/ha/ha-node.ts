@@ -204,8 +204,13 @@ export class HaNode extends EventEmitter implements PairRole, PairLinkHost {
     if (!this.link && this.options.peer && !this.dialing) void this.dialPeer();
     this.considerTakingBack();
     if (!this.machine.shouldProbe) return;
-    const target = this.peerClientEndpoint ?? this.options.peer;
-    const answered = target ? await probe(target, this.options.heartbeatIntervalMs) : false;
+    // The primary's client port once a handshake told us where it is; before that only its HA
+    // port is known, and an open HA port (even one that refuses us) is a live primary.
+    const answered = this.peerClientEndpoint
+      ? await probe(this.peerClientEndpoint, this.options.heartbeatIntervalMs, 'answer')
+      : this.options.peer
+        ? await probe(this.options.peer, this.options.heartbeatIntervalMs, 'connect')
+        : false;
     if (this.stopped || !this.machine.shouldProbe) return;
     this.emit('probe', answered);
     this.onRoleEvents(this.machine.onProbe(answered));
@@ -462,11 +467,12 @@ function openRecord(session: ClientSession): Extract<JournalRecord, { k: 'open' 
 }
 
 /**
- * True when the server at `endpoint` answers within `timeoutMs`: a keepalive poll is sent on a
- * fresh connection and any bytes back count (a server answers AddpPoll even before Register).
- * A port that accepts and drops, or a process that is hung, does not answer.
+ * True when the server at `endpoint` answers within `timeoutMs`. `answer`: a keepalive poll is
+ * sent on a fresh connection and any bytes back count (a client port answers AddpPoll even before
+ * Register), so a port that accepts and drops, or a hung process, does not answer. `connect`: an
+ * accepted connection is enough (an HA port, possibly TLS, says nothing to a stranger).
  */
-function probe(endpoint: string, timeoutMs: number): Promise<boolean> {
+function probe(endpoint: string, timeoutMs: number, mode: 'answer' | 'connect'): Promise<boolean> {
   let target: { host: string; port: number };
   try {
     target = parseEndpoint(endpoint, false);
@@ -481,7 +487,7 @@ function probe(endpoint: string, timeoutMs: number): Promise<boolean> {
       resolve(answered);
     };
     const timer = setTimeout(() => done(false), timeoutMs);
-    socket.once('connect', () => socket.write(encodeFrame({ kind: Kind.AddpPoll, n: 0 })));
+    socket.once('connect', () => (mode === 'connect' ? done(true) : socket.write(encodeFrame({ kind: Kind.AddpPoll, n: 0 }))));
     socket.once('data', () => done(true));
     socket.once('error', () => done(false));
     socket.once('close', () => done(false));

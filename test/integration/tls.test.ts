@@ -3,6 +3,7 @@ import { connect } from '../../src/client/index.js';
 import { ADMIN_PASSWORD, startTestMaster } from '../helpers/master.js';
 import { makeTestCerts, type TestCerts } from '../helpers/certs.js';
 import { requireTool } from '../helpers/tools.js';
+import { HA_DEFAULTS } from '../../src/ha/ha-node.js';
 import { startTestProxy } from '../helpers/proxy.js';
 
 const haveOpenssl = requireTool('openssl');
@@ -58,6 +59,40 @@ describe.runIf(haveOpenssl)('tls', () => {
         await proxy.stop();
       }
     } finally {
+      await cleanup();
+    }
+  });
+
+  it('tls - a pair over a TLS HA link: the backup is admitted only with a client certificate signed by the CA', async () => {
+    const { master, dir, cleanup } = await startTestMaster();
+    const ha = { ...HA_DEFAULTS, secret: 'tls-pair', addpTimeoutMs: 1000, heartbeatIntervalMs: 200, acceptClientsInBackupMode: false };
+    const stopping: Array<() => Promise<void>> = [];
+    try {
+      const primary = await startTestProxy(dir, [master.port], {
+        serverName: 'tls-primary',
+        ha: { ...ha, role: 'primary', haPort: 0, haTls: { cert: certs.serverCert, key: certs.serverKey, ca: certs.ca, verifyClient: true } },
+      });
+      stopping.push(() => primary.stop());
+      const peer = `tls://127.0.0.1:${primary.ha!.server!.port}`;
+      const backup = await startTestProxy(dir, [master.port], {
+        serverName: 'tls-backup',
+        ha: { ...ha, role: 'backup', peer, peerTls: { ca: certs.ca, cert: certs.clientCert, key: certs.clientKey } },
+      });
+      stopping.push(() => backup.stop());
+      if (!backup.ha!.linkUp) await new Promise((resolve) => backup.ha!.on('role-event', (e: { id: string }) => e.id === 'HA-001' && resolve(e)));
+      expect(backup.ha!.linkUp).toBe(true);
+
+      // Without a client certificate the TLS handshake fails: no link, and the primary answers probes, so no promotion.
+      const intruder = await startTestProxy(dir, [master.port], { serverName: 'tls-intruder', ha: { ...ha, role: 'backup', peer, peerTls: { ca: certs.ca } } });
+      stopping.push(() => intruder.stop());
+      await new Promise<void>((resolve) => {
+        let probes = 0;
+        intruder.ha!.on('probe', () => ++probes === 3 && resolve());
+      });
+      expect(intruder.ha!.linkUp).toBe(false);
+      expect(intruder.ha!.role()).toBe('backup');
+    } finally {
+      for (const stop of stopping.reverse()) await stop();
       await cleanup();
     }
   });
