@@ -8,13 +8,13 @@
  *        [--client raw (count raw bytes) | sdk (SDK clients: what an application sees)]
  * Prints one JSON line per S on stdout and a human summary on stderr.
  */
-import { fork, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { fork } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { connect } from '../src/client/index.js';
+import { cpuMs, PASSWORD, percentile, request, rssMb, startServer } from './support.js';
 
 const { values } = parseArgs({
   options: {
@@ -27,62 +27,19 @@ const { values } = parseArgs({
     client: { type: 'string', default: 'raw' },
   },
 });
-const CLI = new URL('../../bin/cfgproxy.js', import.meta.url).pathname;
 const WORKER = new URL('./subscriber-worker.js', import.meta.url).pathname;
-const PASSWORD = 'bench';
 
-function cpuMs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime + stime, in clock ticks of 10 ms
-}
 
-function rssMb(pid: number): number {
-  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:'))!;
-  return Number(line.split(/\s+/)[1]) / 1024;
-}
 
-function percentile(sorted: number[], p: number): number {
-  return sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-}
 
-/** Runs `cfgproxy <args>`; resolves with the port from the first log line containing `ready`. */
-async function startServer(args: string[], ready: string): Promise<{ child: ChildProcess; port: number }> {
-  // BENCH_PROFILE_DIR=dir writes a V8 CPU profile of each server (they are stopped with SIGINT).
-  const profile = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [];
-  const child = spawn(process.execPath, [...profile, CLI, ...args], {
-    env: { ...process.env, CFGPROXY_ADMIN_PASSWORD: PASSWORD, CFGPROXY_PROXY_PASSWORD: PASSWORD },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let port = 0;
-  await new Promise<void>((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`cfgproxy ${args[0]} exited with ${code}`)));
-    createInterface({ input: child.stderr! }).on('line', (line) => {
-      const log = JSON.parse(line) as { port?: number; msg: string };
-      if (log.port) port = log.port;
-      if (log.msg === ready) resolve();
-    });
-  });
-  return { child, port };
-}
 
-function request<T>(worker: ChildProcess, type: string, message: object = {}): Promise<T> {
-  return new Promise((resolve) => {
-    const onMessage = (reply: { type: string }): void => {
-      if (reply.type !== type) return;
-      worker.off('message', onMessage);
-      resolve(reply as T);
-    };
-    worker.on('message', onMessage);
-    worker.send({ type, ...message });
-  });
-}
 
 async function run(mode: string, subscribers: number, seconds: number, workerCount: number, rate: number): Promise<Record<string, number | string>> {
   const dir = mkdtempSync(join(tmpdir(), 'cfgproxy-fanout-'));
-  const master = await startServer(['master', '--db', join(dir, 'master.db'), '--port', '0', '--sample'], 'master listening');
+  const master = await startServer(['master', '--db', join(dir, 'master.db'), '--port', '0', '--sample'], 'master listening', { profile: true });
   const proxy =
     mode === 'proxy'
-      ? await startServer(['proxy', '--master', `127.0.0.1:${master.port}`, '--user', 'admin', '--port', '0', '--history-db', join(dir, 'proxy.db')], 'configuration loaded')
+      ? await startServer(['proxy', '--master', `127.0.0.1:${master.port}`, '--user', 'admin', '--port', '0', '--history-db', join(dir, 'proxy.db')], 'configuration loaded', { profile: true })
       : undefined;
   const server = proxy ?? master;
   // Every notification frame must have the same size (the workers count raw bytes): seqs stay
@@ -148,8 +105,7 @@ async function run(mode: string, subscribers: number, seconds: number, workerCou
   }
   const lastReportMs = performance.now() - started;
   const cpu = { master: cpuMs(pids.master) - cpuBefore.master, proxy: pids.proxy ? cpuMs(pids.proxy) - cpuBefore.proxy : 0, workers: workersCpu() - cpuBefore.workers };
-  latencies.sort((a, b) => a - b);
-  const result = {
+    const result = {
     mode,
     client: values.client!,
     subscribers,

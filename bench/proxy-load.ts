@@ -5,42 +5,18 @@
  * Usage: npm run bench:proxy-load -- [--objects 1000000] [--clients 10000] [--workers 2]
  * Prints one JSON line on stdout and a human summary on stderr.
  */
-import { fork, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { fork } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { seedMasterDatabase } from './seed.js';
+import { PASSWORD, rssMb, startServer } from './support.js';
 
 const { values } = parseArgs({ options: { objects: { type: 'string', default: '1000000' }, clients: { type: 'string', default: '10000' }, workers: { type: 'string', default: '2' } } });
-const CLI = new URL('../../bin/cfgproxy.js', import.meta.url).pathname;
 const WORKER = new URL('./subscriber-worker.js', import.meta.url).pathname;
-const PASSWORD = 'bench';
 
-function rssMb(pid: number): number {
-  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:'))!;
-  return Number(line.split(/\s+/)[1]) / 1024;
-}
 
-/** Runs `cfgproxy <args>`; resolves with the first log line whose msg is `ready` and the port it logged. */
-async function startServer(args: string[], ready: string): Promise<{ child: ChildProcess; log: Record<string, number>; port: number; startedAt: number }> {
-  const startedAt = performance.now();
-  const child = spawn(process.execPath, [CLI, ...args], {
-    env: { ...process.env, CFGPROXY_ADMIN_PASSWORD: PASSWORD, CFGPROXY_PROXY_PASSWORD: PASSWORD },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let port = 0;
-  const log = await new Promise<Record<string, number>>((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`cfgproxy ${args[0]} exited with ${code}`)));
-    createInterface({ input: child.stderr! }).on('line', (line) => {
-      const entry = JSON.parse(line) as Record<string, number> & { msg: string };
-      if (entry.port) port = entry.port;
-      if (entry.msg === ready) resolve(entry);
-    });
-  });
-  return { child, log, port, startedAt };
-}
 
 const objects = Number(values.objects);
 const clients = Number(values.clients);
@@ -51,7 +27,7 @@ const master = await startServer(['master', '--db', join(dir, 'master.db'), '--p
 const masterStartupMs = Math.round(performance.now() - master.startedAt);
 const proxy = await startServer(['proxy', '--master', `127.0.0.1:${master.port}`, '--user', 'admin', '--port', '0', '--history-db', join(dir, 'proxy.db')], 'configuration loaded');
 const proxyLoadMs = Math.round(performance.now() - proxy.startedAt);
-const loadedObjects = proxy.log.objects;
+const loadedObjects = (proxy.lines.find((l) => l.msg === 'configuration loaded')!.objects as number);
 const rssLoaded = rssMb(proxy.child.pid!);
 const rssMasterLoaded = rssMb(master.child.pid!);
 
@@ -84,7 +60,7 @@ const result = {
   masterStartupMs,
   masterRssMb: Math.round(rssMasterLoaded),
   proxyLoadMs,
-  proxyLoadLoggedMs: proxy.log.ms,
+  proxyLoadLoggedMs: proxy.lines.find((l) => l.msg === 'configuration loaded')!.ms as number,
   proxyRssMb: Math.round(rssLoaded),
   proxyMbPer100kObjects: Math.round((rssLoaded / loadedObjects) * 100_000 * 10) / 10,
   clients,

@@ -5,13 +5,13 @@
  * (restore), lost / duplicated notifications and re-reads, and the journal traffic on the HA link.
  * Usage: npm run bench:switchover -- [--clients 1000] [--rate 50] [--heartbeat 1] [--failures 1] [--workers 2]
  */
-import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { connect } from '../src/client/index.js';
+import { PASSWORD, percentile, request, startServer, type ServerProcess } from './support.js';
 
 const { values } = parseArgs({
   options: {
@@ -22,55 +22,9 @@ const { values } = parseArgs({
     workers: { type: 'string', default: '2' },
   },
 });
-const CLI = new URL('../../bin/cfgproxy.js', import.meta.url).pathname;
 const WORKER = new URL('./switchover-worker.js', import.meta.url).pathname;
-const PASSWORD = 'bench';
 
-interface Server { child: ChildProcess; lines: Array<Record<string, unknown>>; port: number; waitFor(msg: (line: Record<string, unknown>) => boolean): Promise<Record<string, unknown>> }
-
-async function startServer(args: string[], ready: string, profile = false): Promise<Server> {
-  // BENCH_PROFILE_DIR=dir writes a V8 CPU profile of the backup (stopped with SIGINT at the end).
-  const flags = profile && process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [];
-  const child = spawn(process.execPath, [...flags, CLI, ...args], {
-    env: { ...process.env, CFGPROXY_ADMIN_PASSWORD: PASSWORD, CFGPROXY_PROXY_PASSWORD: PASSWORD, CFGPROXY_HA_SECRET: 'bench-secret' },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  const lines: Array<Record<string, unknown>> = [];
-  const waiters: Array<{ test: (line: Record<string, unknown>) => boolean; resolve(line: Record<string, unknown>): void }> = [];
-  createInterface({ input: child.stderr! }).on('line', (text) => {
-    if (process.env.BENCH_DEBUG && profile) process.stderr.write(`backup: ${text.slice(0, 300)}\n`);
-    let line: Record<string, unknown>;
-    try {
-      line = JSON.parse(text) as Record<string, unknown>;
-    } catch {
-      return; // not a log line (a warning of the runtime)
-    }
-    lines.push(line);
-    for (const waiter of waiters.filter((w) => w.test(line))) {
-      waiters.splice(waiters.indexOf(waiter), 1);
-      waiter.resolve(line);
-    }
-  });
-  const waitFor = (test: (line: Record<string, unknown>) => boolean): Promise<Record<string, unknown>> =>
-    lines.find(test) ? Promise.resolve(lines.find(test)!) : new Promise((resolve) => waiters.push({ test, resolve }));
-  await waitFor((line) => line.msg === ready);
-  const port = (lines.find((line) => typeof line.port === 'number')?.port as number) ?? 0;
-  return { child, lines, port, waitFor };
-}
-
-function request<T>(worker: ChildProcess, type: string, message: object = {}): Promise<T> {
-  return new Promise((resolve) => {
-    const onMessage = (reply: { type: string }): void => {
-      if (reply.type !== type) return;
-      worker.off('message', onMessage);
-      resolve(reply as T);
-    };
-    worker.on('message', onMessage);
-    worker.send({ type, ...message });
-  });
-}
-
-function freePortOf(server: Server, msg: string): number {
+function portLogged(server: ServerProcess, msg: string): number {
   return server.lines.find((line) => line.msg === msg)!.port as number;
 }
 
@@ -81,9 +35,9 @@ const master = await startServer(['master', '--db', join(dir, 'master.db'), '--p
 const pairArgs = ['--master', `127.0.0.1:${master.port}`, '--user', 'admin', '--ha-addp', values.heartbeat!, '--heartbeat-interval', values.heartbeat!, '--failures-to-switch', values.failures!, '--master-addp', '5'];
 const haPort = 30000 + Math.floor(Math.random() * 20000);
 const primary = await startServer(['proxy', ...pairArgs, '--role', 'primary', '--port', '0', '--ha-port', String(haPort), '--history-db', join(dir, 'primary.db')], 'configuration loaded');
-const backup = await startServer(['proxy', ...pairArgs, '--role', 'backup', '--port', '0', '--peer', `127.0.0.1:${haPort}`, '--history-db', join(dir, 'backup.db'), '--admin-port', '0'], 'configuration loaded', true);
+const backup = await startServer(['proxy', ...pairArgs, '--role', 'backup', '--port', '0', '--peer', `127.0.0.1:${haPort}`, '--history-db', join(dir, 'backup.db'), '--admin-port', '0'], 'configuration loaded', { profile: true });
 await backup.waitFor((line) => line.msg === 'HA link up');
-const endpoints = [`127.0.0.1:${freePortOf(primary, 'proxy listening (loading)')}`, `127.0.0.1:${freePortOf(backup, 'proxy listening (loading)')}`];
+const endpoints = [`127.0.0.1:${portLogged(primary, 'proxy listening (loading)')}`, `127.0.0.1:${portLogged(backup, 'proxy listening (loading)')}`];
 
 const workerCount = Number(values.workers);
 const workers = Array.from({ length: workerCount }, () => fork(WORKER));
@@ -171,14 +125,10 @@ master.child.kill('SIGKILL');
 rmSync(dir, { recursive: true, force: true });
 process.exit(0);
 
-async function fetchHa(server: Server): Promise<{ bytesReceived: number; recordsReceived: number }> {
+async function fetchHa(server: ServerProcess): Promise<{ bytesReceived: number; recordsReceived: number }> {
   const adminPort = server.lines.find((line) => line.msg === 'admin HTTP listening')?.adminPort;
   if (!adminPort) return { bytesReceived: 0, recordsReceived: 0 };
   const status = (await (await fetch(`http://127.0.0.1:${adminPort}/ha`)).json()) as { journal: { bytesReceived: number; recordsReceived: number } };
   return status.journal;
 }
 
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-}

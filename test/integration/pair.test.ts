@@ -52,6 +52,20 @@ async function setup(backupExtra: Partial<HaOptions> = {}, primaryExtra: Partial
   return { master, dir, primary, backup, relay };
 }
 
+/** A pair whose primary was stopped and whose backup was promoted; the HA port is free for a restart. */
+async function failedOver() {
+  const { master, dir, cleanup } = await startTestMaster();
+  toClose.push(cleanup);
+  const haPort = await freePort();
+  const first = await member(dir, master.port, 'primary', haOptions('primary', { haPort }));
+  const backup = await member(dir, master.port, 'backup', haOptions('backup', { peer: `127.0.0.1:${haPort}` }));
+  await linkUp(backup);
+  const promoted = roleEvent(backup, 'HA-004');
+  await first.stop();
+  await promoted;
+  return { master, dir, haPort, backup };
+}
+
 describe('pair', () => {
   it('pair - the backup refuses clients, naming the primary; with accept-clients-in-backup-mode it serves reads but no writes', async () => {
     const { primary, backup, master, dir } = await setup();
@@ -221,16 +235,7 @@ describe('pair', () => {
   });
 
   it('pair - a configured primary restarted after a failover joins as backup; the promoted one stays primary', async () => {
-    const { master, dir, cleanup } = await startTestMaster();
-    toClose.push(cleanup);
-    const haPort = await freePort();
-    const first = await member(dir, master.port, 'primary', haOptions('primary', { haPort }));
-    const backup = await member(dir, master.port, 'backup', haOptions('backup', { peer: `127.0.0.1:${haPort}` }));
-    await linkUp(backup);
-    const promoted = roleEvent(backup, 'HA-004');
-    await first.stop();
-    await promoted;
-
+    const { master, dir, haPort, backup } = await failedOver();
     const restarted = await member(dir, master.port, 'primary-again', haOptions('primary', { haPort }));
     // It may have linked while it was still loading: then the event is past.
     if (restarted.ha!.role() !== 'backup') await roleEvent(restarted, 'HA-010');
@@ -240,15 +245,7 @@ describe('pair', () => {
   });
 
   it('pair - with auto-restore-primary, the restarted configured primary takes the role back once healthy', async () => {
-    const { master, dir, cleanup } = await startTestMaster();
-    toClose.push(cleanup);
-    const haPort = await freePort();
-    const first = await member(dir, master.port, 'primary', haOptions('primary', { haPort }));
-    const backup = await member(dir, master.port, 'backup', haOptions('backup', { peer: `127.0.0.1:${haPort}` }));
-    await linkUp(backup);
-    const promoted = roleEvent(backup, 'HA-004');
-    await first.stop();
-    await promoted;
+    const { master, dir, haPort, backup } = await failedOver();
     const handedBack = roleEvent(backup, 'HA-007');
     const restarted = await member(dir, master.port, 'primary-again', haOptions('primary', { haPort, autoRestorePrimary: true }));
     await handedBack;

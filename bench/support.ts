@@ -1,0 +1,87 @@
+/** What the benches share: server child processes with their JSON logs, worker IPC, /proc readings. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+
+export const PASSWORD = 'bench';
+const CLI = new URL('../../bin/cfgproxy.js', import.meta.url).pathname;
+
+export type LogLine = Record<string, unknown> & { msg?: string };
+
+export interface ServerProcess {
+  child: ChildProcess;
+  lines: LogLine[];
+  /** The first port a log line reported (the client port). */
+  port: number;
+  startedAt: number;
+  /** Resolves with the first log line, past or future, that satisfies `test`. */
+  waitFor(test: (line: LogLine) => boolean): Promise<LogLine>;
+}
+
+/**
+ * Runs `cfgproxy <args>` with the bench passwords; resolves once a log line's msg is `ready`.
+ * With `profile` and BENCH_PROFILE_DIR set, the process writes a V8 CPU profile (stop it with
+ * SIGINT, not SIGKILL, for the profile to be written).
+ */
+export async function startServer(args: string[], ready: string, options: { profile?: boolean } = {}): Promise<ServerProcess> {
+  const startedAt = performance.now();
+  const profileDir = process.env.BENCH_PROFILE_DIR;
+  const flags = options.profile && profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
+  const child = spawn(process.execPath, [...flags, CLI, ...args], {
+    env: { ...process.env, CFGPROXY_ADMIN_PASSWORD: PASSWORD, CFGPROXY_PROXY_PASSWORD: PASSWORD, CFGPROXY_HA_SECRET: 'bench-secret' },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  const lines: LogLine[] = [];
+  const waiters: Array<{ test: (line: LogLine) => boolean; resolve(line: LogLine): void }> = [];
+  createInterface({ input: child.stderr! }).on('line', (text) => {
+    let line: LogLine;
+    try {
+      line = JSON.parse(text) as LogLine;
+    } catch {
+      return; // not a log line (a runtime warning)
+    }
+    lines.push(line);
+    for (const waiter of waiters.filter((w) => w.test(line))) {
+      waiters.splice(waiters.indexOf(waiter), 1);
+      waiter.resolve(line);
+    }
+  });
+  const waitFor = (test: (line: LogLine) => boolean): Promise<LogLine> => {
+    const seen = lines.find(test);
+    return seen ? Promise.resolve(seen) : new Promise((resolve) => waiters.push({ test, resolve }));
+  };
+  const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`cfgproxy ${args[0]} exited with ${code}`))));
+  await Promise.race([waitFor((line) => line.msg === ready), exited]);
+  exited.catch(() => undefined);
+  const port = (lines.find((line) => typeof line.port === 'number')?.port as number | undefined) ?? 0;
+  return { child, lines, port, startedAt, waitFor };
+}
+
+/** Sends `{type, …message}` to a worker process and resolves with its reply of the same type. */
+export function request<T>(worker: ChildProcess, type: string, message: object = {}): Promise<T> {
+  return new Promise((resolve) => {
+    const onMessage = (reply: { type: string }): void => {
+      if (reply.type !== type) return;
+      worker.off('message', onMessage);
+      resolve(reply as T);
+    };
+    worker.on('message', onMessage);
+    worker.send({ type, ...message });
+  });
+}
+
+/** CPU time (user + system) a process has used, in ms. */
+export function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // clock ticks of 10 ms
+}
+
+export function rssMb(pid: number): number {
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:'))!;
+  return Number(line.split(/\s+/)[1]) / 1024;
+}
+
+export function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
