@@ -48,7 +48,8 @@ export class ConfigDatabase {
     `);
     this.changes = new ChangeLogTable(this.db);
     this.statements = {
-      upsertObject: this.db.prepare('INSERT OR REPLACE INTO objects (type, dbid, body) VALUES (?, ?, ?)'),
+      // An upsert updates the row in place; OR REPLACE would delete it and insert it again.
+      upsertObject: this.db.prepare('INSERT INTO objects (type, dbid, body) VALUES (?, ?, ?) ON CONFLICT (type, dbid) DO UPDATE SET body = excluded.body'),
       deleteObject: this.db.prepare('DELETE FROM objects WHERE type = ? AND dbid = ?'),
       upsertCredential: this.db.prepare('INSERT OR REPLACE INTO credentials (dbid, hash) VALUES (?, ?)'),
       deleteCredential: this.db.prepare('DELETE FROM credentials WHERE dbid = ?'),
