@@ -1,6 +1,8 @@
+import { execFile } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect, type CfgClient, type Notification } from '../../src/client/index.js';
@@ -16,11 +18,13 @@ afterEach(async () => {
 });
 
 const SECRET = 'pair-secret';
+const CLI = new URL('../../bin/cfgproxy.js', import.meta.url).pathname;
+const run = promisify(execFile);
 
 /** A master (in this process) and a primary and a backup proxy (real processes) paired on an HA port. */
 async function pair(dir: string, masterPort: number, extra: { backup?: string[] } = {}) {
   const [primaryPort, haPort] = [await freePort(), await freePort()];
-  const common = ['--master', `127.0.0.1:${masterPort}`, '--user', 'admin', '--ha-addp', '1', '--heartbeat-interval', '0.2', '--failures-to-switch', '3', '--master-addp', '1'];
+  const common = ['--master', `127.0.0.1:${masterPort}`, '--user', 'admin', '--ha-addp', '1', '--heartbeat-interval', '0.2', '--failures-to-switch', '3', '--master-addp', '1', '--admin-port', '0'];
   const env = { CFGPROXY_PROXY_PASSWORD: ADMIN_PASSWORD, CFGPROXY_HA_SECRET: SECRET };
   const primary = await startCli(['proxy', ...common, '--role', 'primary', '--port', String(primaryPort), '--ha-port', String(haPort), '--history-db', join(dir, 'primary.db')], 'configuration loaded', env);
   const backup = await startCli(['proxy', ...common, '--role', 'backup', '--port', '0', '--peer', `127.0.0.1:${haPort}`, '--history-db', join(dir, 'backup.db'), ...(extra.backup ?? [])], 'configuration loaded', env);
@@ -90,5 +94,43 @@ describe('warm-standby pair', () => {
       expect(received[i]).toEqual(committed);
       expect(clients[i].server?.serverRole).toBe('primary');
     }
+  });
+
+  it('pair - SIGTERM on the primary hands over to the backup before it exits: clients move with their sessions, nothing lost', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cfgproxy-pair-term-'));
+    dirs.push(dir);
+    const { master, cleanup } = await startTestMaster();
+    toClose.push(cleanup);
+    const { primary, backup, primaryPort, backupPort } = await pair(dir, master.port);
+    const clients: CfgClient[] = await Promise.all(
+      Array.from({ length: 20 }, () => connect({ endpoints: [`127.0.0.1:${primaryPort}`, `127.0.0.1:${backupPort}`], user: 'admin', password: ADMIN_PASSWORD })),
+    );
+    toClose.push(async () => void (await Promise.all(clients.map((c) => c.close()))));
+    await Promise.all(clients.map((c) => c.subscribe({ type: 'Skill' })));
+    const received = clients.map(() => [] as number[]);
+    clients.forEach((c, i) => c.on('notification', (n: Notification) => received[i].push(n.seq)));
+    const writer = await adminClient(master.port);
+    toClose.push(() => writer.close());
+    const committed = [(await writer.create({ type: 'Skill', name: 'before-term', tenant: 1 })).seq];
+
+    // What an operator sees first: `cfgproxy status` on the primary's admin port.
+    const adminPort = primary.lines.find((line) => line.msg === 'admin HTTP listening')!.adminPort as number;
+    const status = JSON.parse((await run(process.execPath, [CLI, 'status', '--admin', `127.0.0.1:${adminPort}`, '--json'])).stdout) as { serving: boolean; active: boolean; pair: { role: string; link: string; readyForSwitchover: number } };
+    expect(status).toMatchObject({ serving: true, active: true, pair: { role: 'primary', link: 'up', readyForSwitchover: 1 } });
+
+    const tookOver = backup.waitForLog((line) => line.event === 'HA-008');
+    const exited = new Promise((resolve) => primary.child.once('exit', resolve));
+    primary.child.kill('SIGTERM');
+    await tookOver; // a hand-over, not a failure detection (that would be HA-004)
+    await exited;
+    expect(backup.lines.some((line) => line.event === 'HA-004')).toBe(false);
+    committed.push((await writer.create({ type: 'Skill', name: 'after-term', tenant: 1 })).seq);
+    await Promise.all(
+      clients.map((c, i) =>
+        received[i].at(-1) === committed.at(-1) ? Promise.resolve() : new Promise<void>((resolve) => c.on('notification', (n: Notification) => n.seq === committed.at(-1) && resolve())),
+      ),
+    );
+    for (const seqs of received) expect(seqs).toEqual(committed);
+    expect(clients.every((c) => c.server?.serverRole === 'primary' && c.connected)).toBe(true);
   });
 });
