@@ -97,8 +97,21 @@ export class HistoryLog {
   /** Changes after `seq`, or expired when the log does not reach back so far. */
   changesAfter(seq: number): ChangesAfter {
     if (seq < this.floorSeq) return { kind: 'expired', oldestSeq: this.floorSeq + 1 };
-    this.flush();
-    return { kind: 'changes', changes: this.changes.changesAfter(seq) };
+    return { kind: 'changes', changes: this.storedThenPending(seq) };
+  }
+
+  /**
+   * The stored changes after `seq`, then the ones still waiting for this turn's transaction:
+   * a burst of restores reads without forcing a commit each (pending ones all follow the stored).
+   */
+  private *storedThenPending(seq: number): Generator<ChangeRecord> {
+    const pending = this.pendingChanges;
+    let last = seq;
+    for (const change of this.changes.changesAfter(seq)) {
+      last = change.seq;
+      yield change;
+    }
+    for (const change of pending) if (change.seq > last) yield change;
   }
 
   /** A fresh start at `seq` (a first load): nothing before it can be replayed. */
