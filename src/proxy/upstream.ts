@@ -32,7 +32,7 @@ export interface UpstreamOptions {
  * appliedSeq (the SDK does that); it loads a snapshot first and again whenever the master's
  * history no longer reaches back (reset). While a snapshot loads, changes are held back and
  * applied after it, skipping what the snapshot already covers [ARCH-2].
- * Events: `connected`, `disconnected`, `loaded` ({ first, seq, notified }).
+ * Events: `connected`, `disconnected`, `loaded` ({ first, seq, notified }), `reload-deferred` (protected mode).
  */
 export class UpstreamLink extends EventEmitter implements UpstreamWriter {
   private client: CfgClient | null = null;
