@@ -35,7 +35,7 @@ const master = await startServer(['master', '--db', join(dir, 'master.db'), '--p
 const pairArgs = ['--master', `127.0.0.1:${master.port}`, '--user', 'admin', '--ha-addp', values.heartbeat!, '--heartbeat-interval', values.heartbeat!, '--failures-to-switch', values.failures!, '--master-addp', '5'];
 const haPort = 30000 + Math.floor(Math.random() * 20000);
 const primary = await startServer(['proxy', ...pairArgs, '--role', 'primary', '--port', '0', '--ha-port', String(haPort), '--history-db', join(dir, 'primary.db')], 'configuration loaded');
-const backup = await startServer(['proxy', ...pairArgs, '--role', 'backup', '--port', '0', '--peer', `127.0.0.1:${haPort}`, '--history-db', join(dir, 'backup.db'), '--admin-port', '0'], 'configuration loaded', { profile: true });
+const backup = await startServer(['proxy', ...pairArgs, '--role', 'backup', '--port', '0', '--peer', `127.0.0.1:${haPort}`, '--history-db', join(dir, 'backup.db'), '--admin-port', '0', ...(process.env.BENCH_DEBUG ? ['--log-level', 'debug'] : [])], 'configuration loaded', { profile: true });
 await backup.waitFor((line) => line.msg === 'HA link up');
 const endpoints = [`127.0.0.1:${portLogged(primary, 'proxy listening (loading)')}`, `127.0.0.1:${portLogged(backup, 'proxy listening (loading)')}`];
 
@@ -91,6 +91,17 @@ await new Promise((resolve) => setTimeout(resolve, 1000));
 reports = await Promise.all(workers.map((w) => request<(typeof reports)[number]>(w, 'report', { committed })));
 const restoreTimes = reports.flatMap((r) => r.restoredAt).filter((t) => t >= killedAt);
 const lastRestoredAt = Math.max(...restoreTimes);
+if (process.env.BENCH_DEBUG) {
+  const held = backup.lines.filter((l) => l.msg === 'register held during a failover');
+  const waits = backup.lines.filter((l) => l.msg === 'restore waits for this server to catch up');
+  const relative = (l: Record<string, unknown>): number => (l.time as number) - killedAt;
+  process.stderr.write(`held: ${held.length} (first at +${held.length ? relative(held[0]) : '-'} ms, last at +${held.length ? relative(held.at(-1)!) : '-'} ms, max ${Math.max(0, ...held.map((l) => l.heldMs as number))} ms); waits for seq: ${waits.length}\n`);
+  const restoredOnServer = backup.lines.filter((l) => l.msg === 'session restored').map((l) => relative(l) - (promotedAt - killedAt)).sort((a, b) => a - b);
+  process.stderr.write(`server-side restores after promotion (ms): p10=${percentile(restoredOnServer, 10)} p50=${percentile(restoredOnServer, 50)} p90=${percentile(restoredOnServer, 90)} p100=${percentile(restoredOnServer, 100)} (${restoredOnServer.length})\n`);
+  for (const l of backup.lines.filter((l) => typeof l.event === 'string' && l.time as number >= killedAt)) process.stderr.write(`  +${relative(l)} ms ${String(l.event)} ${String(l.msg)}\n`);
+  const after = restoreTimes.map((t) => t - promotedAt).sort((a, b) => a - b);
+  process.stderr.write(`restored after promotion, deciles (ms): ${[10, 20, 30, 40, 50, 60, 70, 80, 90, 95, 99, 100].map((p) => `p${p}=${percentile(after, p)}`).join(' ')}\n`);
+}
 const result = {
   bench: 'switchover',
   clients: clientCount,

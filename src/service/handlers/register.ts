@@ -16,7 +16,10 @@ export async function handleRegister(session: ClientSession, message: RegisterMe
   }
   const { source } = session.host;
   session.state = 'registering';
+  const heldSince = performance.now();
   await source.untilServing();
+  const heldMs = performance.now() - heldSince;
+  if (heldMs > 5) session.logger.debug({ client: message.clientName, heldMs: Math.round(heldMs) }, 'register held during a failover');
   if (session.state !== 'registering') return; // closed while it waited
   session.state = 'awaiting-register';
   const refusal = source.notServingReason();
@@ -50,6 +53,7 @@ export async function handleRegister(session: ClientSession, message: RegisterMe
     // [ARCH-3] a server behind the client's position (a backup just promoted) catches up first;
     // it never presents a stale view as current.
     session.state = 'registering';
+    session.logger.debug({ client: message.clientName, lastSeq: restore.lastSeq, appliedSeq: source.appliedSeq() }, 'restore waits for this server to catch up');
     await source.waitForSeq(restore.lastSeq, session.host.limits.restoreWaitMs);
     if (session.state !== 'registering') return; // closed meanwhile
     session.state = 'awaiting-register';
