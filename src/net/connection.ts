@@ -67,7 +67,7 @@ export interface ConnectionHandler<M = Message> {
 
 /**
  * A framed connection: one decoder on the way in, one batched write path on the way out.
- * Frames written in one event-loop turn leave in one `writev` (cork/uncork), so a burst of
+ * Frames written in one event-loop turn leave joined in one socket write, so a burst of
  * changes costs each subscriber one syscall, not one per change [ARCH-4].
  */
 export class Connection<M extends { kind: number } = Message> {
