@@ -230,8 +230,12 @@ export class HaNode extends EventEmitter implements PairRole, PairLinkHost {
       connection.destroy({ message: 'stopping', local: true });
       return;
     }
+    // A peer that takes the connection but never answers must not leave us waiting forever.
+    const welcomeTimer = setTimeout(() => connection.destroy({ message: 'no Welcome from the peer', local: true }), Math.max(2_000, this.options.addpTimeoutMs));
+    welcomeTimer.unref();
     connection.setHandler({
       onMessage: (message) => {
+        clearTimeout(welcomeTimer);
         if (message.kind === HaKind.Welcome) {
           this.dialing = false;
           this.settleRoles(message.role, message.clientEndpoint);
@@ -243,6 +247,7 @@ export class HaNode extends EventEmitter implements PairRole, PairLinkHost {
       },
       onInvalidMessage: (error) => connection.close({ code: error.code, message: error.message }),
       onClose: () => {
+        clearTimeout(welcomeTimer);
         this.dialing = false; // refused or lost before the Welcome (once linked, the PairLink handles the close)
       },
     });
