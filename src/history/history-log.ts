@@ -6,6 +6,9 @@ import type { ChangeRecord } from '../model/change.js';
 import type { ChangesAfter } from '../service/source.js';
 import { ChangeLogTable } from './change-log.js';
 
+/** Changes kept in memory for replays (about 250 bytes of frame each, plus the record). */
+const RECENT_CHANGES = 20_000;
+
 /** What the history log keeps of one client session. */
 export interface SessionRecord {
   id: string;
@@ -32,6 +35,14 @@ export class HistoryLog {
   private readonly statements;
   private readonly flushTransaction: () => void;
   private pendingChanges: ChangeRecord[] = [];
+  /**
+   * The newest changes in memory, oldest first: after a failover a thousand clients replay the
+   * same recent changes, and reading them from SQLite a thousand times was a quarter of the
+   * restore burst. Every change after `recentFloor` is here.
+   */
+  private recent: ChangeRecord[] = [];
+  private recentStart = 0;
+  private recentFloor: number;
   private pendingSessions = new Map<string, SessionRecord>();
   private flushScheduled = false;
   private floorSeq: number;
@@ -59,6 +70,7 @@ export class HistoryLog {
     };
     const floor = this.db.prepare("SELECT value FROM meta WHERE name = 'floor'").get() as { value: number } | undefined;
     this.floorSeq = floor?.value ?? 0;
+    this.recentFloor = this.changes.newestSeq() ?? this.floorSeq;
     this.flushTransaction = this.db.transaction(() => {
       for (const change of this.pendingChanges) this.changes.append(change);
       const now = Date.now();
@@ -80,6 +92,15 @@ export class HistoryLog {
 
   append(change: ChangeRecord): void {
     this.pendingChanges.push(change);
+    this.recent.push(change);
+    if (this.recent.length - this.recentStart > RECENT_CHANGES) {
+      this.recentFloor = this.recent[this.recentStart].seq;
+      this.recentStart += 1;
+      if (this.recentStart >= RECENT_CHANGES) {
+        this.recent = this.recent.slice(this.recentStart);
+        this.recentStart = 0;
+      }
+    }
     this.scheduleFlush();
   }
 
@@ -97,7 +118,21 @@ export class HistoryLog {
   /** Changes after `seq`, or expired when the log does not reach back so far. */
   changesAfter(seq: number): ChangesAfter {
     if (seq < this.floorSeq) return { kind: 'expired', oldestSeq: this.floorSeq + 1 };
+    if (seq >= this.recentFloor) return { kind: 'changes', changes: this.recentAfter(seq) };
     return { kind: 'changes', changes: this.storedThenPending(seq) };
+  }
+
+  /** The in-memory changes after `seq` (binary search for the first). */
+  private *recentAfter(seq: number): Generator<ChangeRecord> {
+    const recent = this.recent;
+    let lo = this.recentStart;
+    let hi = recent.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (recent[mid].seq <= seq) lo = mid + 1;
+      else hi = mid;
+    }
+    for (let i = lo; i < recent.length; i += 1) yield recent[i];
   }
 
   /**
@@ -117,6 +152,9 @@ export class HistoryLog {
   /** A fresh start at `seq` (a first load): nothing before it can be replayed. */
   resetTo(seq: number): void {
     this.pendingChanges = [];
+    this.recent = [];
+    this.recentStart = 0;
+    this.recentFloor = seq;
     this.changes.clear();
     this.setFloor(seq);
   }
