@@ -1,5 +1,4 @@
 import { execFile } from 'node:child_process';
-import { EventEmitter } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { promisify } from 'node:util';
@@ -33,6 +32,25 @@ async function pair(dir: string, masterPort: number, extra: { backup?: string[] 
   return { primary, backup, primaryPort, backupPort, haPort };
 }
 
+/** SDK clients of the pair subscribed to Skill changes, with what each receives and how it reconnects. */
+async function subscribedClients(count: number, ports: number[]) {
+  const clients: CfgClient[] = [];
+  for (let i = 0; i < count; i += 1) {
+    clients.push(await connect({ endpoints: ports.map((port) => `127.0.0.1:${port}`), user: 'admin', password: ADMIN_PASSWORD, clientName: `client-${i}` }));
+  }
+  toClose.push(async () => void (await Promise.all(clients.map((c) => c.close()))));
+  await Promise.all(clients.map((c) => c.subscribe({ type: 'Skill' })));
+  const received = clients.map(() => [] as number[]);
+  const resets = clients.map(() => 0);
+  const restoredAt = clients.map(() => [] as boolean[]);
+  clients.forEach((c, i) => {
+    c.on('notification', (n: Notification) => received[i].push(n.seq));
+    c.on('reset', () => (resets[i] += 1));
+    c.on('connected', (info: { restored: boolean }) => restoredAt[i].push(info.restored));
+  });
+  return { clients, received, resets, restoredAt };
+}
+
 describe('warm-standby pair', () => {
   it('pair - SIGKILL of the primary: 200 SDK clients are restored at the backup, none re-reads, each gets every committed seq once, in order', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'cfgproxy-pair-'));
@@ -41,34 +59,26 @@ describe('warm-standby pair', () => {
     toClose.push(cleanup);
     const { primary, backup, primaryPort, backupPort } = await pair(dir, master.port);
 
-    const clients: CfgClient[] = [];
-    for (let i = 0; i < 200; i += 1) {
-      clients.push(await connect({ endpoints: [`127.0.0.1:${primaryPort}`, `127.0.0.1:${backupPort}`], user: 'admin', password: ADMIN_PASSWORD, clientName: `client-${i}` }));
-    }
-    toClose.push(async () => void (await Promise.all(clients.map((c) => c.close()))));
+    const { clients, received, resets, restoredAt } = await subscribedClients(200, [primaryPort, backupPort]);
     expect(clients.every((c) => c.server?.serverRole === 'primary')).toBe(true);
-    await Promise.all(clients.map((c) => c.subscribe({ type: 'Skill' })));
-    const received = clients.map(() => [] as number[]);
-    const resets = clients.map(() => 0);
-    const restoredAt = clients.map(() => [] as boolean[]);
-    clients.forEach((c, i) => {
-      c.on('notification', (n: Notification) => received[i].push(n.seq));
-      c.on('reset', () => (resets[i] += 1));
-      c.on('connected', (info: { restored: boolean }) => restoredAt[i].push(info.restored));
-    });
 
     // Changes stream from the master before, during and after the failover.
     const writer = await adminClient(master.port);
     toClose.push(() => writer.close());
     const committed: number[] = [];
-    const commits = new EventEmitter();
-    const committedAtLeast = (n: number): Promise<unknown> => (committed.length >= n ? Promise.resolve() : new Promise((resolve) => commits.on('commit', () => committed.length >= n && resolve(n))));
+    const onCommit = new Set<() => void>();
+    const committedAtLeast = (n: number): Promise<void> =>
+      new Promise((resolve) => {
+        const check = (): void => void (committed.length >= n && (onCommit.delete(check), resolve()));
+        onCommit.add(check);
+        check();
+      });
     let writing = true;
     const stream = (async () => {
       for (let i = 0; writing; i += 1) {
         committed.push((await writer.create({ type: 'Skill', name: `stream-${i}`, tenant: 1 })).seq);
-        commits.emit('commit');
-        await new Promise((resolve) => setTimeout(resolve, 5));
+        for (const check of [...onCommit]) check();
+        await new Promise((resolve) => setTimeout(resolve, 5)); // a steady stream, not a burst
       }
     })();
     await committedAtLeast(20);
@@ -102,13 +112,7 @@ describe('warm-standby pair', () => {
     const { master, cleanup } = await startTestMaster();
     toClose.push(cleanup);
     const { primary, backup, primaryPort, backupPort } = await pair(dir, master.port);
-    const clients: CfgClient[] = await Promise.all(
-      Array.from({ length: 20 }, () => connect({ endpoints: [`127.0.0.1:${primaryPort}`, `127.0.0.1:${backupPort}`], user: 'admin', password: ADMIN_PASSWORD })),
-    );
-    toClose.push(async () => void (await Promise.all(clients.map((c) => c.close()))));
-    await Promise.all(clients.map((c) => c.subscribe({ type: 'Skill' })));
-    const received = clients.map(() => [] as number[]);
-    clients.forEach((c, i) => c.on('notification', (n: Notification) => received[i].push(n.seq)));
+    const { clients, received, resets } = await subscribedClients(20, [primaryPort, backupPort]);
     const writer = await adminClient(master.port);
     toClose.push(() => writer.close());
     const committed = [(await writer.create({ type: 'Skill', name: 'before-term', tenant: 1 })).seq];
@@ -131,6 +135,7 @@ describe('warm-standby pair', () => {
       ),
     );
     for (const seqs of received) expect(seqs).toEqual(committed);
+    expect(resets.every((n) => n === 0)).toBe(true);
     expect(clients.every((c) => c.server?.serverRole === 'primary' && c.connected)).toBe(true);
   });
 });

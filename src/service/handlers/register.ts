@@ -16,48 +16,18 @@ export async function handleRegister(session: ClientSession, message: RegisterMe
   }
   const { source } = session.host;
   session.state = 'registering';
-  const heldSince = performance.now();
-  await source.untilServing();
-  const heldMs = performance.now() - heldSince;
-  if (heldMs > 5) session.logger.debug({ client: message.clientName, heldMs: Math.round(heldMs) }, 'register held during a failover');
-  if (session.state !== 'registering') return; // closed while it waited
-  session.state = 'awaiting-register';
-  const refusal = source.notServingReason();
-  if (refusal) throw refusal;
-  session.state = 'registering';
-  let personDbid: number | undefined;
+  let admitted: boolean;
   try {
-    personDbid = await source.authenticate(message.user, message.password);
+    admitted = await admit(session, message);
   } finally {
     if (session.state === 'registering') session.state = 'awaiting-register';
   }
-  if (session.state !== 'awaiting-register') return; // closed while the password was checked
-  if (personDbid === undefined) throw new CfgError(ErrorCode.AUTH_FAILED, 'unknown user or wrong password');
-  session.personDbid = personDbid;
-  session.clientName = message.clientName;
-  session.clientType = message.clientType;
-  const principal = session.principal;
-  if (!principal) throw new CfgError(ErrorCode.AUTH_FAILED, 'unknown user or wrong password');
-  if (message.clientType === 'proxy') {
-    if (!principal.mayProxy) {
-      throw new CfgError(ErrorCode.PERMISSION_DENIED, `account '${message.user}' may not register as a proxy (it needs isProxy or isAdmin)`);
-    }
-    session.isProxy = true;
-  }
+  if (!admitted || session.state !== 'awaiting-register') return; // closed while it waited
 
   const addp = message.addp;
   if (addp && addp.remoteTimeoutMs > 0) session.startAddp(addp.remoteTimeoutMs, addp.trace === 'remote' || addp.trace === 'both');
 
   const restore = message.session;
-  if (restore && restore.lastSeq > source.appliedSeq()) {
-    // [ARCH-3] a server behind the client's position (a backup just promoted) catches up first;
-    // it never presents a stale view as current.
-    session.state = 'registering';
-    session.logger.debug({ client: message.clientName, lastSeq: restore.lastSeq, appliedSeq: source.appliedSeq() }, 'restore waits for this server to catch up');
-    await source.waitForSeq(restore.lastSeq, session.host.limits.restoreWaitMs);
-    if (session.state !== 'registering') return; // closed meanwhile
-    session.state = 'awaiting-register';
-  }
   const registered = {
     kind: Kind.Registered,
     id: message.id,
@@ -91,6 +61,47 @@ export async function handleRegister(session: ClientSession, message: RegisterMe
   session.send({ ...registered, sessionId: session.id, restored: true });
   const replayed = await replay(session, restore.lastSeq);
   session.logger.debug({ session: session.id, lastSeq: restore.lastSeq, replayed }, 'session restored');
+}
+
+/**
+ * Everything a session waits for before it may start, while the connection stays in
+ * 'registering': a failover in progress (a backup about to be promoted), the password check, and a
+ * server behind the client's position catching up [ARCH-3]. Throws the refusal; false when the
+ * connection closed meanwhile.
+ */
+async function admit(session: ClientSession, message: RegisterMessage): Promise<boolean> {
+  const { source, limits } = session.host;
+  const heldSince = performance.now();
+  await source.untilServing();
+  const heldMs = performance.now() - heldSince;
+  if (heldMs > 5) session.logger.debug({ client: message.clientName, heldMs: Math.round(heldMs) }, 'register held during a failover');
+  if (session.state !== 'registering') return false;
+  const refusal = source.notServingReason();
+  if (refusal) throw refusal;
+
+  const personDbid = await source.authenticate(message.user, message.password);
+  if (session.state !== 'registering') return false;
+  if (personDbid === undefined) throw new CfgError(ErrorCode.AUTH_FAILED, 'unknown user or wrong password');
+  session.personDbid = personDbid;
+  session.clientName = message.clientName;
+  session.clientType = message.clientType;
+  const principal = session.principal;
+  if (!principal) throw new CfgError(ErrorCode.AUTH_FAILED, 'unknown user or wrong password');
+  if (message.clientType === 'proxy') {
+    if (!principal.mayProxy) {
+      throw new CfgError(ErrorCode.PERMISSION_DENIED, `account '${message.user}' may not register as a proxy (it needs isProxy or isAdmin)`);
+    }
+    session.isProxy = true;
+  }
+
+  const restore = message.session;
+  if (restore && restore.lastSeq > source.appliedSeq()) {
+    // A server behind the client's position never presents a stale view as current.
+    session.logger.debug({ client: message.clientName, lastSeq: restore.lastSeq, appliedSeq: source.appliedSeq() }, 'restore waits for this server to catch up');
+    await source.waitForSeq(restore.lastSeq, limits.restoreWaitMs);
+    if (session.state !== 'registering') return false;
+  }
+  return true;
 }
 
 /**
