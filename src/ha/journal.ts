@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { JournalRecord } from '../../protocol/index.js';
+import { Ring } from '../util/ring.js';
 
 type WithoutR<T> = T extends unknown ? Omit<T, 'r'> : never;
 export type JournalEntry = WithoutR<JournalRecord>;
@@ -12,12 +13,13 @@ export type JournalEntry = WithoutR<JournalRecord>;
 export class Journal {
   /** Identifies this journal's numbering: a restarted primary starts a new one. */
   readonly id = randomUUID();
-  private records: JournalRecord[] = [];
-  private start = 0;
+  private readonly records: Ring<JournalRecord>;
   private nextR = 1;
   private readonly listeners = new Set<() => void>();
 
-  constructor(private readonly capacity: number) {}
+  constructor(capacity: number) {
+    this.records = new Ring(capacity);
+  }
 
   get lastRecord(): number {
     return this.nextR - 1;
@@ -25,22 +27,14 @@ export class Journal {
 
   append(entry: JournalEntry): void {
     this.records.push({ ...entry, r: this.nextR++ } as JournalRecord);
-    if (this.records.length - this.start > this.capacity) {
-      this.start += 1;
-      // Compact now and then rather than shifting on every append.
-      if (this.start > this.capacity) {
-        this.records = this.records.slice(this.start);
-        this.start = 0;
-      }
-    }
     for (const listener of this.listeners) listener();
   }
 
   /** The records after `r`, or undefined when the ring no longer reaches back so far. */
   after(r: number): JournalRecord[] | undefined {
-    const first = this.records[this.start]?.r ?? this.nextR;
+    const first = this.records.at(0)?.r ?? this.nextR;
     if (r + 1 < first) return undefined;
-    return this.records.slice(this.start + (r + 1 - first));
+    return this.records.from(r + 1 - first);
   }
 
   onAppend(listener: () => void): () => void {

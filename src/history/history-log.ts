@@ -4,6 +4,7 @@ import Database from 'better-sqlite3';
 import type { NotificationFilter } from '../../protocol/index.js';
 import type { ChangeRecord } from '../model/change.js';
 import type { ChangesAfter } from '../service/source.js';
+import { Ring } from '../util/ring.js';
 import { ChangeLogTable } from './change-log.js';
 
 /** Changes kept in memory for replays (about 250 bytes of frame each, plus the record). */
@@ -40,8 +41,7 @@ export class HistoryLog {
    * same recent changes, and reading them from SQLite a thousand times was a quarter of the
    * restore burst. Every change after `recentFloor` is here.
    */
-  private recent: ChangeRecord[] = [];
-  private recentStart = 0;
+  private readonly recent = new Ring<ChangeRecord>(RECENT_CHANGES);
   private recentFloor: number;
   private pendingSessions = new Map<string, SessionRecord>();
   private flushScheduled = false;
@@ -80,27 +80,10 @@ export class HistoryLog {
     });
   }
 
-  get floor(): number {
-    return this.floorSeq;
-  }
-
-  /** The newest seq the log holds (pending appends included), or the floor when it is empty. */
-  get newestSeq(): number {
-    const pending = this.pendingChanges.at(-1);
-    return pending?.seq ?? this.changes.newestSeq() ?? this.floorSeq;
-  }
-
   append(change: ChangeRecord): void {
     this.pendingChanges.push(change);
-    this.recent.push(change);
-    if (this.recent.length - this.recentStart > RECENT_CHANGES) {
-      this.recentFloor = this.recent[this.recentStart].seq;
-      this.recentStart += 1;
-      if (this.recentStart >= RECENT_CHANGES) {
-        this.recent = this.recent.slice(this.recentStart);
-        this.recentStart = 0;
-      }
-    }
+    const evicted = this.recent.push(change);
+    if (evicted) this.recentFloor = evicted.seq;
     this.scheduleFlush();
   }
 
@@ -122,17 +105,9 @@ export class HistoryLog {
     return { kind: 'changes', changes: this.storedThenPending(seq) };
   }
 
-  /** The in-memory changes after `seq` (binary search for the first). */
+  /** The in-memory changes after `seq`. */
   private *recentAfter(seq: number): Generator<ChangeRecord> {
-    const recent = this.recent;
-    let lo = this.recentStart;
-    let hi = recent.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (recent[mid].seq <= seq) lo = mid + 1;
-      else hi = mid;
-    }
-    for (let i = lo; i < recent.length; i += 1) yield recent[i];
+    yield* this.recent.from(this.recent.firstIndex((change) => change.seq > seq));
   }
 
   /**
@@ -152,8 +127,7 @@ export class HistoryLog {
   /** A fresh start at `seq` (a first load): nothing before it can be replayed. */
   resetTo(seq: number): void {
     this.pendingChanges = [];
-    this.recent = [];
-    this.recentStart = 0;
+    this.recent.clear();
     this.recentFloor = seq;
     this.changes.clear();
     this.setFloor(seq);
