@@ -4,47 +4,38 @@
  * its own process, as in production; the reader and the writer are this process.
  * Usage: npm run bench:master [-- --objects 100000 --write-seconds 5 --writers 2 --inflight 64]
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { connect } from '../src/client/index.js';
 import { seedMasterDatabase } from './seed.js';
+import { cpuMs, PASSWORD, startServer } from './support.js';
 
 const { values } = parseArgs({
   options: { objects: { type: 'string', default: '100000' }, 'write-seconds': { type: 'string', default: '5' }, inflight: { type: 'string', default: '64' }, writers: { type: 'string', default: '2' } },
 });
 const objectCount = Number(values.objects);
 const writeSeconds = Number(values['write-seconds']);
-const CLI = new URL('../../bin/cfgproxy.js', import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), 'cfgproxy-bench-'));
 const dbPath = join(dir, 'master.db');
-await seedMasterDatabase(dbPath, objectCount, 'bench');
+await seedMasterDatabase(dbPath, objectCount, PASSWORD);
 
-const startedAt = performance.now();
 // BENCH_PROFILE_DIR=dir writes a V8 CPU profile of the master (stopped with SIGINT then).
-const profile = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [];
-const child = spawn(process.execPath, [...profile, CLI, 'master', '--db', dbPath, '--port', '0'], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, CFGPROXY_ADMIN_PASSWORD: 'bench' } });
-let loadMs = 0;
-const port = await new Promise<number>((resolve, reject) => {
-  child.once('exit', (code) => reject(new Error(`master exited with ${code}`)));
-  createInterface({ input: child.stderr! }).on('line', (line) => {
-    const log = JSON.parse(line) as { msg: string; port?: number; loadMs?: number };
-    if (log.msg === 'configuration loaded') loadMs = log.loadMs ?? 0;
-    if (log.msg === 'master listening') resolve(log.port!);
-  });
-});
-const startupMs = performance.now() - startedAt;
-const client = await connect({ endpoints: `127.0.0.1:${port}`, user: 'admin', password: 'bench' });
+const master = await startServer(['master', '--db', dbPath, '--port', '0'], 'master listening', { profile: true });
+const startupMs = performance.now() - master.startedAt;
+const loadMs = Number(master.lines.find((line) => line.msg === 'configuration loaded')?.loadMs ?? 0);
+const port = master.port;
+const client = await connect({ endpoints: `127.0.0.1:${port}`, user: 'admin', password: PASSWORD });
 const readStarted = performance.now();
 let read = 0;
 for await (const _ of client.read('DN')) read += 1;
 const readAllMs = performance.now() - readStarted;
 
 // Writes: updates of DNs from `writers` connections with `inflight` requests each, for writeSeconds.
-const writers = await Promise.all(Array.from({ length: Number(values.writers) }, () => connect({ endpoints: `127.0.0.1:${port}`, user: 'admin', password: 'bench' })));
+const writers = await Promise.all(Array.from({ length: Number(values.writers) }, () => connect({ endpoints: `127.0.0.1:${port}`, user: 'admin', password: PASSWORD })));
+const masterCpuBefore = cpuMs(master.child.pid!);
+const writerCpuBefore = process.cpuUsage();
 const writeStarted = performance.now();
 const deadline = writeStarted + writeSeconds * 1000;
 let writes = 0;
@@ -60,9 +51,14 @@ await Promise.all(
 );
 await Promise.all(writers.map((writer) => writer.close()));
 const writesPerSecond = writes / ((performance.now() - writeStarted) / 1000);
+// CPU per write is steadier than writes/s on a shared machine: it compares builds across runs.
+const masterCpuUsPerWrite = ((cpuMs(master.child.pid!) - masterCpuBefore) * 1000) / writes;
+const writerCpu = process.cpuUsage(writerCpuBefore);
+const writerCpuUsPerWrite = (writerCpu.user + writerCpu.system) / writes;
 await client.close();
-child.kill(process.env.BENCH_PROFILE_DIR ? 'SIGINT' : 'SIGKILL');
-await new Promise((resolve) => child.once('exit', resolve));
+const exited = new Promise((resolve) => master.child.once('exit', resolve));
+master.child.kill(process.env.BENCH_PROFILE_DIR ? 'SIGINT' : 'SIGKILL');
+await exited;
 rmSync(dir, { recursive: true, force: true });
 
 const result = {
@@ -72,10 +68,12 @@ const result = {
   loadMs,
   readAllMs: Math.round(readAllMs),
   writesPerSecond: Math.round(writesPerSecond),
+  masterCpuUsPerWrite: Math.round(masterCpuUsPerWrite),
+  writerCpuUsPerWrite: Math.round(writerCpuUsPerWrite),
   node: process.version,
 };
 process.stdout.write(`${JSON.stringify(result)}\n`);
 process.stderr.write(
   `master with ${read} DNs: start-up ${result.startupMs} ms (process start to listening; loading ${loadMs} ms), one client reads all in ${result.readAllMs} ms, ` +
-    `${result.writesPerSecond} single-object writes/s (each its own transaction)\n`,
+    `${result.writesPerSecond} single-object writes/s (each its own transaction; ${result.masterCpuUsPerWrite} µs of master CPU each)\n`,
 );

@@ -99,10 +99,13 @@ export class ConfigStore {
   put(object: ConfigObject): void {
     const previous = this.get(object.type, object.dbid);
     this.byType.get(object.type)!.set(object.dbid, object);
+    // Most updates change options, annex or state: same name, same place, the very same props
+    // (deltas copy props only when they change them), so no index can have moved.
+    if (previous && previous.props === object.props && previous.name === object.name && previous.tenant === object.tenant && previous.folder === object.folder) return;
     const nameKey = ConfigStore.nameKey(object.type, object.tenant, object.name);
     const refs = referencesOf(object);
     if (previous) {
-      // Most updates change options or plain properties: the indexes then stay as they are.
+      // Changed plain properties keep the references: then only the name index may move.
       const previousNameKey = ConfigStore.nameKey(previous.type, previous.tenant, previous.name);
       if (previousNameKey !== nameKey && this.byName.get(previousNameKey) === object.dbid) this.byName.delete(previousNameKey);
       const previousRefs = referencesOf(previous);

@@ -4,6 +4,7 @@ import type { CfgClient } from '../../src/client/client.js';
 import { connect } from '../../src/client/index.js';
 import { adminClient, collect, startTestMaster } from '../helpers/master.js';
 import type { MasterServer } from '../../src/master/master-server.js';
+import { ConfigDatabase } from '../../src/store/config-db.js';
 
 let master: MasterServer;
 let cleanup: () => Promise<void>;
@@ -111,5 +112,14 @@ describe('master end to end', () => {
 
   it('master - wrong password is refused with AUTH_FAILED', async () => {
     expect(await codeOf(connect({ endpoints: `127.0.0.1:${master.port}`, user: 'admin', password: 'nope', reconnect: false }))).toBe('AUTH_FAILED');
+  });
+
+  it('master - a second master on the same database file is refused, and the first goes on', async () => {
+    expect(() => new ConfigDatabase(master.db.db.name)).toThrow(/in use by another process/);
+    const admin = await adminClient(master.port);
+    clients.push(admin);
+    const [dn] = await admin.readAll('DN');
+    const { seq } = await admin.update('DN', dn.dbid, { state: 'disabled' });
+    expect(seq).toBe(master.source.appliedSeq());
   });
 });
