@@ -64,6 +64,11 @@ const stream = (async () => {
 await new Promise((resolve) => setTimeout(resolve, 2000));
 const journalSessions = await fetchHa(backup);
 
+if (process.env.BENCH_DEBUG) {
+  const adminPort = backup.lines.find((line) => line.msg === 'admin HTTP listening')?.adminPort;
+  const metrics = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
+  process.stderr.write(`before the kill: backup ${metrics.split('\n').filter((l) => /clients|standby/.test(l)).join(' ')}\n`);
+}
 const killedAt = Date.now();
 primary.child.kill('SIGKILL');
 const promotion = await backup.waitFor((line) => line.event === 'HA-004');
@@ -72,7 +77,7 @@ if (process.env.BENCH_DEBUG) {
   const adminPort = backup.lines.find((line) => line.msg === 'admin HTTP listening')?.adminPort;
   for (let i = 0; i < 8; i += 1) {
     const metrics = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
-    process.stderr.write(`t+${Date.now() - killedAt} ms: committed ${committed.at(-1)} backup ${metrics.split('\n').filter((l) => /applied|sessions|clients/.test(l)).join(' ')}\n`);
+    process.stderr.write(`t+${Date.now() - killedAt} ms: committed ${committed.at(-1)} backup ${metrics.split('\n').filter((l) => /applied|sessions|clients|standby/.test(l)).join(' ')}\n`);
     await new Promise((resolve) => setTimeout(resolve, 500));
   }
 }
@@ -99,6 +104,8 @@ if (process.env.BENCH_DEBUG) {
   const restoredOnServer = backup.lines.filter((l) => l.msg === 'session restored').map((l) => relative(l) - (promotedAt - killedAt)).sort((a, b) => a - b);
   process.stderr.write(`server-side restores after promotion (ms): p10=${percentile(restoredOnServer, 10)} p50=${percentile(restoredOnServer, 50)} p90=${percentile(restoredOnServer, 90)} p100=${percentile(restoredOnServer, 100)} (${restoredOnServer.length})\n`);
   for (const l of backup.lines.filter((l) => typeof l.event === 'string' && l.time as number >= killedAt)) process.stderr.write(`  +${relative(l)} ms ${String(l.event)} ${String(l.msg)}\n`);
+  const lostAt = (reports as unknown as Array<{ disconnectedAt: number[] }>).flatMap((r) => r.disconnectedAt).filter((t) => t >= killedAt).map((t) => t - killedAt);
+  process.stderr.write(`clients saw the kill after (ms): ${[10, 50, 90, 100].map((p) => `p${p}=${percentile(lostAt, p)}`).join(' ')} (${lostAt.length})\n`);
   const after = restoreTimes.map((t) => t - promotedAt).sort((a, b) => a - b);
   process.stderr.write(`restored after promotion, deciles (ms): ${[10, 20, 30, 40, 50, 60, 70, 80, 90, 95, 99, 100].map((p) => `p${p}=${percentile(after, p)}`).join(' ')}\n`);
 }

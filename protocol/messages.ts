@@ -31,6 +31,7 @@ export const Kind = {
   LoadSnapshot: 22,
   CredentialChanged: 23,
   Position: 24,
+  Standby: 25,
 } as const;
 
 export type KindName = keyof typeof Kind;
@@ -158,6 +159,21 @@ export interface RegisterMessage {
   password: string;
   addp?: AddpSettings;
   session?: SessionToRestore;
+}
+
+/**
+ * Opens a standby connection [PROTO-STANDBY-1]: a client of a pair keeps one, unregistered, to
+ * the member it would fail over to, so that a failover costs it a Register on an open connection
+ * and no TCP connect. The credentials are checked now, so the Register later finds them verified.
+ * Answered with Ack; a later Register on the same connection is as usual.
+ */
+export interface StandbyMessage {
+  kind: typeof Kind.Standby;
+  id: number;
+  user: string;
+  password: string;
+  /** How long the server lets the standby connection be silent before it polls it (0 = off). */
+  remoteTimeoutMs: number;
 }
 
 export interface RegisteredMessage {
@@ -374,7 +390,8 @@ export type Message =
   | ServerInfoMessage
   | LoadSnapshotMessage
   | CredentialChangedMessage
-  | PositionMessage;
+  | PositionMessage
+  | StandbyMessage;
 
 export type MessageOf<K extends KindNumber> = Extract<Message, { kind: K }>;
 
@@ -388,4 +405,5 @@ export type RequestMessage =
   | UpdateObjectMessage
   | DeleteObjectMessage
   | GetServerInfoMessage
-  | LoadSnapshotMessage;
+  | LoadSnapshotMessage
+  | StandbyMessage;

@@ -221,6 +221,8 @@ export function validateMessage(body: unknown): Message {
       return { kind, id: f.uint('id'), filter: notificationFilter(body.filter, id, 'filter') };
     case Kind.Ack:
       return { kind, id: f.uint('id'), seq: f.uint('seq') };
+    case Kind.Standby:
+      return { kind, id: f.uint('id'), user: f.string('user', 255), password: f.string('password', 1024), remoteTimeoutMs: f.uint('remoteTimeoutMs') };
     case Kind.ObjectCreated:
       return { kind, seq: f.uint('seq'), at: f.uint('at'), object: f.map('object') as unknown as ConfigObject };
     case Kind.ObjectUpdated: {

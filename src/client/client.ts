@@ -25,6 +25,7 @@ import { parseEndpoint, type Endpoint } from '../net/endpoint.js';
 import type { TlsFiles } from '../net/tls-options.js';
 import { notificationFilterKey } from '../model/filter.js';
 import { backoffDelayMs } from './backoff.js';
+import { StandbyLink } from './standby.js';
 
 export interface ConnectOptions {
   /** `host:port`, `tls://host:port`, or a list tried in turn (primary, backup, …). */
@@ -40,6 +41,11 @@ export interface ConnectOptions {
   reconnect?: boolean;
   connectTimeoutMs?: number;
   requestTimeoutMs?: number;
+  /**
+   * Keep a standby connection to the next endpoint, so that a failover costs a Register on an open
+   * connection rather than a new one [PROTO-STANDBY-1] (default true; needs several endpoints).
+   */
+  standby?: boolean;
 }
 
 export type Notification = ChangeMessage;
@@ -67,7 +73,8 @@ interface Pending {
 /**
  * A connection to a master or a proxy, kept alive across failures. Events:
  * `notification` (ordered, each seq at most once), `reset` (history expired: re-read),
- * `connected`, `disconnected`, `error`, `position` (lastSeq advanced with nothing to deliver);
+ * `connected`, `disconnected`, `error`, `position` (lastSeq advanced with nothing to deliver),
+ * `standby` (a standby connection to the next endpoint is ready [PROTO-STANDBY-1]);
  * for proxies also `credential` (a CredentialChanged).
  */
 export class CfgClient extends EventEmitter {
@@ -86,6 +93,7 @@ export class CfgClient extends EventEmitter {
   /** Until then, reconnects retry briskly: a pair member said it is the backup (a switchover is under way). */
   private pairFailingOverUntil = 0;
   private pausedKeepalive: NodeJS.Timeout | null = null;
+  private standby: StandbyLink | null = null;
   /** Server info from the last Registered. */
   server: Pick<RegisteredMessage, 'serverName' | 'serverKind' | 'serverRole' | 'version'> | undefined;
 
@@ -159,10 +167,9 @@ export class CfgClient extends EventEmitter {
     throw lastError;
   }
 
-  private async attach(endpoint: Endpoint): Promise<void> {
-    const tlsFiles = typeof this.options.tls === 'object' ? this.options.tls : undefined;
-    const socket = await dial(endpoint, tlsFiles, this.options.connectTimeoutMs ?? 5000);
-    const connection = new Connection(socket, { ...DEFAULT_CONNECTION_LIMITS, drainTimeoutMs: 0 });
+  /** Registers on `endpoint`, over `standby` when one is ready there, else on a new connection. */
+  private async attach(endpoint: Endpoint, standby?: Connection): Promise<void> {
+    const connection = standby ?? new Connection(await dial(endpoint, this.tlsFiles, this.connectTimeoutMs), { ...DEFAULT_CONNECTION_LIMITS, drainTimeoutMs: 0 });
     this.connection = connection;
     connection.setHandler({
       onMessage: (message) => this.onMessage(message),
@@ -217,10 +224,38 @@ export class CfgClient extends EventEmitter {
       );
       this.addp.start();
     }
+    this.keepStandby((this.endpoints.indexOf(endpoint) + 1) % this.endpoints.length);
     this.emit('connected', { endpoint, restored: registered.restored });
   }
 
+  private get tlsFiles(): TlsFiles | undefined {
+    return typeof this.options.tls === 'object' ? this.options.tls : undefined;
+  }
+
+  private get connectTimeoutMs(): number {
+    return this.options.connectTimeoutMs ?? 5000;
+  }
+
+  /** A standby connection to the endpoint a failover would go to next (never the current one). */
+  private keepStandby(index: number): void {
+    if (this.endpoints.length < 2 || this.options.standby === false) return;
+    if (this.standby?.endpointIndex === index) return;
+    this.standby?.close();
+    const { user, password, addp } = this.options;
+    const endpoint = this.endpoints[index];
+    this.standby = new StandbyLink(index, endpoint, { user, password, tls: this.tlsFiles, connectTimeoutMs: this.connectTimeoutMs, addp, onReady: () => this.emit('standby', { endpoint }) });
+  }
+
   private scheduleReconnect(attempt: number): void {
+    // A standby connection is the next endpoint, already open: register on it at once.
+    const standbyIndex = this.standby?.endpointIndex;
+    const standby = this.standby?.take();
+    this.standby = null;
+    if (standby && standbyIndex !== undefined) {
+      this.endpointIndex = standbyIndex;
+      this.attach(this.endpoints[standbyIndex], standby).catch((error: unknown) => this.reconnectFailed(error, attempt));
+      return;
+    }
     // A pair member answering BACKUP_MODE is alive and about to take over (or names the primary):
     // retry briskly instead of backing off, so a switchover costs clients well under a second.
     const pairFailingOver = Date.now() < this.pairFailingOverUntil;
@@ -229,15 +264,16 @@ export class CfgClient extends EventEmitter {
       this.reconnectTimer = null;
       if (this.state === 'closed') return;
       this.endpointIndex = (this.endpointIndex + 1) % this.endpoints.length;
-      this.attach(this.endpoints[this.endpointIndex]).catch((error: unknown) => {
-        if (this.state !== 'closed') {
-          const code = error instanceof CfgError ? error.code : undefined;
-          if (code === ErrorCode.BACKUP_MODE) this.pairFailingOverUntil = Date.now() + PAIR_FAILOVER_WINDOW_MS;
-          if (this.listenerCount('error') > 0 && code !== ErrorCode.CONNECTION_LOST && code !== ErrorCode.BACKUP_MODE) this.emit('error', error);
-          if (!this.reconnectTimer) this.scheduleReconnect(attempt + 1);
-        }
-      });
+      this.attach(this.endpoints[this.endpointIndex]).catch((error: unknown) => this.reconnectFailed(error, attempt));
     }, delayMs);
+  }
+
+  private reconnectFailed(error: unknown, attempt: number): void {
+    if (this.state === 'closed') return;
+    const code = error instanceof CfgError ? error.code : undefined;
+    if (code === ErrorCode.BACKUP_MODE) this.pairFailingOverUntil = Date.now() + PAIR_FAILOVER_WINDOW_MS;
+    if (this.listenerCount('error') > 0 && code !== ErrorCode.CONNECTION_LOST && code !== ErrorCode.BACKUP_MODE) this.emit('error', error);
+    if (!this.reconnectTimer) this.scheduleReconnect(attempt + 1);
   }
 
   private onMessage(message: Message): void {
@@ -410,6 +446,8 @@ export class CfgClient extends EventEmitter {
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     if (this.pausedKeepalive) clearInterval(this.pausedKeepalive);
     this.addp?.stop();
+    this.standby?.close();
+    this.standby = null;
     this.failPending(new CfgError(ErrorCode.CLIENT_CLOSED, 'client closed'));
     const connection = this.connection;
     this.connection = null;

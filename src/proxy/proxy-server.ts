@@ -203,6 +203,8 @@ function adminTarget(source: ProxySource, service: ConfigService, upstream: Upst
       cfgproxy_applied_seq: source.appliedSeq(),
       cfgproxy_objects: source.store.size,
       cfgproxy_clients: service.clientCount,
+      cfgproxy_standby_connections: service.standbyCount,
+      cfgproxy_connections_accepted_total: service.acceptedTotal,
       cfgproxy_sessions: service.fanOut.size,
       cfgproxy_deliveries_total: service.fanOut.deliveries,
       cfgproxy_master_connected: upstream.connected ? 1 : 0,

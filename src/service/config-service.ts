@@ -61,6 +61,16 @@ export class ConfigService implements SessionHost {
     return this.connections.size;
   }
 
+  /** Connections accepted since the start (a failover onto standby connections adds none). */
+  acceptedTotal = 0;
+
+  /** Connections standing by for a failover [PROTO-STANDBY-1] (counted in clientCount too). */
+  get standbyCount(): number {
+    let count = 0;
+    for (const session of this.connections) if (session.state === 'standby') count += 1;
+    return count;
+  }
+
   async start(): Promise<void> {
     this.server = await listen({ host: this.options.host, port: this.options.port, tls: this.options.tls }, (socket) => this.accept(socket));
     if (this.limits.positionIntervalMs > 0) {
@@ -75,6 +85,7 @@ export class ConfigService implements SessionHost {
   }
 
   private accept(socket: Socket): void {
+    this.acceptedTotal += 1;
     if (this.connections.size >= this.limits.maxClients) {
       socket.end(encodeFrame({ kind: Kind.Error, id: 0, code: ErrorCode.TOO_MANY_CLIENTS, message: `server is at its limit of ${this.limits.maxClients} clients`, fatal: true }));
       socket.on('error', () => undefined);

@@ -35,7 +35,7 @@ export interface SessionHost {
   sessionChanged(session: ClientSession): void;
 }
 
-export type SessionState = 'awaiting-register' | 'registering' | 'active' | 'closed';
+export type SessionState = 'awaiting-register' | 'standby' | 'registering' | 'active' | 'closed';
 
 /**
  * One client connection on the server side: its handshake state, identity, subscriptions and
@@ -129,6 +129,13 @@ export class ClientSession implements ConnectionHandler {
     return this.subscriptions.delete(notificationFilterKey(filter));
   }
 
+  /** A standby connection [PROTO-STANDBY-2]: no register deadline; ADDP keeps it honest instead. */
+  standBy(remoteTimeoutMs: number): void {
+    this.state = 'standby';
+    clearTimeout(this.registerTimer);
+    this.startAddp(remoteTimeoutMs, false);
+  }
+
   /** Starts the keepalive towards the client with the timeout it asked for [PROTO-ADDP-2]. */
   startAddp(timeoutMs: number, trace: boolean): void {
     this.addp?.stop();
@@ -171,7 +178,7 @@ export class ClientSession implements ConnectionHandler {
       this.replyError(id, new CfgError(ErrorCode.UNKNOWN_KIND, `a server does not accept ${KindNames[message.kind] ?? message.kind} messages`));
       return;
     }
-    if (this.state !== 'active' && message.kind !== Kind.Register) {
+    if (this.state !== 'active' && message.kind !== Kind.Register && message.kind !== Kind.Standby) {
       this.replyError(id, new CfgError(ErrorCode.NOT_REGISTERED, 'send Register first'));
       return;
     }

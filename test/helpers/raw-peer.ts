@@ -51,8 +51,9 @@ export class RawPeer {
   }
 
   async register(password: string, extra: Record<string, unknown> = {}): Promise<Message> {
-    this.send({ kind: 1, id: 1, versions: [1], clientName: 'raw', clientType: 'test', user: 'admin', password, ...extra });
-    return this.waitFor((m) => 'id' in m && m.id === 1);
+    const message = { kind: 1, id: 1, versions: [1], clientName: 'raw', clientType: 'test', user: 'admin', password, ...extra };
+    this.send(message);
+    return this.waitFor((m) => 'id' in m && m.id === message.id);
   }
 
   close(): Promise<void> {

@@ -11,6 +11,7 @@ export const VECTOR_MESSAGES: Array<{ name: string; message: Message }> = [
       session: { id: '5b0f6c1e-1111-4222-8333-944455556666', lastSeq: 1234, subscriptions: [{ type: 'DN', tenant: 1 }, {}] },
     },
   },
+  { name: 'standby', message: { kind: 25, id: 1, user: 'agent1', password: 'secret', remoteTimeoutMs: 10000 } },
   { name: 'registered', message: { kind: 2, id: 1, version: 1, sessionId: 's-1', serverName: 'master', serverKind: 'master', serverRole: 'standalone', seq: 42, restored: false } },
   { name: 'read objects with filter', message: { kind: 3, id: 2, objectType: 'DN', filter: { tenant: 1, props: { number: '5001' } } } },
   { name: 'read end', message: { kind: 5, id: 2, total: 3, seq: 42 } },

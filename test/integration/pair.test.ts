@@ -234,6 +234,29 @@ describe('pair', () => {
     await disconnected; // its clients were sent to the primary
   });
 
+  it('pair - a client stands by at the backup; when the primary dies it registers there on that connection: restored, no new connection, nothing missed', async () => {
+    const { master, primary, backup } = await setup();
+    const c = await connect({ endpoints: [`127.0.0.1:${primary.port}`, `127.0.0.1:${backup.port}`], user: 'admin', password: ADMIN_PASSWORD });
+    toClose.push(() => c.close());
+    await c.subscribe({ type: 'Skill' });
+    await new Promise((resolve) => c.once('standby', resolve));
+    expect(backup.service.standbyCount).toBe(1);
+    const acceptedBefore = backup.service.acceptedTotal;
+    const received: number[] = [];
+    c.on('notification', (n: Notification) => received.push(n.seq));
+
+    const restored = new Promise<{ restored: boolean }>((resolve) => c.once('connected', resolve));
+    await primary.stop();
+    const writer = await connect({ endpoints: `127.0.0.1:${master.port}`, user: 'admin', password: ADMIN_PASSWORD });
+    toClose.push(() => writer.close());
+    const { seq } = await writer.create({ type: 'Skill', name: 'while-failing-over', tenant: 1 });
+    expect((await restored).restored).toBe(true);
+    expect(c.server?.serverName).toBe('backup');
+    expect(backup.service.acceptedTotal).toBe(acceptedBefore);
+    if (received.at(-1) !== seq) await new Promise<void>((resolve) => c.on('notification', (n: Notification) => n.seq === seq && resolve()));
+    expect(received).toEqual([seq]);
+  });
+
   it('pair - a configured primary restarted after a failover joins as backup; the promoted one stays primary', async () => {
     const { master, dir, haPort, backup } = await failedOver();
     const restarted = await member(dir, master.port, 'primary-again', haOptions('primary', { haPort }));

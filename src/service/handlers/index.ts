@@ -4,6 +4,7 @@ import { handleLoadSnapshot } from './load-snapshot.js';
 import { handleReadObjects } from './read-objects.js';
 import { handleRegister } from './register.js';
 import { handleGetServerInfo } from './server-info.js';
+import { handleStandby } from './standby.js';
 import { handleSubscribe, handleUnsubscribe } from './subscribe.js';
 import { handleCreateObject, handleDeleteObject, handleUpdateObject } from './write-objects.js';
 
@@ -20,4 +21,5 @@ export const handlers: { [K in RequestMessage['kind']]: Handler<K> } = {
   [Kind.DeleteObject]: handleDeleteObject,
   [Kind.GetServerInfo]: handleGetServerInfo,
   [Kind.LoadSnapshot]: handleLoadSnapshot,
+  [Kind.Standby]: handleStandby,
 };

@@ -9,7 +9,9 @@ import type { ClientSession } from '../session.js';
  * the replay and the live stream.
  */
 export async function handleRegister(session: ClientSession, message: RegisterMessage): Promise<void> {
-  if (session.state !== 'awaiting-register') throw new CfgError(ErrorCode.ALREADY_REGISTERED, 'this connection is already registered');
+  // A standby connection registers like a fresh one [PROTO-STANDBY-3]; a refusal leaves it as it was.
+  const before = session.state;
+  if (before !== 'awaiting-register' && before !== 'standby') throw new CfgError(ErrorCode.ALREADY_REGISTERED, 'this connection is already registered');
   const version = Math.max(...message.versions.filter((v) => (PROTOCOL_VERSIONS as readonly number[]).includes(v)));
   if (!Number.isFinite(version)) {
     throw new CfgError(ErrorCode.UNSUPPORTED_VERSION, `no common protocol version: client offers [${message.versions.join(', ')}], server speaks [${PROTOCOL_VERSIONS.join(', ')}]`);
@@ -20,9 +22,9 @@ export async function handleRegister(session: ClientSession, message: RegisterMe
   try {
     admitted = await admit(session, message);
   } finally {
-    if (session.state === 'registering') session.state = 'awaiting-register';
+    if (session.state === 'registering') session.state = before;
   }
-  if (!admitted || session.state !== 'awaiting-register') return; // closed while it waited
+  if (!admitted || session.state !== before) return; // closed while it waited
 
   const addp = message.addp;
   if (addp && addp.remoteTimeoutMs > 0) session.startAddp(addp.remoteTimeoutMs, addp.trace === 'remote' || addp.trace === 'both');

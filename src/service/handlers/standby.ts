@@ -1,0 +1,22 @@
+import { CfgError, ErrorCode, Kind, type StandbyMessage } from '../../../protocol/index.js';
+import type { ClientSession } from '../session.js';
+
+/**
+ * Standby [PROTO-STANDBY-1..3]: the connection stays open unregistered, on any server role (a
+ * backup included), without the register deadline; ADDP guards it instead. The client registers
+ * on it when it loses its live connection, so a failover needs no accept (a busy Node server
+ * accepts one connection per event-loop turn: a thousand took seconds) and no password hash (it
+ * was verified here, ahead of time; a thousand users' scrypts would take seconds too).
+ */
+export async function handleStandby(session: ClientSession, message: StandbyMessage): Promise<void> {
+  if (session.state !== 'awaiting-register') throw new CfgError(ErrorCode.ALREADY_REGISTERED, 'Standby is only for a connection that has not registered');
+  session.state = 'registering';
+  const personDbid = await session.host.source.authenticate(message.user, message.password);
+  if (session.state !== 'registering') return; // closed meanwhile
+  if (personDbid === undefined) {
+    session.state = 'awaiting-register';
+    throw new CfgError(ErrorCode.AUTH_FAILED, 'unknown user or wrong password');
+  }
+  session.standBy(message.remoteTimeoutMs);
+  session.send({ kind: Kind.Ack, id: message.id, seq: session.host.source.appliedSeq() });
+}
