@@ -110,9 +110,12 @@ export class ConfigService implements SessionHost {
     if (this.fanOut.remove(session)) this.options.sessions?.sessionClosed(session);
   }
 
-  /** Closes every client connection with a fatal error that says why (e.g. this proxy became the backup). */
+  /**
+   * Closes every client connection with a fatal error that says why (e.g. this proxy became the
+   * backup). Standby connections stay: a backup is just where they belong.
+   */
   disconnectAll(error: { code: ErrorCodeName; message: string }): void {
-    for (const session of [...this.connections]) session.connection.close(error);
+    for (const session of [...this.connections]) if (session.state !== 'standby') session.connection.close(error);
   }
 
   /** Stops accepting, tells every client the server is going away, and closes them. */

@@ -50,6 +50,20 @@ describe('standby connections', () => {
     await p.closed; // the register deadline still applies
   });
 
+  it('standby - a standby client that stops answering keepalive polls is dropped with ADDP_TIMEOUT', async () => {
+    const server = await master();
+    const p = await peer(server.port);
+    p.send({ kind: Kind.Standby, id: 1, user: 'admin', password: ADMIN_PASSWORD, remoteTimeoutMs: 100 });
+    await p.waitFor(reply(1));
+    // Three polls answered outlast the 200 ms register deadline: the connection stands by.
+    await p.waitFor((m) => m.kind === Kind.AddpPoll && m.n === 3);
+    expect(server.service.standbyCount).toBe(1);
+    p.hang = true;
+    await p.closed;
+    expect(p.received.some((m) => m.kind === Kind.Error)).toBe(false); // dropped by ADDP, not by the deadline
+    expect(server.service.standbyCount).toBe(0);
+  });
+
   it('standby - a registered session cannot stand by', async () => {
     const server = await master();
     const p = await peer(server.port);
