@@ -11,9 +11,16 @@ export interface AdminTarget {
   /** `/ha` as JSON; undefined when this server is not in a pair. */
   haStatus(): Record<string, unknown> | undefined;
   /** Prometheus samples: name → value (gauges and counters). */
-  metrics(): Record<string, number>;
+  metrics(): Metric[];
   /** The graceful switchover of a pair; undefined when this server is not in a pair. */
   switchover?(): Promise<{ ok: boolean; message: string }>;
+}
+
+/** One Prometheus sample; a name ending in `_total` is a counter, any other a gauge. */
+export interface Metric {
+  name: string;
+  help: string;
+  value: number;
 }
 
 /**
@@ -69,13 +76,7 @@ export class AdminServer {
         return status ? send(200, `${JSON.stringify(status, null, 2)}\n`, 'application/json') : send(404, 'not in a pair\n');
       }
       case '/metrics':
-        return send(
-          200,
-          Object.entries(this.target.metrics())
-            .map(([name, value]) => `${name} ${value}`)
-            .join('\n') + '\n',
-          'text/plain; version=0.0.4',
-        );
+        return send(200, renderMetrics(this.target.metrics()), 'text/plain; version=0.0.4');
       default:
         return send(404, 'try /health, /health/active, /ha or /metrics\n');
     }
@@ -88,4 +89,11 @@ export class AdminServer {
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
   }
+}
+
+/** The Prometheus text format: HELP and TYPE before each sample. */
+function renderMetrics(metrics: Metric[]): string {
+  return metrics
+    .map(({ name, help, value }) => `# HELP ${name} ${help}\n# TYPE ${name} ${name.endsWith('_total') ? 'counter' : 'gauge'}\n${name} ${value}\n`)
+    .join('');
 }

@@ -1,7 +1,7 @@
 import type { ConnectOptions } from '../client/client.js';
 import { HistoryLog } from '../history/history-log.js';
 import type { TlsFiles } from '../net/tls-options.js';
-import { AdminServer, type AdminTarget } from '../admin/admin-server.js';
+import { AdminServer, type AdminTarget, type Metric } from '../admin/admin-server.js';
 import { HaNode, type HaOptions } from '../ha/ha-node.js';
 import { ConfigService, type SessionObserver } from '../service/config-service.js';
 import type { ServiceLimits } from '../service/limits.js';
@@ -199,27 +199,31 @@ function adminTarget(source: ProxySource, service: ConfigService, upstream: Upst
     active: () => serving() && source.serverRole() !== 'backup',
     haStatus: () => ha?.status(),
     ...(ha ? { switchover: () => ha.switchover() } : {}),
-    metrics: () => ({
-      cfgproxy_applied_seq: source.appliedSeq(),
-      cfgproxy_objects: source.store.size,
-      cfgproxy_clients: service.clientCount,
-      cfgproxy_standby_connections: service.standbyCount,
-      cfgproxy_connections_accepted_total: service.acceptedTotal,
-      cfgproxy_sessions: service.fanOut.size,
-      cfgproxy_deliveries_total: service.fanOut.deliveries,
-      cfgproxy_master_connected: upstream.connected ? 1 : 0,
-      cfgproxy_serving: serving() ? 1 : 0,
-      ...(ha
-        ? {
-            cfgproxy_ha_primary: ha.role() === 'primary' ? 1 : 0,
-            cfgproxy_ha_link_up: ha.linkUp ? 1 : 0,
-            cfgproxy_ha_journal_last_record: ha.journal.lastRecord,
-            cfgproxy_ha_journal_lag: ha.role() === 'primary' && ha.linkUp ? ha.journal.lastRecord - ha.traffic.ackedUpTo : 0,
-            cfgproxy_ha_journal_bytes_sent_total: ha.traffic.bytesSent,
-            cfgproxy_ha_journal_bytes_received_total: ha.traffic.bytesReceived,
-          }
-        : {}),
-    }),
+    metrics: () => {
+      const metrics: Metric[] = [
+        { name: 'cfgproxy_applied_seq', help: 'Seq of the last change applied from the master.', value: source.appliedSeq() },
+        { name: 'cfgproxy_objects', help: 'Configuration objects in the cache.', value: source.store.size },
+        { name: 'cfgproxy_clients', help: 'Client connections, standby ones included.', value: service.clientCount },
+        { name: 'cfgproxy_standby_connections', help: 'Connections standing by for a failover (PROTO-STANDBY-1).', value: service.standbyCount },
+        { name: 'cfgproxy_connections_accepted_total', help: 'Client connections accepted since the start.', value: service.acceptedTotal },
+        { name: 'cfgproxy_sessions', help: 'Live client sessions.', value: service.fanOut.size },
+        { name: 'cfgproxy_deliveries_total', help: 'Notifications delivered to clients.', value: service.fanOut.deliveries },
+        { name: 'cfgproxy_master_connected', help: '1 while the link to the master is up.', value: upstream.connected ? 1 : 0 },
+        { name: 'cfgproxy_serving', help: '1 while clients are served.', value: serving() ? 1 : 0 },
+      ];
+      if (ha) {
+        const lag = ha.role() === 'primary' && ha.linkUp ? ha.journal.lastRecord - ha.traffic.ackedUpTo : 0;
+        metrics.push(
+          { name: 'cfgproxy_ha_primary', help: '1 on the pair member that is primary.', value: ha.role() === 'primary' ? 1 : 0 },
+          { name: 'cfgproxy_ha_link_up', help: '1 while the HA sync link is up.', value: ha.linkUp ? 1 : 0 },
+          { name: 'cfgproxy_ha_journal_last_record', help: 'Number of the last journal record written.', value: ha.journal.lastRecord },
+          { name: 'cfgproxy_ha_journal_lag', help: 'Journal records the backup has not acknowledged yet.', value: lag },
+          { name: 'cfgproxy_ha_journal_bytes_sent_total', help: 'Journal bytes sent on the HA link.', value: ha.traffic.bytesSent },
+          { name: 'cfgproxy_ha_journal_bytes_received_total', help: 'Journal bytes received on the HA link.', value: ha.traffic.bytesReceived },
+        );
+      }
+      return metrics;
+    },
   };
 }
 

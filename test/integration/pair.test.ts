@@ -240,7 +240,9 @@ describe('pair', () => {
     toClose.push(() => c.close());
     await c.subscribe({ type: 'Skill' });
     await new Promise((resolve) => c.once('standby', resolve));
-    expect(backup.service.standbyCount).toBe(1);
+    const metrics = await (await fetch(`http://127.0.0.1:${backup.admin!.port}/metrics`)).text();
+    expect(metrics).toContain('# TYPE cfgproxy_standby_connections gauge\ncfgproxy_standby_connections 1\n');
+    expect(metrics).toContain('# TYPE cfgproxy_connections_accepted_total counter\n');
     const acceptedBefore = backup.service.acceptedTotal;
     const received: number[] = [];
     c.on('notification', (n: Notification) => received.push(n.seq));
