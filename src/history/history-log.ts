@@ -1,9 +1,10 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import type { NotificationFilter } from '../../protocol/index.js';
 import type { ChangeRecord } from '../model/change.js';
 import type { ChangesAfter } from '../service/source.js';
+import { openOwnedDatabase } from '../store/owned-database.js';
 import { Ring } from '../util/ring.js';
 import { ChangeLogTable } from './change-log.js';
 
@@ -49,9 +50,7 @@ export class HistoryLog {
 
   constructor(path: string) {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-    this.db = new Database(path);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = NORMAL');
+    this.db = openOwnedDatabase(path, 'proxy');
     this.changes = new ChangeLogTable(this.db);
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;

@@ -1,8 +1,9 @@
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { Packr } from 'msgpackr';
 import type { ConfigObject, ObjectType } from '../../protocol/index.js';
 import type { ChangeRecord } from '../model/change.js';
 import { ChangeLogTable } from '../history/change-log.js';
+import { openOwnedDatabase } from './owned-database.js';
 
 // Objects are stored as msgpack: loading 100k of them is a decode, not a JSON parse per row.
 const packr = new Packr({ useRecords: false });
@@ -31,23 +32,7 @@ export class ConfigDatabase {
   private readonly commitTransaction: (batch: WriteBatch) => void;
 
   constructor(path: string) {
-    this.db = new Database(path);
-    try {
-      // The master is its database's only user. Holding the lock for the connection's life
-      // spares every commit its lock calls (and, set before WAL mode, the shared-memory index),
-      // and a second master started on the same file fails here instead of issuing seqs of its own.
-      this.db.pragma('locking_mode = EXCLUSIVE');
-      this.db.pragma('busy_timeout = 2000'); // a master that is still exiting lets go within this
-      this.db.pragma('journal_mode = WAL');
-      this.db.exec('BEGIN IMMEDIATE; COMMIT');
-    } catch (error) {
-      this.db.close();
-      const busy = (error as { code?: string }).code === 'SQLITE_BUSY';
-      throw new Error(busy ? `the database ${path} is in use by another process (another master?)` : `cannot open the database ${path}: ${(error as Error).message}`, { cause: error });
-    }
-    // NORMAL in WAL mode: a commit survives a process crash (kill -9); only power loss can cost
-    // the last transactions. See README "Durability".
-    this.db.pragma('synchronous = NORMAL');
+    this.db = openOwnedDatabase(path, 'master');
     // Checkpoints copy the pages that commits touched back into the database file: on a
     // 100k-object configuration they cost more than the commits themselves. Every 20,000 pages
     // (a WAL of up to 80 MB) most updates of a busy object land on a page already due for copying.

@@ -43,4 +43,17 @@ describe('history log', () => {
     expect(seqsAfter(reopened, 16)).toEqual([17]); // from memory
     reopened.close();
   });
+
+  it('history - a second proxy on the same history file is refused, and the first keeps it', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cfgproxy-history-'));
+    dirs.push(dir);
+    const path = join(dir, 'history.db');
+    const log = new HistoryLog(path);
+    expect(() => new HistoryLog(path)).toThrow(/in use by another process \(another proxy\?\)/);
+    log.resetTo(10);
+    log.append(change(11));
+    log.flush();
+    expect(seqsAfter(log, 10)).toEqual([11]);
+    log.close();
+  });
 });
