@@ -10,7 +10,7 @@ export interface AdminTarget {
   active(): boolean;
   /** `/ha` as JSON; undefined when this server is not in a pair. */
   haStatus(): Record<string, unknown> | undefined;
-  /** Prometheus samples: name → value (gauges and counters). */
+  /** The Prometheus samples, each with its help text. */
   metrics(): Metric[];
   /** The graceful switchover of a pair; undefined when this server is not in a pair. */
   switchover?(): Promise<{ ok: boolean; message: string }>;
