@@ -86,6 +86,16 @@ function optionPicker(flags: Flags): (key: string) => string | boolean | undefin
   return (key) => (program.getOptionValueSource(key) === 'cli' ? flags[key] : (file[key] as string | boolean | undefined) ?? flags[key]);
 }
 
+/** A numeric option (flag or config file) as a number; anything but a number ≥ 0 is a usage error. */
+function numberOption(pick: ReturnType<typeof optionPicker>, key: string): number {
+  const raw = pick(key);
+  const value = typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : typeof raw === 'number' ? raw : NaN;
+  if (!Number.isFinite(value) || value < 0) {
+    throw new UsageError(`--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} must be a number, 0 or more (got '${String(raw)}')`);
+  }
+  return value;
+}
+
 function serverLogger() {
   return createLogger({ level: program.opts<{ logLevel: 'info' }>().logLevel });
 }
@@ -98,10 +108,10 @@ function serverTls(pick: ReturnType<typeof optionPicker>): TlsFiles | undefined 
 
 function serverLimits(pick: ReturnType<typeof optionPicker>): Partial<ServiceLimits> {
   return {
-    maxClients: Number(pick('maxClients')),
-    maxFrameBytes: Number(pick('maxFrameBytes')),
-    maxOutboundBytes: Number(pick('maxOutboundBytes')),
-    drainTimeoutMs: Number(pick('drainTimeout')) * 1000,
+    maxClients: numberOption(pick, 'maxClients'),
+    maxFrameBytes: numberOption(pick, 'maxFrameBytes'),
+    maxOutboundBytes: numberOption(pick, 'maxOutboundBytes'),
+    drainTimeoutMs: numberOption(pick, 'drainTimeout') * 1000,
   };
 }
 
@@ -140,12 +150,12 @@ withServerOptions(program.command('master').description('run a master configurat
     const master = await MasterServer.start({
       dbPath: String(pick('db')),
       host: String(pick('host')),
-      port: Number(pick('port')),
+      port: numberOption(pick, 'port'),
       serverName: String(pick('name')),
       sample: Boolean(pick('sample')),
-      historyMaxChanges: Number(pick('historyMaxChanges')),
-      historyMaxAgeMs: Number(pick('historyMaxAge')) * 1000,
-      limits: { ...serverLimits(pick), maxSnapshotLoads: Number(pick('proxyLoadMax')) },
+      historyMaxChanges: numberOption(pick, 'historyMaxChanges'),
+      historyMaxAgeMs: numberOption(pick, 'historyMaxAge') * 1000,
+      limits: { ...serverLimits(pick), maxSnapshotLoads: numberOption(pick, 'proxyLoadMax') },
       tls: serverTls(pick),
       logger: serverLogger(),
     });
@@ -195,29 +205,29 @@ withServerOptions(program.command('proxy').description('run a configuration prox
     if (masters.length === 0 || !user || password === undefined) {
       throw new UsageError('proxy needs --master host:port, --user and a password (--password or CFGPROXY_PROXY_PASSWORD)');
     }
-    const addpMs = Number(pick('masterAddp')) * 1000;
+    const addpMs = numberOption(pick, 'masterAddp') * 1000;
     const caFile = pick('masterTlsCa') as string | undefined;
     const proxy = await ProxyServer.start({
       masters,
       user,
       password,
       host: String(pick('host')),
-      port: Number(pick('port')),
+      port: numberOption(pick, 'port'),
       serverName: String(pick('name')),
       scope: pick('scope') as string | undefined,
       writable: Boolean(pick('writable')),
       historyDb: String(pick('historyDb')),
-      historyMaxChanges: Number(pick('historyMaxChanges')),
-      historyMaxAgeMs: Number(pick('historyMaxAge')) * 1000,
-      sessionExpirationMs: Number(pick('sessionExpiration')) * 1000,
-      delayReloadMs: Number(pick('delayReload')) * 1000,
+      historyMaxChanges: numberOption(pick, 'historyMaxChanges'),
+      historyMaxAgeMs: numberOption(pick, 'historyMaxAge') * 1000,
+      sessionExpirationMs: numberOption(pick, 'sessionExpiration') * 1000,
+      delayReloadMs: numberOption(pick, 'delayReload') * 1000,
       upstreamTls: caFile ? { ca: caFile } : Boolean(pick('masterTls')),
       upstreamAddp: addpMs > 0 ? { localTimeoutMs: addpMs, remoteTimeoutMs: addpMs, trace: pick('addpTrace') as 'off' } : undefined,
       limits: serverLimits(pick),
       tls: serverTls(pick),
       ha: pairOptions(pick),
       advertise: pick('advertise') as string | undefined,
-      adminPort: pick('adminPort') === undefined ? undefined : Number(pick('adminPort')),
+      adminPort: pick('adminPort') === undefined ? undefined : numberOption(pick, 'adminPort'),
       logger: serverLogger(),
     });
     stopOnSignal({ stop: () => proxy.shutdown() });
@@ -244,15 +254,15 @@ function pairOptions(pick: ReturnType<typeof optionPicker>): HaOptions | undefin
     haTls: pick('haTls') ? tls : undefined,
     peer,
     peerTls: tls ? { ca: tls.ca, cert: tls.cert, key: tls.key } : undefined,
-    addpTimeoutMs: Number(pick('haAddp')) * 1000,
-    heartbeatIntervalMs: Number(pick('heartbeatInterval')) * 1000,
-    failuresToSwitch: Number(pick('failuresToSwitch')),
+    addpTimeoutMs: numberOption(pick, 'haAddp') * 1000,
+    heartbeatIntervalMs: numberOption(pick, 'heartbeatInterval') * 1000,
+    failuresToSwitch: numberOption(pick, 'failuresToSwitch'),
     acceptClientsInBackupMode: Boolean(pick('acceptClientsInBackupMode')),
     autoRestorePrimary: Boolean(pick('autoRestorePrimary')),
     configReloadDelayIfPrimary: Boolean(pick('configReloadDelayIfPrimary')),
-    chunkSize: Number(pick('haChunkSize')),
-    chunkTimeoutMs: Number(pick('haChunkTimeout')),
-    maxSessionsSyncAtOnce: Number(pick('haMaxSessionsSyncAtOnce')),
+    chunkSize: numberOption(pick, 'haChunkSize'),
+    chunkTimeoutMs: numberOption(pick, 'haChunkTimeout'),
+    maxSessionsSyncAtOnce: numberOption(pick, 'haMaxSessionsSyncAtOnce'),
     journalCapacity: HA_DEFAULTS.journalCapacity,
   };
 }

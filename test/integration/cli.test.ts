@@ -18,7 +18,7 @@ function cli(args: string[], input?: string): Promise<{ stdout: string; stderr: 
   return child;
 }
 
-describe('cli export and import', () => {
+describe('cli', () => {
   it('cli - export from one master, import into an empty one: same objects, references remapped to the new dbids', async () => {
     const source = await startTestMaster();
     toClose.push(source.cleanup);
@@ -59,4 +59,14 @@ describe('cli export and import', () => {
     expect(failure?.code).toBe(1);
     expect(failure?.stderr).toContain('not a cfgproxy export document');
   });
+
+  it('cli - a numeric option that is not a number is a usage error (exit code 2) naming the option', async () => {
+    const failure = await cli(['proxy', '--master', '127.0.0.1:9', '--user', 'proxy', '--password', 'x', '--ha-secret', 's', '--role', 'primary', '--ha-port', '0', '--ha-chunk-size', 'many']).then(
+      () => undefined,
+      (error: { code: number; stderr: string }) => error,
+    );
+    expect(failure?.code).toBe(2);
+    expect(failure?.stderr).toContain("--ha-chunk-size must be a number, 0 or more (got 'many')");
+  });
 });
+
