@@ -86,12 +86,12 @@ function optionPicker(flags: Flags): (key: string) => string | boolean | undefin
   return (key) => (program.getOptionValueSource(key) === 'cli' ? flags[key] : (file[key] as string | boolean | undefined) ?? flags[key]);
 }
 
-/** A numeric option (flag or config file) as a number; anything but a number ≥ 0 is a usage error. */
-function numberOption(pick: ReturnType<typeof optionPicker>, key: string): number {
+/** A numeric option (flag or config file) as a number; anything but a number ≥ `min` is a usage error. */
+function numberOption(pick: ReturnType<typeof optionPicker>, key: string, min = 0): number {
   const raw = pick(key);
   const value = typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : typeof raw === 'number' ? raw : NaN;
-  if (!Number.isFinite(value) || value < 0) {
-    throw new UsageError(`--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} must be a number, 0 or more (got '${String(raw)}')`);
+  if (!Number.isFinite(value) || value < min) {
+    throw new UsageError(`--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} must be a number, ${min} or more (got '${String(raw)}')`);
   }
   return value;
 }
@@ -108,8 +108,8 @@ function serverTls(pick: ReturnType<typeof optionPicker>): TlsFiles | undefined 
 
 function serverLimits(pick: ReturnType<typeof optionPicker>): Partial<ServiceLimits> {
   return {
-    maxClients: numberOption(pick, 'maxClients'),
-    maxFrameBytes: numberOption(pick, 'maxFrameBytes'),
+    maxClients: numberOption(pick, 'maxClients', 1),
+    maxFrameBytes: numberOption(pick, 'maxFrameBytes', 1),
     maxOutboundBytes: numberOption(pick, 'maxOutboundBytes'),
     drainTimeoutMs: numberOption(pick, 'drainTimeout') * 1000,
   };
@@ -155,7 +155,7 @@ withServerOptions(program.command('master').description('run a master configurat
       sample: Boolean(pick('sample')),
       historyMaxChanges: numberOption(pick, 'historyMaxChanges'),
       historyMaxAgeMs: numberOption(pick, 'historyMaxAge') * 1000,
-      limits: { ...serverLimits(pick), maxSnapshotLoads: numberOption(pick, 'proxyLoadMax') },
+      limits: { ...serverLimits(pick), maxSnapshotLoads: numberOption(pick, 'proxyLoadMax', 1) },
       tls: serverTls(pick),
       logger: serverLogger(),
     });
@@ -197,6 +197,7 @@ withServerOptions(program.command('proxy').description('run a configuration prox
   .option('--ha-chunk-size <n>', 'journal records per chunk on the HA link', String(HA_DEFAULTS.chunkSize))
   .option('--ha-chunk-timeout <ms>', 'longest a journal record waits for its chunk', String(HA_DEFAULTS.chunkTimeoutMs))
   .option('--ha-max-sessions-sync-at-once <n>', 'sessions per second in a full sessions snapshot to the backup', String(HA_DEFAULTS.maxSessionsSyncAtOnce))
+  .option('--ha-journal-records <n>', 'journal records the primary keeps for a backup that reconnects (older: a full sessions snapshot)', String(HA_DEFAULTS.journalCapacity))
   .action(async (flags: Flags) => {
     const pick = optionPicker(flags);
     const masters = String(pick('master') ?? '').split(',').map((m) => m.trim()).filter(Boolean);
@@ -255,15 +256,15 @@ function pairOptions(pick: ReturnType<typeof optionPicker>): HaOptions | undefin
     peer,
     peerTls: tls ? { ca: tls.ca, cert: tls.cert, key: tls.key } : undefined,
     addpTimeoutMs: numberOption(pick, 'haAddp') * 1000,
-    heartbeatIntervalMs: numberOption(pick, 'heartbeatInterval') * 1000,
-    failuresToSwitch: numberOption(pick, 'failuresToSwitch'),
+    heartbeatIntervalMs: numberOption(pick, 'heartbeatInterval', 0.01) * 1000,
+    failuresToSwitch: numberOption(pick, 'failuresToSwitch', 1),
     acceptClientsInBackupMode: Boolean(pick('acceptClientsInBackupMode')),
     autoRestorePrimary: Boolean(pick('autoRestorePrimary')),
     configReloadDelayIfPrimary: Boolean(pick('configReloadDelayIfPrimary')),
-    chunkSize: numberOption(pick, 'haChunkSize'),
+    chunkSize: numberOption(pick, 'haChunkSize', 1),
     chunkTimeoutMs: numberOption(pick, 'haChunkTimeout'),
-    maxSessionsSyncAtOnce: numberOption(pick, 'haMaxSessionsSyncAtOnce'),
-    journalCapacity: HA_DEFAULTS.journalCapacity,
+    maxSessionsSyncAtOnce: numberOption(pick, 'haMaxSessionsSyncAtOnce', 1),
+    journalCapacity: numberOption(pick, 'haJournalRecords', 1),
   };
 }
 

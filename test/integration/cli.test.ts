@@ -66,7 +66,7 @@ describe('cli', () => {
       (error: { code: number; stderr: string }) => error,
     );
     expect(failure?.code).toBe(2);
-    expect(failure?.stderr).toContain("--ha-chunk-size must be a number, 0 or more (got 'many')");
+    expect(failure?.stderr).toContain("--ha-chunk-size must be a number, 1 or more (got 'many')");
   });
 });
 
