@@ -43,7 +43,8 @@ export interface ConnectOptions {
   requestTimeoutMs?: number;
   /**
    * Keep a standby connection to the next endpoint, so that a failover costs a Register on an open
-   * connection rather than a new one [PROTO-STANDBY-1] (default true; needs several endpoints).
+   * connection rather than a new one [PROTO-STANDBY-1] (default true; needs several endpoints and
+   * reconnecting).
    */
   standby?: boolean;
 }
@@ -238,7 +239,7 @@ export class CfgClient extends EventEmitter {
 
   /** A standby connection to the endpoint a failover would go to next (never the current one). */
   private keepStandby(index: number): void {
-    if (this.endpoints.length < 2 || this.options.standby === false) return;
+    if (this.endpoints.length < 2 || this.options.standby === false || this.options.reconnect === false) return;
     if (this.standby?.endpointIndex === index) return;
     this.standby?.close();
     const { user, password, addp } = this.options;
