@@ -79,8 +79,10 @@ export class StandbyLink {
       await this.announce(connection);
     } catch (error) {
       connection?.destroy({ message: 'standby not established', local: true });
-      const refused = error instanceof CfgError && error.code !== ErrorCode.CONNECTION_LOST;
-      if (!refused) this.retryLater();
+      // A server that does not know Standby (an older one), or does not take these credentials,
+      // is not asked again; anything else (down, loading, full) is asked again later.
+      const code = error instanceof CfgError ? error.code : undefined;
+      if (code !== ErrorCode.UNKNOWN_KIND && code !== ErrorCode.AUTH_FAILED && code !== ErrorCode.CLIENT_CLOSED) this.retryLater();
       return;
     }
     if (this.done) {

@@ -1,9 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { ErrorCode } from '../../protocol/index.js';
+import { ErrorCode, Kind, type ErrorMessage } from '../../protocol/index.js';
 import { connect, type CfgClient, type Notification } from '../../src/client/index.js';
 import { ProxyServer } from '../../src/proxy/proxy-server.js';
 import { ADMIN_PASSWORD, adminClient, collect, startTestMaster } from '../helpers/master.js';
 import { startTestProxy } from '../helpers/proxy.js';
+import { RawPeer } from '../helpers/raw-peer.js';
 import { Relay } from '../helpers/relay.js';
 
 const toClose: Array<() => Promise<void>> = [];
@@ -164,6 +165,11 @@ describe('proxy', () => {
     const proxy = await ProxyServer.start({ masters: [`127.0.0.1:${relay.port}`], user: 'admin', password: ADMIN_PASSWORD, port: 0, historyDb: `${dir}/loading.db` });
     toClose.push(() => proxy.stop());
     expect((await rejection(client(proxy.port))).code).toBe(ErrorCode.PROXY_LOADING);
+    // Nor does it take a standby connection: it cannot check credentials yet.
+    const standby = await RawPeer.connect(proxy.port);
+    toClose.push(() => standby.close());
+    standby.send({ kind: Kind.Standby, id: 1, user: 'admin', password: ADMIN_PASSWORD, remoteTimeoutMs: 0 });
+    expect(((await standby.waitFor((m) => m.kind === Kind.Error)) as ErrorMessage).code).toBe(ErrorCode.PROXY_LOADING);
     relay.heal();
     await proxy.loaded();
     await client(proxy.port);

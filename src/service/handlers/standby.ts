@@ -10,6 +10,10 @@ import type { ClientSession } from '../session.js';
  */
 export async function handleStandby(session: ClientSession, message: StandbyMessage): Promise<void> {
   if (session.state !== 'awaiting-register') throw new CfgError(ErrorCode.ALREADY_REGISTERED, 'Standby is only for a connection that has not registered');
+  // A backup takes standby connections (that is what they are for); a proxy still loading cannot
+  // check credentials yet, and says so rather than AUTH_FAILED, so the client asks again later.
+  const refusal = session.host.source.notServingReason();
+  if (refusal?.code === ErrorCode.PROXY_LOADING) throw refusal;
   session.state = 'registering';
   const personDbid = await session.host.source.authenticate(message.user, message.password);
   if (session.state !== 'registering') return; // closed meanwhile
