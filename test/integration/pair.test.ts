@@ -259,6 +259,19 @@ describe('pair', () => {
     expect(received).toEqual([seq]);
   });
 
+  it('pair - a restarted backup gets its clients\' standby connections back', async () => {
+    const { master, dir, primary, backup, relay } = await setup();
+    const c = await connect({ endpoints: [`127.0.0.1:${primary.port}`, `127.0.0.1:${backup.port}`], user: 'admin', password: ADMIN_PASSWORD });
+    toClose.push(() => c.close());
+    await new Promise((resolve) => c.once('standby', resolve));
+    const backupPort = backup.port;
+    await backup.stop();
+    const standingByAgain = new Promise((resolve) => c.once('standby', resolve));
+    const restarted = await member(dir, master.port, 'backup-again', haOptions('backup', { peer: `127.0.0.1:${relay.port}` }), { port: backupPort });
+    await standingByAgain;
+    expect(restarted.service.standbyCount).toBe(1);
+  });
+
   it('pair - a configured primary restarted after a failover joins as backup; the promoted one stays primary', async () => {
     const { master, dir, haPort, backup } = await failedOver();
     const restarted = await member(dir, master.port, 'primary-again', haOptions('primary', { haPort }));
