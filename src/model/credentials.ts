@@ -8,8 +8,12 @@ import { verifyPassword } from './passwords.js';
  * database, a proxy from its snapshot and the CredentialChanged frames, so either can log users in.
  */
 export class CredentialStore {
-  /** user+password digest → the hash it verified against; spares scrypt on every reconnect. */
-  private readonly verified = new LRUCache<string, string>({ max: 10_000 });
+  /**
+   * user+password digest → the hash it verified against; spares scrypt on every reconnect, and
+   * after a failover (standby connections verify ahead of time). Sized for a large pair's users
+   * (≈150 bytes an entry).
+   */
+  private readonly verified = new LRUCache<string, string>({ max: 100_000 });
   /** Checks running now, by the same key: a thousand clients logging in at once cost one scrypt. */
   private readonly inFlight = new Map<string, Promise<boolean>>();
 
