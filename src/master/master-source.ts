@@ -5,6 +5,7 @@ import {
   ErrorCode,
   Kind,
   type ConfigObject,
+  type Message,
   type NewObject,
   type ObjectDelta,
   type ObjectType,
@@ -108,7 +109,7 @@ export class MasterSource implements ConfigSource {
     const object = { ...checked.object, dbid };
     this.checkPlacement(object, undefined);
     this.checkAccess(principal, object, undefined);
-    this.commit('created', object, undefined, { kind: Kind.ObjectCreated, object }, credential, { type, next: dbid + 1 });
+    this.commit('created', object, undefined, (seq, at) => ({ kind: Kind.ObjectCreated, seq, at, object }), credential, { type, next: dbid + 1 });
     return { seq: this.seq, dbid };
   }
 
@@ -126,7 +127,10 @@ export class MasterSource implements ConfigSource {
     if (delta.name !== undefined || delta.tenant !== undefined || delta.folder !== undefined || delta.props !== undefined) this.checkPlacement(object, previous);
     this.checkAccess(principal, object, previous);
     const moved = object.tenant !== previous.tenant || object.folder !== previous.folder;
-    this.commit('updated', object, previous, { kind: Kind.ObjectUpdated, type, dbid, delta, ...(moved ? { object } : {}) }, credential);
+    const notification = moved
+      ? (seq: number, at: number): Message => ({ kind: Kind.ObjectUpdated, seq, at, type, dbid, delta, object })
+      : (seq: number, at: number): Message => ({ kind: Kind.ObjectUpdated, seq, at, type, dbid, delta });
+    this.commit('updated', object, previous, notification, credential);
     return { seq: this.seq, dbid };
   }
 
@@ -139,7 +143,7 @@ export class MasterSource implements ConfigSource {
         details: { referrer },
       });
     }
-    this.commit('deleted', undefined, previous, { kind: Kind.ObjectDeleted, type, dbid }, undefined);
+    this.commit('deleted', undefined, previous, (seq, at) => ({ kind: Kind.ObjectDeleted, seq, at, type, dbid }), undefined);
     return { seq: this.seq, dbid };
   }
 
@@ -203,7 +207,8 @@ export class MasterSource implements ConfigSource {
     op: ChangeOp,
     object: ConfigObject | undefined,
     previous: ConfigObject | undefined,
-    notification: Record<string, unknown>,
+    /** The notification for this change, built whole: a spread-in seq made encoding it 4× slower. */
+    notification: (seq: number, at: number) => Message,
     credential: string | undefined,
     dbidCounter?: { type: ObjectType; next: number },
   ): void {
@@ -218,7 +223,7 @@ export class MasterSource implements ConfigSource {
       dbid: placed.dbid,
       tenant: placed.tenant,
       folder: placed.folder,
-      frame: encodeFrame({ ...notification, seq, at }),
+      frame: encodeFrame(notification(seq, at)),
     };
     if (object && previous && (object.tenant !== previous.tenant || object.folder !== previous.folder)) {
       change.previous = { tenant: previous.tenant, folder: previous.folder };
