@@ -23,8 +23,8 @@ const FIRST_DIAL_MS = 1000;
 /**
  * A standby connection to the endpoint the client would fail over to [PROTO-STANDBY-1]: dialed
  * and announced ahead of time, kept alive by ADDP, dialed again with backoff when it drops, and
- * handed over by `take()` when the live connection is lost. A server that refuses Standby (an
- * older one) is not asked again.
+ * handed over by `take()` when the live connection is lost. A server without Standby (an older
+ * one), or one that refuses the credentials, is not asked again.
  */
 export class StandbyLink {
   private ready: Connection | null = null;
