@@ -4,8 +4,8 @@ import {
   encodeFrame,
   ErrorCode,
   Kind,
+  type ChangeMessage,
   type ConfigObject,
-  type Message,
   type NewObject,
   type ObjectDelta,
   type ObjectType,
@@ -128,8 +128,8 @@ export class MasterSource implements ConfigSource {
     this.checkAccess(principal, object, previous);
     const moved = object.tenant !== previous.tenant || object.folder !== previous.folder;
     const notification = moved
-      ? (seq: number, at: number): Message => ({ kind: Kind.ObjectUpdated, seq, at, type, dbid, delta, object })
-      : (seq: number, at: number): Message => ({ kind: Kind.ObjectUpdated, seq, at, type, dbid, delta });
+      ? (seq: number, at: number): ChangeMessage => ({ kind: Kind.ObjectUpdated, seq, at, type, dbid, delta, object })
+      : (seq: number, at: number): ChangeMessage => ({ kind: Kind.ObjectUpdated, seq, at, type, dbid, delta });
     this.commit('updated', object, previous, notification, credential);
     return { seq: this.seq, dbid };
   }
@@ -208,7 +208,7 @@ export class MasterSource implements ConfigSource {
     object: ConfigObject | undefined,
     previous: ConfigObject | undefined,
     /** The notification for this change, built whole: a spread-in seq made encoding it 4× slower. */
-    notification: (seq: number, at: number) => Message,
+    notification: (seq: number, at: number) => ChangeMessage,
     credential: string | undefined,
     dbidCounter?: { type: ObjectType; next: number },
   ): void {
