@@ -19,13 +19,7 @@ class Audience {
   /** Any member decides for all: they share subscriptions and view. */
   selects(change: ChangeRecord, parentOf: FolderParentLookup): boolean {
     const first = this.members.values().next();
-    if (first.done) return false;
-    const session = first.value;
-    if (!session.selects(change)) return false;
-    const principal = session.principal;
-    if (!principal) return false;
-    if (principal.canRead(change, parentOf)) return true;
-    return change.previous !== undefined && principal.canRead({ type: change.type, dbid: change.dbid, ...change.previous }, parentOf);
+    return !first.done && first.value.receives(change, parentOf);
   }
 
   /** Writes what is pending to every member; returns the deliveries made. */

@@ -13,7 +13,7 @@ import { systemClock } from '../net/clock.js';
 import type { CloseReason, Connection, ConnectionHandler } from '../net/connection.js';
 import type { ChangeRecord } from '../model/change.js';
 import { matchesNotificationFilter, notificationFilterKey } from '../model/filter.js';
-import type { Principal } from '../model/permissions.js';
+import type { FolderParentLookup, Principal } from '../model/permissions.js';
 import type { Logger } from '../util/logger.js';
 import type { Semaphore } from '../util/semaphore.js';
 import { handlers } from './handlers/index.js';
@@ -104,6 +104,19 @@ export class ClientSession implements ConnectionHandler {
       if (change.previous && matchesNotificationFilter(filter, { type: change.type, dbid: change.dbid, ...change.previous })) return true;
     }
     return false;
+  }
+
+  /**
+   * True when the session gets this change: a subscription selects it and the user may read the
+   * object where it is, or where it was for a move out of view [PROTO-SUB-2, PROTO-PERM-2]. The
+   * one rule for the live fan-out and for replays.
+   */
+  receives(change: ChangeRecord, parentOf: FolderParentLookup): boolean {
+    if (!this.selects(change)) return false;
+    const principal = this.principal;
+    if (!principal) return false;
+    if (principal.canRead(change, parentOf)) return true;
+    return change.previous !== undefined && principal.canRead({ type: change.type, dbid: change.dbid, ...change.previous }, parentOf);
   }
 
   /**

@@ -21,15 +21,20 @@ const CLI = new URL('../../bin/cfgproxy.js', import.meta.url).pathname;
 const run = promisify(execFile);
 
 /** A master (in this process) and a primary and a backup proxy (real processes) paired on an HA port. */
-async function pair(dir: string, masterPort: number, extra: { backup?: string[] } = {}) {
+async function pair() {
+  const dir = mkdtempSync(join(tmpdir(), 'cfgproxy-pair-'));
+  dirs.push(dir);
+  const { master, cleanup } = await startTestMaster();
+  toClose.push(cleanup);
+  const masterPort = master.port;
   const [primaryPort, haPort] = [await freePort(), await freePort()];
   const common = ['--master', `127.0.0.1:${masterPort}`, '--user', 'admin', '--ha-addp', '1', '--heartbeat-interval', '0.2', '--failures-to-switch', '3', '--master-addp', '1', '--admin-port', '0'];
   const env = { CFGPROXY_PROXY_PASSWORD: ADMIN_PASSWORD, CFGPROXY_HA_SECRET: SECRET };
   const primary = await startCli(['proxy', ...common, '--role', 'primary', '--port', String(primaryPort), '--ha-port', String(haPort), '--history-db', join(dir, 'primary.db')], 'configuration loaded', env);
-  const backup = await startCli(['proxy', ...common, '--role', 'backup', '--port', '0', '--peer', `127.0.0.1:${haPort}`, '--history-db', join(dir, 'backup.db'), ...(extra.backup ?? [])], 'configuration loaded', env);
+  const backup = await startCli(['proxy', ...common, '--role', 'backup', '--port', '0', '--peer', `127.0.0.1:${haPort}`, '--history-db', join(dir, 'backup.db')], 'configuration loaded', env);
   await backup.waitForLog((line) => line.msg === 'HA link up');
   const backupPort = backup.lines.find((line) => line.msg === 'proxy listening (loading)')!.port as number;
-  return { primary, backup, primaryPort, backupPort, haPort };
+  return { master, primary, backup, primaryPort, backupPort };
 }
 
 /** SDK clients of the pair subscribed to Skill changes, with what each receives and how it reconnects. */
@@ -53,11 +58,7 @@ async function subscribedClients(count: number, ports: number[]) {
 
 describe('warm-standby pair', () => {
   it('pair - SIGKILL of the primary: 200 SDK clients are restored at the backup, none re-reads, each gets every committed seq once, in order', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'cfgproxy-pair-'));
-    dirs.push(dir);
-    const { master, cleanup } = await startTestMaster();
-    toClose.push(cleanup);
-    const { primary, backup, primaryPort, backupPort } = await pair(dir, master.port);
+    const { master, primary, backup, primaryPort, backupPort } = await pair();
 
     const { clients, received, resets, restoredAt } = await subscribedClients(200, [primaryPort, backupPort]);
     expect(clients.every((c) => c.server?.serverRole === 'primary')).toBe(true);
@@ -107,11 +108,7 @@ describe('warm-standby pair', () => {
   });
 
   it('pair - SIGTERM on the primary hands over to the backup before it exits: clients move with their sessions, nothing lost', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'cfgproxy-pair-term-'));
-    dirs.push(dir);
-    const { master, cleanup } = await startTestMaster();
-    toClose.push(cleanup);
-    const { primary, backup, primaryPort, backupPort } = await pair(dir, master.port);
+    const { master, primary, backup, primaryPort, backupPort } = await pair();
     const { clients, received, resets } = await subscribedClients(20, [primaryPort, backupPort]);
     const writer = await adminClient(master.port);
     toClose.push(() => writer.close());
