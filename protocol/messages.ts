@@ -32,6 +32,10 @@ export const Kind = {
   CredentialChanged: 23,
   Position: 24,
   Standby: 25,
+  Cancel: 26,
+  BackupDatabase: 27,
+  BackupChunk: 28,
+  BackupEnd: 29,
 } as const;
 
 export type KindName = keyof typeof Kind;
@@ -140,9 +144,21 @@ export interface AddpSettings {
   trace?: 'off' | 'local' | 'remote' | 'both';
 }
 
+/**
+ * Which seq space a seq belongs to [PROTO-LINEAGE-1]: the identity of the configuration database
+ * (random, made with it) and its generation (raised whenever its seq space was discontinued: a
+ * start from a backup copy, a reset by hand). Two seqs compare only within one lineage.
+ */
+export interface Lineage {
+  id: string;
+  generation: number;
+}
+
 export interface SessionToRestore {
   id: string;
   lastSeq: number;
+  /** The lineage `lastSeq` belongs to [PROTO-LINEAGE-3]. */
+  lineage: Lineage;
   subscriptions: NotificationFilter[];
 }
 
@@ -186,6 +202,8 @@ export interface RegisteredMessage {
   serverRole: ServerRole;
   /** The server's current seq at the moment the session became live. */
   seq: number;
+  /** The seq space `seq` belongs to [PROTO-LINEAGE-2]. */
+  lineage: Lineage;
   restored: boolean;
 }
 
@@ -212,6 +230,8 @@ export interface ReadEndMessage {
   total: number;
   /** The seq the read is a snapshot of. */
   seq: number;
+  /** The seq space of `seq` [PROTO-LINEAGE-2]. */
+  lineage: Lineage;
 }
 
 export interface SubscribeMessage {
@@ -269,6 +289,8 @@ export interface CreateObjectMessage {
   object: NewObject;
   /** From a proxy only: the person the proxy forwards the write for [PROTO-PROXY-4]. */
   onBehalfOf?: number;
+  /** The lineage the write was made against; a server of another lineage refuses it [PROTO-LINEAGE-5]. */
+  lineage?: Lineage;
 }
 
 export interface UpdateObjectMessage {
@@ -279,6 +301,8 @@ export interface UpdateObjectMessage {
   delta: ObjectDelta;
   /** From a proxy only: the person the proxy forwards the write for [PROTO-PROXY-4]. */
   onBehalfOf?: number;
+  /** The lineage the write was made against; a server of another lineage refuses it [PROTO-LINEAGE-5]. */
+  lineage?: Lineage;
 }
 
 export interface DeleteObjectMessage {
@@ -288,6 +312,8 @@ export interface DeleteObjectMessage {
   dbid: number;
   /** From a proxy only: the person the proxy forwards the write for [PROTO-PROXY-4]. */
   onBehalfOf?: number;
+  /** The lineage the write was made against; a server of another lineage refuses it [PROTO-LINEAGE-5]. */
+  lineage?: Lineage;
 }
 
 export interface WriteResultMessage {
@@ -304,6 +330,8 @@ export interface HistoryLogExpiredMessage {
   /** The oldest seq the server can still replay from (lastSeq must be at least oldestSeq - 1). */
   oldestSeq: number;
   seq: number;
+  /** The seq space the client is in from now on (it may differ from the one it presented). */
+  lineage: Lineage;
 }
 
 export interface AddpPollMessage {
@@ -340,6 +368,7 @@ export interface ServerInfoMessage {
   serverRole: ServerRole;
   softwareVersion: string;
   seq: number;
+  lineage: Lineage;
   uptimeMs: number;
 }
 
@@ -364,6 +393,41 @@ export interface CredentialChangedMessage {
 export interface PositionMessage {
   kind: typeof Kind.Position;
   seq: number;
+}
+
+/**
+ * Withdraws a request the client no longer waits for (a LoadSnapshot it gave up on) [PROTO-CANCEL-1].
+ * No answer; a request already finished or unknown is ignored.
+ */
+export interface CancelMessage {
+  kind: typeof Kind.Cancel;
+  /** The id of the request to withdraw. */
+  id: number;
+}
+
+/** Admin only: an online copy of the master's database, streamed back [PROTO-BACKUP-1]. */
+export interface BackupDatabaseMessage {
+  kind: typeof Kind.BackupDatabase;
+  id: number;
+}
+
+export interface BackupChunkMessage {
+  kind: typeof Kind.BackupChunk;
+  id: number;
+  /** The next bytes of the database file, in order. */
+  data: Uint8Array;
+  /** The file's size in bytes (for progress). */
+  size: number;
+}
+
+export interface BackupEndMessage {
+  kind: typeof Kind.BackupEnd;
+  id: number;
+  /** Bytes sent in all. */
+  size: number;
+  /** The seq and lineage the copy holds. */
+  seq: number;
+  lineage: Lineage;
 }
 
 export type Message =
@@ -391,7 +455,11 @@ export type Message =
   | LoadSnapshotMessage
   | CredentialChangedMessage
   | PositionMessage
-  | StandbyMessage;
+  | StandbyMessage
+  | CancelMessage
+  | BackupDatabaseMessage
+  | BackupChunkMessage
+  | BackupEndMessage;
 
 export type MessageOf<K extends KindNumber> = Extract<Message, { kind: K }>;
 
@@ -406,4 +474,6 @@ export type RequestMessage =
   | DeleteObjectMessage
   | GetServerInfoMessage
   | LoadSnapshotMessage
-  | StandbyMessage;
+  | StandbyMessage
+  | CancelMessage
+  | BackupDatabaseMessage;

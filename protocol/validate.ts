@@ -14,6 +14,7 @@ import {
   type NotificationFilter,
   type ObjectFilter,
   type ObjectType,
+  type Lineage,
 } from './messages.js';
 
 type Raw = Record<string, unknown>;
@@ -135,9 +136,18 @@ function objectFilter(raw: unknown, id: number): ObjectFilter {
   return filter;
 }
 
-function onBehalfOf(f: Fields): { onBehalfOf?: number } {
+function lineage(raw: unknown, id: number, where: string): Lineage {
+  if (!isPlainObject(raw)) throw invalid(id, `${where} must be a map`);
+  const fields = new Fields(raw, id, where);
+  return { id: fields.string('id', 64), generation: fields.uint('generation') };
+}
+
+/** The optional fields of a write: whom a proxy writes for, and the lineage it wrote against. */
+function writeContext(f: Fields, body: Raw, id: number, where: string): { onBehalfOf?: number; lineage?: Lineage } {
   const person = f.optionalUint('onBehalfOf');
-  return person === undefined ? {} : { onBehalfOf: person };
+  const context: { onBehalfOf?: number; lineage?: Lineage } = person === undefined ? {} : { onBehalfOf: person };
+  if (body.lineage !== undefined) context.lineage = lineage(body.lineage, id, `${where}.lineage`);
+  return context;
 }
 
 /**
@@ -180,6 +190,7 @@ export function validateMessage(body: unknown): Message {
         message.session = {
           id: s.string('id', 64),
           lastSeq: s.uint('lastSeq'),
+          lineage: lineage(session.lineage, id, 'Register.session.lineage'),
           subscriptions: s.array('subscriptions', MAX_SUBSCRIPTIONS).map((sub, i) => notificationFilter(sub, id, `Register.session.subscriptions[${i}]`)),
         };
       }
@@ -195,6 +206,7 @@ export function validateMessage(body: unknown): Message {
         serverKind: f.string('serverKind') as 'master' | 'proxy',
         serverRole: f.string('serverRole') as 'primary' | 'backup' | 'standalone',
         seq: f.uint('seq'),
+        lineage: lineage(body.lineage, id, 'Registered.lineage'),
         restored: f.boolean('restored'),
       };
     case Kind.ReadObjects: {
@@ -215,7 +227,7 @@ export function validateMessage(body: unknown): Message {
       return message;
     }
     case Kind.ReadEnd:
-      return { kind, id: f.uint('id'), total: f.uint('total'), seq: f.uint('seq') };
+      return { kind, id: f.uint('id'), total: f.uint('total'), seq: f.uint('seq'), lineage: lineage(body.lineage, id, 'ReadEnd.lineage') };
     case Kind.Subscribe:
     case Kind.Unsubscribe:
       return { kind, id: f.uint('id'), filter: notificationFilter(body.filter, id, 'filter') };
@@ -233,15 +245,15 @@ export function validateMessage(body: unknown): Message {
     case Kind.ObjectDeleted:
       return { kind, seq: f.uint('seq'), at: f.uint('at'), type: f.objectType('type'), dbid: f.uint('dbid') };
     case Kind.CreateObject:
-      return { kind, id: f.uint('id'), object: f.map('object') as unknown as NewObject, ...onBehalfOf(f) };
+      return { kind, id: f.uint('id'), object: f.map('object') as unknown as NewObject, ...writeContext(f, body, id, 'CreateObject') };
     case Kind.UpdateObject:
-      return { kind, id: f.uint('id'), type: f.objectType('type'), dbid: f.uint('dbid'), delta: f.map('delta'), ...onBehalfOf(f) };
+      return { kind, id: f.uint('id'), type: f.objectType('type'), dbid: f.uint('dbid'), delta: f.map('delta'), ...writeContext(f, body, id, 'UpdateObject') };
     case Kind.DeleteObject:
-      return { kind, id: f.uint('id'), type: f.objectType('type'), dbid: f.uint('dbid'), ...onBehalfOf(f) };
+      return { kind, id: f.uint('id'), type: f.objectType('type'), dbid: f.uint('dbid'), ...writeContext(f, body, id, 'DeleteObject') };
     case Kind.WriteResult:
       return { kind, id: f.uint('id'), seq: f.uint('seq'), dbid: f.uint('dbid') };
     case Kind.HistoryLogExpired:
-      return { kind, lastSeq: f.uint('lastSeq'), oldestSeq: f.uint('oldestSeq'), seq: f.uint('seq') };
+      return { kind, lastSeq: f.uint('lastSeq'), oldestSeq: f.uint('oldestSeq'), seq: f.uint('seq'), lineage: lineage(body.lineage, 0, 'HistoryLogExpired.lineage') };
     case Kind.AddpPoll:
     case Kind.AddpReply:
       return { kind, n: f.uint('n') };
@@ -262,6 +274,7 @@ export function validateMessage(body: unknown): Message {
         serverRole: f.string('serverRole') as 'primary' | 'backup' | 'standalone',
         softwareVersion: f.string('softwareVersion'),
         seq: f.uint('seq'),
+        lineage: lineage(body.lineage, id, 'ServerInfo.lineage'),
         uptimeMs: f.uint('uptimeMs'),
       };
     case Kind.LoadSnapshot:
@@ -270,6 +283,16 @@ export function validateMessage(body: unknown): Message {
       return { kind, seq: f.uint('seq') };
     case Kind.CredentialChanged:
       return { kind, seq: f.uint('seq'), dbid: f.uint('dbid'), hash: f.string('hash', 1024) };
+    case Kind.Cancel:
+    case Kind.BackupDatabase:
+      return { kind, id: f.uint('id') };
+    case Kind.BackupChunk: {
+      const data = body.data;
+      if (!(data instanceof Uint8Array)) throw invalid(id, 'BackupChunk.data must be binary');
+      return { kind, id: f.uint('id'), data, size: f.uint('size') };
+    }
+    case Kind.BackupEnd:
+      return { kind, id: f.uint('id'), size: f.uint('size'), seq: f.uint('seq'), lineage: lineage(body.lineage, id, 'BackupEnd.lineage') };
     default:
       throw new CfgError(ErrorCode.UNKNOWN_KIND, `unknown message kind ${kind}`, { details: { id } });
   }

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import {
   CfgError,
@@ -6,7 +7,10 @@ import {
   PROTOCOL_VERSIONS,
   type ChangeMessage,
   type ConfigObject,
+  type BackupChunkMessage,
+  type BackupEndMessage,
   type ErrorMessage,
+  type Lineage,
   type Message,
   type NewObject,
   type NotificationFilter,
@@ -47,6 +51,12 @@ export interface ConnectOptions {
    * reconnecting).
    */
   standby?: boolean;
+  /**
+   * Start by restoring a position instead of a new session: the application already holds the
+   * configuration at `lastSeq` of `lineage` (a proxy that kept its cache across a restart). The
+   * server replays what came after, or answers with `reset` when it cannot.
+   */
+  resume?: { lastSeq: number; lineage: Lineage; subscriptions: NotificationFilter[] };
 }
 
 export type Notification = ChangeMessage;
@@ -62,12 +72,14 @@ export interface WriteOutcome {
 /** Proxies only: the person a write is made for; the master checks that person's permissions. */
 export interface WriteOptions {
   onBehalfOf?: number;
+  /** The lineage the write was made against; a server of another lineage refuses it (LINEAGE_MISMATCH). */
+  lineage?: Lineage;
 }
 
 interface Pending {
   resolve(message: Message): void;
   reject(error: Error): void;
-  onChunk?(chunk: ObjectsChunkMessage): void;
+  onChunk?(chunk: Message): void;
   timer: NodeJS.Timeout;
 }
 
@@ -87,6 +99,8 @@ export class CfgClient extends EventEmitter {
   private nextRequestId = 1;
   private sessionId: string | undefined;
   private seq = 0;
+  /** The seq space `seq` belongs to [PROTO-LINEAGE-3]. */
+  private seqLineage: Lineage | undefined;
   private state: 'connecting' | 'connected' | 'reconnecting' | 'closed' = 'connecting';
   private endpointIndex = 0;
   private reconnectTimer: NodeJS.Timeout | null = null;
@@ -104,6 +118,12 @@ export class CfgClient extends EventEmitter {
     const defaultTls = options.tls !== undefined && options.tls !== false;
     this.endpoints = list.map((text) => parseEndpoint(text, defaultTls));
     if (this.endpoints.length === 0) throw new CfgError(ErrorCode.INVALID_MESSAGE, 'connect needs at least one endpoint');
+    if (options.resume) {
+      this.sessionId = `resume-${randomUUID()}`;
+      this.seq = options.resume.lastSeq;
+      this.seqLineage = options.resume.lineage;
+      for (const filter of options.resume.subscriptions) this.subscriptions.set(notificationFilterKey(filter), filter);
+    }
   }
 
   /** Connects and registers; rejects if no endpoint accepts the first time. */
@@ -113,17 +133,33 @@ export class CfgClient extends EventEmitter {
     return client;
   }
 
+  /**
+   * A client not connected yet, so that listeners are in place before the first Register: with
+   * `resume`, notifications may follow Registered in the same packet. `open()` connects it.
+   */
+  static create(options: ConnectOptions): CfgClient {
+    return new CfgClient(options);
+  }
+
   /** The seq of the last notification delivered (or of the session start). */
   get lastSeq(): number {
     return this.seq;
   }
 
+  /** The seq space of `lastSeq`: which database (and generation of it) the position counts in. */
+  get lineage(): Lineage | undefined {
+    return this.seqLineage;
+  }
+
   /**
-   * Declares that the application's state covers every change up to `seq` (a proxy that loaded a
-   * snapshot taken at that seq), so a restore resumes from there.
+   * Declares that the application's state covers every change up to `seq` of `lineage` (a proxy
+   * that loaded a snapshot taken at that seq), so a restore resumes from there. Within the same
+   * lineage the position only moves forward; another lineage replaces it.
    */
-  advanceTo(seq: number): void {
-    if (seq > this.seq) this.seq = seq;
+  advanceTo(seq: number, lineage: Lineage): void {
+    const same = this.seqLineage !== undefined && this.seqLineage.id === lineage.id && this.seqLineage.generation === lineage.generation;
+    if (!same || seq > this.seq) this.seq = seq;
+    this.seqLineage = lineage;
   }
 
   /** Stops reading from the server (backpressure: TCP holds the rest) until `resumeReading`. */
@@ -152,7 +188,8 @@ export class CfgClient extends EventEmitter {
     return this.state === 'connected';
   }
 
-  private async open(): Promise<void> {
+  /** Connects and registers (for a client made with `create`); rejects if no endpoint accepts. */
+  async open(): Promise<void> {
     let lastError: unknown;
     for (let i = 0; i < this.endpoints.length; i += 1) {
       const index = (this.endpointIndex + i) % this.endpoints.length;
@@ -188,9 +225,10 @@ export class CfgClient extends EventEmitter {
       },
     });
     const addp = this.options.addp;
-    const restore = this.sessionId
-      ? { id: this.sessionId, lastSeq: this.seq, subscriptions: [...this.subscriptions.values()] }
-      : undefined;
+    const restore =
+      this.sessionId && this.seqLineage
+        ? { id: this.sessionId, lastSeq: this.seq, lineage: this.seqLineage, subscriptions: [...this.subscriptions.values()] }
+        : undefined;
     let registered: RegisteredMessage;
     try {
       registered = (await this.request({
@@ -210,6 +248,7 @@ export class CfgClient extends EventEmitter {
     }
     this.server = { serverName: registered.serverName, serverKind: registered.serverKind, serverRole: registered.serverRole, version: registered.version };
     if (!registered.restored) this.seq = registered.seq;
+    this.seqLineage = registered.lineage;
     this.sessionId = registered.sessionId;
     this.state = 'connected';
     if (this.readingPaused) connection.socket.pause();
@@ -300,14 +339,20 @@ export class CfgClient extends EventEmitter {
         return;
       case Kind.HistoryLogExpired:
         this.seq = message.seq;
+        this.seqLineage = message.lineage;
         this.emit('reset', message);
         return;
       case Kind.AddpPoll:
         this.connection?.send({ kind: Kind.AddpReply, n: message.n });
         return;
       case Kind.ObjectsChunk:
-        this.pending.get(message.id)?.onChunk?.(message);
+      case Kind.BackupChunk: {
+        // A streamed answer is alive while chunks arrive: its timeout is an idle timeout.
+        const pending = this.pending.get(message.id);
+        pending?.timer.refresh();
+        pending?.onChunk?.(message);
         return;
+      }
       case Kind.Error:
         if (message.id === 0) {
           this.emit('server-error', message);
@@ -333,13 +378,17 @@ export class CfgClient extends EventEmitter {
     for (const [id] of this.pending) this.settle(id, undefined, error);
   }
 
-  private request(message: Record<string, unknown>, onChunk?: (chunk: ObjectsChunkMessage) => void): Promise<Message> {
+  private request(message: Record<string, unknown>, onChunk?: (chunk: Message) => void): Promise<Message> {
     const connection = this.connection;
     if (!connection || !connection.isOpen) return Promise.reject(new CfgError(ErrorCode.CONNECTION_LOST, 'not connected'));
     const id = this.nextRequestId++;
     return new Promise((resolve, reject) => {
       const timeoutMs = this.options.requestTimeoutMs ?? 30_000;
-      const timer = setTimeout(() => this.settle(id, undefined, new CfgError(ErrorCode.REQUEST_TIMEOUT, `no answer within ${timeoutMs} ms`)), timeoutMs);
+      const timer = setTimeout(() => {
+        // Withdraw it, so the server does not go on streaming an answer nobody reads [PROTO-CANCEL-1].
+        if (connection.isOpen) connection.send({ kind: Kind.Cancel, id });
+        this.settle(id, undefined, new CfgError(ErrorCode.REQUEST_TIMEOUT, `no answer within ${timeoutMs} ms${onChunk ? ' of the last chunk' : ''}`));
+      }, timeoutMs);
       timer.unref();
       this.pending.set(id, { resolve, reject, onChunk, timer });
       // Callers pass a fresh literal: the id goes in place, as a spread copy made encoding 2.5× slower.
@@ -355,7 +404,7 @@ export class CfgClient extends EventEmitter {
     let done = false;
     let failure: unknown;
     this.request({ kind: Kind.ReadObjects, objectType: type, ...(filter ? { filter } : {}) }, (chunk) => {
-      chunks.push(chunk.objects);
+      if (chunk.kind === Kind.ObjectsChunk) chunks.push(chunk.objects);
       wake?.();
     }).then(
       () => { done = true; wake?.(); },
@@ -434,8 +483,21 @@ export class CfgClient extends EventEmitter {
    * chunk; resolves with the seq the snapshot was taken at [PROTO-PROXY-2].
    */
   async loadSnapshot(onChunk: (chunk: ObjectsChunkMessage) => void): Promise<ReadEndMessage> {
-    const end = await this.request({ kind: Kind.LoadSnapshot }, onChunk);
+    const end = await this.request({ kind: Kind.LoadSnapshot }, (chunk) => {
+      if (chunk.kind === Kind.ObjectsChunk) onChunk(chunk);
+    });
     return end.kind === Kind.ReadEnd ? end : unexpected(end);
+  }
+
+  /**
+   * Administrators, on a master: an online copy of its configuration database, chunk by chunk;
+   * resolves with the size, seq and lineage of the copy [PROTO-BACKUP-1].
+   */
+  async backup(onChunk: (chunk: BackupChunkMessage) => void): Promise<BackupEndMessage> {
+    const end = await this.request({ kind: Kind.BackupDatabase }, (chunk) => {
+      if (chunk.kind === Kind.BackupChunk) onChunk(chunk);
+    });
+    return end.kind === Kind.BackupEnd ? end : unexpected(end);
   }
 
   async serverInfo(): Promise<Message> {

@@ -1,4 +1,3 @@
-import { EventEmitter } from 'node:events';
 import {
   CfgError,
   encodeFrame,
@@ -8,17 +7,17 @@ import {
   type ConfigObject,
   type NewObject,
   type ObjectDelta,
+  type Lineage,
   type ObjectType,
   type ServerRole,
 } from '../../protocol/index.js';
 import type { ChangeOp, ChangeRecord } from '../model/change.js';
-import { CredentialStore } from '../model/credentials.js';
 import { hashPassword } from '../model/passwords.js';
 import { Principal } from '../model/permissions.js';
-import { PrincipalDirectory } from '../model/principal-directory.js';
 import { applyDelta, checkDelta, checkNewObject, isEmptyDelta } from '../model/validate-object.js';
 import type { ConfigDatabase } from '../store/config-db.js';
-import { ConfigStore, referencesOf } from '../store/config-store.js';
+import { ConfigState } from '../store/config-state.js';
+import { referencesOf, type ConfigStore } from '../store/config-store.js';
 import type { ChangesAfter, ConfigSource, WriteOutcome } from '../service/source.js';
 
 /** The system itself, for writes made by the server (bootstrap, import). */
@@ -30,21 +29,23 @@ export const SYSTEM_PRINCIPAL = new Principal('system', 0, true, []);
  */
 export class MasterSource implements ConfigSource {
   readonly serverKind = 'master';
-  readonly store = new ConfigStore();
-  private readonly principals = new PrincipalDirectory(this.store);
-  private readonly credentials: CredentialStore;
+  private readonly state = new ConfigState();
   private readonly nextDbid = new Map<ObjectType, number>();
-  private readonly events = new EventEmitter();
-  private seq: number;
 
   constructor(
     private readonly db: ConfigDatabase,
     readonly serverName: string,
   ) {
-    this.events.setMaxListeners(0);
-    for (const object of db.loadObjects()) this.store.put(object);
-    this.credentials = new CredentialStore(db.loadCredentials());
-    this.seq = db.lastSeq();
+    for (const object of db.loadObjects()) this.state.store.put(object);
+    this.state.reset(db.lastSeq(), db.lineage, db.loadCredentials());
+  }
+
+  get store(): ConfigStore {
+    return this.state.store;
+  }
+
+  private get seq(): number {
+    return this.state.appliedSeq;
   }
 
   serverRole(): ServerRole {
@@ -53,6 +54,14 @@ export class MasterSource implements ConfigSource {
 
   appliedSeq(): number {
     return this.seq;
+  }
+
+  lineage(): Lineage {
+    return this.db.lineage;
+  }
+
+  backupDatabase(): Promise<{ path: string; seq: number; lineage: Lineage }> {
+    return this.db.backupToTemporaryFile();
   }
 
   oldestSeq(): number {
@@ -71,11 +80,11 @@ export class MasterSource implements ConfigSource {
   }
 
   authenticate(user: string, password: string): Promise<number | undefined> {
-    return this.credentials.authenticate(this.store, user, password);
+    return this.state.credentials.authenticate(this.store, user, password);
   }
 
   credentialOf(personDbid: number): string | undefined {
-    return this.credentials.get(personDbid);
+    return this.state.credentials.get(personDbid);
   }
 
   notServingReason(): undefined {
@@ -87,16 +96,15 @@ export class MasterSource implements ConfigSource {
   }
 
   principal(personDbid: number): Principal | undefined {
-    return this.principals.get(personDbid);
+    return this.state.principal(personDbid);
   }
 
   principalsVersion(): number {
-    return this.principals.version;
+    return this.state.principalsVersion;
   }
 
   onChange(listener: (change: ChangeRecord) => void): () => void {
-    this.events.on('change', listener);
-    return () => this.events.off('change', listener);
+    return this.state.onChange(listener);
   }
 
   async create(principal: Principal, raw: NewObject): Promise<WriteOutcome> {
@@ -229,15 +237,14 @@ export class MasterSource implements ConfigSource {
       change.previous = { tenant: previous.tenant, folder: previous.folder };
     }
     if (credential !== undefined) change.proxyFrame = encodeFrame({ kind: Kind.CredentialChanged, seq, dbid: placed.dbid, hash: credential });
-    this.db.commit({ change, object, credential, dbidCounter });
+    try {
+      this.db.commit({ change, object, credential, dbidCounter });
+    } catch (error) {
+      // A full disk, an I/O error: the transaction rolled back, so nothing changed anywhere.
+      throw new CfgError(ErrorCode.STORAGE_FAILED, `the configuration database could not commit the change (${(error as Error).message}); nothing was changed`, { cause: error });
+    }
     // Only after the commit succeeded does memory change: a failed write leaves no trace.
-    this.seq = seq;
     if (dbidCounter) this.nextDbid.set(dbidCounter.type, dbidCounter.next);
-    if (object) this.store.put(object);
-    else this.store.remove(placed.type, placed.dbid);
-    if (credential !== undefined) this.credentials.set(placed.dbid, credential);
-    if (op === 'deleted' && placed.type === 'Person') this.credentials.delete(placed.dbid);
-    if (placed.type === 'Person' || placed.type === 'AccessGroup') this.principals.invalidate();
-    this.events.emit('change', change);
+    this.state.land(change, object, credential);
   }
 }

@@ -35,6 +35,10 @@ export class CredentialStore {
     this.hashes.clear();
   }
 
+  entries(): IterableIterator<[number, string]> {
+    return this.hashes.entries();
+  }
+
   /** Resolves with the person's dbid when the user exists, is enabled and the password matches. */
   async authenticate(store: ConfigStore, user: string, password: string): Promise<number | undefined> {
     const person = store.findByName('Person', 0, user);

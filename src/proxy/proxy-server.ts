@@ -1,5 +1,7 @@
 import type { ConnectOptions } from '../client/client.js';
+import { existsSync, renameSync } from 'node:fs';
 import { HistoryLog } from '../history/history-log.js';
+import { describeLineage } from '../model/lineage.js';
 import type { TlsFiles } from '../net/tls-options.js';
 import { AdminServer, type AdminTarget, type Metric } from '../admin/admin-server.js';
 import { HaNode, type HaOptions } from '../ha/ha-node.js';
@@ -91,7 +93,7 @@ export class ProxyServer {
     const logger = options.logger ?? silentLogger;
     const scope = Scope.parse(options.scope);
     if (options.masters.length === 0) throw new Error('a proxy needs at least one master (--master host:port)');
-    const history = new HistoryLog(settings.historyDb);
+    const history = openHistoryLog(settings.historyDb, logger);
     // The pair member is made before the source (it says which role the source serves in) and
     // learns the service (its sessions) once that exists.
     let service: ConfigService | undefined;
@@ -113,6 +115,10 @@ export class ProxyServer {
       pair: ha,
       logger,
     });
+    const resumed = source.resumeFromHistory();
+    if (resumed) {
+      logger.info({ event: 'PROXY-002', seq: resumed.seq, lineage: describeLineage(resumed.lineage), objects: resumed.objects }, 'resumed the cache from the history log; catching up from the master');
+    }
     const observers = [sessionRecorder(history), ...(ha ? [ha.sessionObserver()] : [])];
     service = new ConfigService(source, {
       host: settings.host,
@@ -141,6 +147,7 @@ export class ProxyServer {
       logger,
     });
     source.upstream = upstream;
+    source.onRebased(({ seq, to }) => service!.fanOut.resetAll(seq, to));
     let admin: AdminServer | undefined;
     try {
       await service.start();
@@ -225,6 +232,26 @@ function adminTarget(source: ProxySource, service: ConfigService, upstream: Upst
       return metrics;
     },
   };
+}
+
+/**
+ * Opens the history log. A file that SQLite cannot read (corrupt, not a database) is moved aside
+ * and a new one started, so the proxy serves (after a load) instead of refusing to start; a file
+ * in use by another proxy stays an error.
+ */
+function openHistoryLog(path: string, logger: Logger): HistoryLog {
+  try {
+    return new HistoryLog(path, logger);
+  } catch (error) {
+    const failure = error as { code?: string; cause?: { code?: string } };
+    const code = failure.code ?? failure.cause?.code;
+    if (path === ':memory:' || (code !== 'SQLITE_CORRUPT' && code !== 'SQLITE_NOTADB')) throw error;
+    const aside = `${path}.unreadable-${Date.now()}`;
+    renameSync(path, aside);
+    for (const suffix of ['-wal', '-shm']) if (existsSync(path + suffix)) renameSync(path + suffix, aside + suffix);
+    logger.error({ event: 'HIST-003', err: (error as Error).message, movedTo: aside }, 'the history log could not be read; moved it aside and started a new one (clients re-read once)');
+    return new HistoryLog(path, logger);
+  }
 }
 
 /** Client session records go to the history log (batched with the changes). */

@@ -9,18 +9,19 @@ import {
   type ConfigObject,
   type NewObject,
   type ObjectDelta,
+  type Lineage,
   type ObjectType,
   type ServerRole,
 } from '../../protocol/index.js';
 import type { ChangeOp, ChangeRecord } from '../model/change.js';
-import { CredentialStore } from '../model/credentials.js';
+import { describeLineage, NO_LINEAGE, sameLineage } from '../model/lineage.js';
 import { diffObjects } from '../model/object-diff.js';
 import type { Principal } from '../model/permissions.js';
-import { PrincipalDirectory } from '../model/principal-directory.js';
 import { applyDelta } from '../model/validate-object.js';
-import type { HistoryLog } from '../history/history-log.js';
+import type { CacheImage, HistoryLog } from '../history/history-log.js';
 import type { ChangesAfter, ConfigSource, WriteOutcome } from '../service/source.js';
-import { ConfigStore } from '../store/config-store.js';
+import { ConfigState } from '../store/config-state.js';
+import type { ConfigStore } from '../store/config-store.js';
 import type { Logger } from '../util/logger.js';
 import type { Scope } from './scope.js';
 
@@ -32,11 +33,12 @@ export interface UpstreamWriter {
   delete(type: ObjectType, dbid: number, options: { onBehalfOf: number }): Promise<WriteOutcome>;
 }
 
-/** A loaded snapshot: the objects in scope and the password hashes, at `seq`. */
+/** A loaded snapshot: the objects in scope and the password hashes, at `seq` of `lineage`. */
 export interface Snapshot {
   store: ConfigStore;
   credentials: Map<number, string>;
   seq: number;
+  lineage: Lineage;
 }
 
 /** The proxy's place in a warm-standby pair, when it is in one. */
@@ -60,32 +62,30 @@ export interface ProxySourceOptions {
   logger: Logger;
 }
 
-interface SeqWaiter {
-  seq: number;
-  resolve(): void;
-}
-
 /**
  * The proxy's side of the configuration service: the configuration loaded from the master,
  * kept current by applying its changes in seq order [ARCH-1, ARCH-2], logged to the history log
- * so clients are restored here [ARCH-3]. Writes are forwarded (writable mode) or refused.
+ * so clients are restored here [ARCH-3] and a restart resumes where it stopped. Writes are
+ * forwarded (writable mode) or refused. Events: `rebased` ({ from, to, seq }) when the cache moved
+ * to another lineage and every session was told to re-read.
  */
 export class ProxySource implements ConfigSource {
   readonly serverKind = 'proxy';
-  readonly store = new ConfigStore();
+  readonly state = new ConfigState();
   upstream: UpstreamWriter | undefined;
-  private readonly credentials = new CredentialStore();
-  private readonly principals = new PrincipalDirectory(this.store);
   private readonly events = new EventEmitter();
-  private applied = 0;
   private loaded = false;
-  private waiters: SeqWaiter[] = [];
 
   constructor(
     private readonly history: HistoryLog,
     private readonly options: ProxySourceOptions,
   ) {
     this.events.setMaxListeners(0);
+    history.setImageSource(() => this.image());
+  }
+
+  get store(): ConfigStore {
+    return this.state.store;
   }
 
   get serverName(): string {
@@ -114,7 +114,11 @@ export class ProxySource implements ConfigSource {
   }
 
   appliedSeq(): number {
-    return this.applied;
+    return this.state.appliedSeq;
+  }
+
+  lineage(): Lineage {
+    return this.state.lineage ?? NO_LINEAGE;
   }
 
   changesAfter(seq: number): ChangesAfter {
@@ -122,19 +126,19 @@ export class ProxySource implements ConfigSource {
   }
 
   authenticate(user: string, password: string): Promise<number | undefined> {
-    return this.credentials.authenticate(this.store, user, password);
+    return this.state.credentials.authenticate(this.store, user, password);
   }
 
   principal(personDbid: number): Principal | undefined {
-    return this.principals.get(personDbid);
+    return this.state.principal(personDbid);
   }
 
   principalsVersion(): number {
-    return this.principals.version;
+    return this.state.principalsVersion;
   }
 
   credentialOf(personDbid: number): string | undefined {
-    return this.credentials.get(personDbid);
+    return this.state.credentials.get(personDbid);
   }
 
   notServingReason(): CfgError | undefined {
@@ -150,30 +154,75 @@ export class ProxySource implements ConfigSource {
   }
 
   onChange(listener: (change: ChangeRecord) => void): () => void {
-    this.events.on('change', listener);
-    return () => this.events.off('change', listener);
+    return this.state.onChange(listener);
+  }
+
+  onRebased(listener: (event: { from: Lineage; to: Lineage; seq: number }) => void): () => void {
+    this.events.on('rebased', listener);
+    return () => this.events.off('rebased', listener);
+  }
+
+  /** The cache as the history log stores it. */
+  private image(): CacheImage {
+    return { lineage: this.lineage(), seq: this.state.appliedSeq, scope: this.options.scope.toString(), objects: this.store.everything(), credentials: this.state.credentials.entries() };
+  }
+
+  /**
+   * A restart: the cache the history log kept, at its seq and lineage, so clients are served (and
+   * restored) at once and the master link catches up from there [ARCH-2]. False when there is no
+   * complete image, or it was made for another scope.
+   */
+  resumeFromHistory(): { seq: number; lineage: Lineage; objects: number } | false {
+    const image = this.history.storedImage();
+    if (!image || image.scope !== this.options.scope.toString()) return false;
+    this.store.clear();
+    for (const object of image.objects) this.store.put(object);
+    this.state.reset(image.seq, image.lineage, image.credentials);
+    this.loaded = true;
+    return { seq: image.seq, lineage: image.lineage, objects: this.store.size };
   }
 
   /** The first load: nobody is served yet, so the snapshot (built in `store`) simply becomes the cache. */
   adoptFirstSnapshot(snapshot: Snapshot): void {
     if (snapshot.store !== this.store) throw new Error('the first snapshot is built in place');
-    this.credentials.clear();
-    for (const [dbid, hash] of snapshot.credentials) this.credentials.set(dbid, hash);
-    this.principals.invalidate();
-    this.applied = snapshot.seq;
-    this.history.resetTo(snapshot.seq);
+    this.state.reset(snapshot.seq, snapshot.lineage, snapshot.credentials);
+    this.history.startImage(this.image());
     this.loaded = true;
-    this.settleWaiters();
   }
 
   /**
    * A reload after the master's history expired: the cache served old data until now; here it
-   * becomes the snapshot in one step, and subscribers receive the differences as ordinary
-   * notifications. Every differing object had at least one change in (applied, seq], so the
-   * differences get distinct seqs ending at `seq`: a client that saw them all is exactly at
-   * `seq`. Returns how many notifications were sent.
+   * becomes the snapshot in one step. Within one lineage subscribers receive the differences as
+   * ordinary notifications: every differing object had at least one change in (applied, seq], so
+   * the differences get distinct seqs ending at `seq`, and a client that saw them all is exactly
+   * at `seq`. A snapshot of another lineage (another database, or this one restored from a copy)
+   * or one behind the cache cannot be expressed so: the cache starts over in that lineage and
+   * every session is told to re-read [PROTO-LINEAGE-4]. Returns how many notifications were sent
+   * (0 for a rebase).
    */
-  replaceWith(snapshot: Snapshot): number {
+  replaceWith(snapshot: Snapshot): { notified: number; rebased: boolean } {
+    const diffs = this.differencesTo(snapshot);
+    const continuous = sameLineage(snapshot.lineage, this.state.lineage) && snapshot.seq - this.state.appliedSeq >= diffs.length;
+    if (!continuous) {
+      this.rebase(snapshot);
+      return { notified: 0, rebased: true };
+    }
+    const at = Date.now();
+    let seq = snapshot.seq - diffs.length + 1;
+    for (const { before, after, delta } of diffs) {
+      if (after && before) this.record(before, after, { kind: Kind.ObjectUpdated, seq, at, type: after.type, dbid: after.dbid, delta: delta! }, undefined);
+      else if (after) this.record(undefined, after, { kind: Kind.ObjectCreated, seq, at, object: after }, undefined);
+      else if (before) this.record(before, undefined, { kind: Kind.ObjectDeleted, seq, at, type: before.type, dbid: before.dbid }, undefined);
+      seq += 1;
+    }
+    for (const [dbid, hash] of snapshot.credentials) if (this.state.credentials.get(dbid) !== hash) this.history.noteCredential(dbid, hash);
+    for (const [dbid] of this.state.credentials.entries()) if (!snapshot.credentials.has(dbid)) this.history.noteCredential(dbid, undefined);
+    this.state.reset(Math.max(this.state.appliedSeq, snapshot.seq), snapshot.lineage, snapshot.credentials);
+    this.history.noteApplied(this.state.appliedSeq);
+    return { notified: diffs.length, rebased: false };
+  }
+
+  private differencesTo(snapshot: Snapshot): Array<{ before?: ConfigObject; after?: ConfigObject; delta?: ObjectDelta }> {
     const diffs: Array<{ before?: ConfigObject; after?: ConfigObject; delta?: ObjectDelta }> = [];
     for (const type of OBJECT_TYPES) {
       for (const after of snapshot.store.all(type)) {
@@ -188,21 +237,24 @@ export class ProxySource implements ConfigSource {
     for (const type of [...OBJECT_TYPES].reverse()) {
       for (const before of this.store.all(type)) if (!snapshot.store.get(type, before.dbid)) diffs.push({ before });
     }
-    const at = Date.now();
-    let seq = Math.max(this.applied + 1, snapshot.seq - diffs.length + 1);
-    for (const { before, after, delta } of diffs) {
-      const changeSeq = Math.min(seq, snapshot.seq);
-      seq += 1;
-      if (after && before) this.record(before, after, { kind: Kind.ObjectUpdated, seq: changeSeq, at, type: after.type, dbid: after.dbid, delta: delta! }, undefined);
-      else if (after) this.record(undefined, after, { kind: Kind.ObjectCreated, seq: changeSeq, at, object: after }, undefined);
-      else if (before) this.record(before, undefined, { kind: Kind.ObjectDeleted, seq: changeSeq, at, type: before.type, dbid: before.dbid }, undefined);
-    }
-    this.credentials.clear();
-    for (const [dbid, hash] of snapshot.credentials) this.credentials.set(dbid, hash);
-    this.principals.invalidate();
-    this.applied = Math.max(this.applied, snapshot.seq);
-    this.settleWaiters();
-    return diffs.length;
+    return diffs;
+  }
+
+  /** The cache starts over in the snapshot's lineage; the history log with it; every session re-reads. */
+  private rebase(snapshot: Snapshot): void {
+    const from = this.lineage();
+    const fromSeq = this.state.appliedSeq;
+    this.store.clear();
+    for (const object of snapshot.store.everything()) this.store.put(object);
+    this.state.reset(snapshot.seq, snapshot.lineage, snapshot.credentials);
+    this.history.startImage(this.image());
+    this.options.logger.warn(
+      { event: 'PROXY-001', from: describeLineage(from), fromSeq, to: describeLineage(snapshot.lineage), seq: snapshot.seq },
+      sameLineage(from, snapshot.lineage)
+        ? 'the master went back in its history (restored from an older copy?): the cache starts over at its seq and every client re-reads'
+        : 'the master serves another database lineage: the cache starts over in it and every client re-reads',
+    );
+    this.events.emit('rebased', { from, to: snapshot.lineage, seq: snapshot.seq });
   }
 
   /**
@@ -211,7 +263,7 @@ export class ProxySource implements ConfigSource {
    * moves in arrives as created, one that moves out as deleted.
    */
   applyChange(message: ChangeMessage, credential: string | undefined): void {
-    if (message.seq <= this.applied) return;
+    if (message.seq <= this.state.appliedSeq) return;
     const type = message.kind === Kind.ObjectCreated ? message.object.type : message.type;
     const dbid = message.kind === Kind.ObjectCreated ? message.object.dbid : message.dbid;
     const before = this.store.get(type, dbid);
@@ -226,11 +278,11 @@ export class ProxySource implements ConfigSource {
       if (!before && after && message.kind !== Kind.ObjectCreated) notification = { kind: Kind.ObjectCreated, seq, at, object: after };
       else if (before && !after && message.kind !== Kind.ObjectDeleted) notification = { kind: Kind.ObjectDeleted, seq, at, type, dbid };
       this.record(before, after, notification, credential);
-    } else if (credential !== undefined) {
-      this.credentials.set(dbid, credential); // a person outside the scope still logs in
+    } else {
+      this.state.skip(message.seq, credential === undefined ? undefined : { dbid, hash: credential });
+      if (credential !== undefined) this.history.noteCredential(dbid, credential);
+      this.history.noteApplied(message.seq);
     }
-    this.applied = message.seq;
-    this.settleWaiters();
     this.events.emit('applied', message, credential);
   }
 
@@ -245,12 +297,12 @@ export class ProxySource implements ConfigSource {
    * so it can never open a gap; anything else comes through this proxy's own master link.
    */
   applyForwarded(message: ChangeMessage, credential: string | undefined): boolean {
-    if (!this.loaded || message.seq !== this.applied + 1) return false;
+    if (!this.loaded || message.seq !== this.state.appliedSeq + 1) return false;
     this.applyChange(message, credential);
     return true;
   }
 
-  /** Puts one change into memory and the history log, and hands it to the fan-out. */
+  /** Puts one change into memory (the shared landing) and the history log. */
   private record(before: ConfigObject | undefined, after: ConfigObject | undefined, notification: ChangeMessage, credential: string | undefined): void {
     const placed = (after ?? before)!;
     const op: ChangeOp = !after ? 'deleted' : before ? 'updated' : 'created';
@@ -267,16 +319,11 @@ export class ProxySource implements ConfigSource {
     if (before && after && (before.tenant !== after.tenant || before.folder !== after.folder)) {
       change.previous = { tenant: before.tenant, folder: before.folder };
     }
-    if (after) this.store.put(after);
-    else this.store.remove(placed.type, placed.dbid);
-    if (credential !== undefined) {
-      this.credentials.set(placed.dbid, credential);
-      change.proxyFrame = encodeFrame({ kind: Kind.CredentialChanged, seq: change.seq, dbid: placed.dbid, hash: credential });
-    }
-    if (op === 'deleted' && placed.type === 'Person') this.credentials.delete(placed.dbid);
-    if (placed.type === 'Person' || placed.type === 'AccessGroup') this.principals.invalidate();
-    this.history.append(change);
-    this.events.emit('change', change);
+    if (credential !== undefined) change.proxyFrame = encodeFrame({ kind: Kind.CredentialChanged, seq: change.seq, dbid: placed.dbid, hash: credential });
+    this.state.land(change, after, credential);
+    this.history.append(change, after);
+    if (credential !== undefined) this.history.noteCredential(placed.dbid, credential);
+    else if (op === 'deleted' && placed.type === 'Person') this.history.noteCredential(placed.dbid, undefined);
   }
 
   create(principal: Principal, object: NewObject): Promise<WriteOutcome> {
@@ -312,36 +359,13 @@ export class ProxySource implements ConfigSource {
       throw error;
     }
     if (!(await this.waitForSeq(outcome.seq, this.options.writeApplyTimeoutMs))) {
-      this.options.logger.warn({ seq: outcome.seq, appliedSeq: this.applied }, 'a forwarded write was committed but has not reached this proxy yet');
+      this.options.logger.warn({ seq: outcome.seq, appliedSeq: this.state.appliedSeq }, 'a forwarded write was committed but has not reached this proxy yet');
     }
     return outcome;
   }
 
   /** Resolves true once appliedSeq reaches `seq`, false after the timeout. */
   waitForSeq(seq: number, timeoutMs: number): Promise<boolean> {
-    if (this.applied >= seq) return Promise.resolve(true);
-    return new Promise((resolve) => {
-      const waiter: SeqWaiter = {
-        seq,
-        resolve: () => {
-          clearTimeout(timer);
-          resolve(true);
-        },
-      };
-      const timer = setTimeout(() => {
-        this.waiters = this.waiters.filter((w) => w !== waiter);
-        resolve(false);
-      }, timeoutMs);
-      timer.unref();
-      this.waiters.push(waiter);
-    });
-  }
-
-  private settleWaiters(): void {
-    if (this.waiters.length === 0) return;
-    const ready = this.waiters.filter((w) => w.seq <= this.applied);
-    if (ready.length === 0) return;
-    this.waiters = this.waiters.filter((w) => w.seq > this.applied);
-    for (const waiter of ready) waiter.resolve();
+    return this.state.waitForSeq(seq, timeoutMs);
   }
 }

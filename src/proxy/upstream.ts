@@ -42,10 +42,10 @@ export class UpstreamLink extends EventEmitter implements UpstreamWriter {
   private backlogStart = 0;
   private applyScheduled = false;
   private paused = false;
-  private holding = true;
+  private holding: boolean;
   private readonly credentialsBySeq = new Map<number, string>();
   private loading = false;
-  private needsLoad = true;
+  private needsLoad: boolean;
   private reloadTimer: NodeJS.Timeout | null = null;
   private stopped = false;
   /** Protected mode: may this proxy reload now? (A primary with a live backup waits for its turn.) */
@@ -60,6 +60,10 @@ export class UpstreamLink extends EventEmitter implements UpstreamWriter {
   ) {
     super();
     this.firstLoad = new Promise((resolve) => (this.resolveFirstLoad = resolve));
+    // A proxy that resumed its cache from the history log catches up from its seq instead of loading.
+    this.needsLoad = !source.isLoaded;
+    this.holding = !source.isLoaded;
+    if (source.isLoaded) this.resolveFirstLoad();
   }
 
   get connected(): boolean {
@@ -71,21 +75,45 @@ export class UpstreamLink extends EventEmitter implements UpstreamWriter {
     return this.firstLoad;
   }
 
-  /** Connects (retrying until a master answers), subscribes to everything, loads. */
+  /**
+   * Connects (retrying until a master answers), subscribes to everything, loads. A proxy resumed
+   * from its history log presents its position instead: the master replays what it missed, or
+   * answers history-expired (another lineage, or too far back) and the proxy reloads.
+   */
   async start(): Promise<void> {
     const { logger } = this.options;
+    const resumed = this.source.isLoaded;
+    let client: CfgClient | null = null;
     for (let attempt = 1; !this.stopped; attempt += 1) {
+      // The listeners go on before the first Register: a resumed session's replay may follow it in the same packet.
+      const candidate = CfgClient.create({
+        ...this.options.connect,
+        clientType: 'proxy',
+        ...(resumed ? { resume: { lastSeq: this.source.appliedSeq(), lineage: this.source.lineage(), subscriptions: [{}] } } : {}),
+      });
+      this.listen(candidate);
       try {
-        this.client = await CfgClient.connect({ ...this.options.connect, clientType: 'proxy' });
+        await candidate.open();
+        client = candidate;
         break;
       } catch (error) {
+        candidate.removeAllListeners();
         const delayMs = backoffDelayMs(attempt);
         logger.warn({ err: describe(error), attempt, retryInMs: delayMs, masters: this.options.connect.endpoints }, 'cannot reach a master yet');
         await new Promise((resolve) => setTimeout(resolve, delayMs));
       }
     }
-    const client = this.client;
-    if (!client || this.stopped) return;
+    this.client = client;
+    if (!client || this.stopped) {
+      await client?.close();
+      return;
+    }
+    if (!resumed) await client.subscribe({});
+    this.scheduleLoad(0);
+  }
+
+  private listen(client: CfgClient): void {
+    const { logger } = this.options;
     client.on('credential', (message: CredentialChangedMessage) => this.credentialsBySeq.set(message.seq, message.hash));
     client.on('notification', (message: ChangeMessage) => this.onChange(message));
     client.on('reset', (message: HistoryLogExpiredMessage) => this.onExpired(message));
@@ -99,9 +127,6 @@ export class UpstreamLink extends EventEmitter implements UpstreamWriter {
       this.emit('disconnected');
     });
     client.on('error', (error: unknown) => logger.warn({ err: describe(error) }, 'master link error'));
-    logger.info({ master: client.server?.serverName }, 'connected to the master');
-    await client.subscribe({});
-    this.scheduleLoad(0);
   }
 
   private onChange(message: ChangeMessage): void {
@@ -223,16 +248,17 @@ export class UpstreamLink extends EventEmitter implements UpstreamWriter {
         progress.update(received, chunk.total);
       });
       keepScope(store, this.options.scope);
-      const snapshot: Snapshot = { store, credentials, seq: end.seq };
+      const snapshot: Snapshot = { store, credentials, seq: end.seq, lineage: end.lineage };
       let notified = 0;
+      let rebased = false;
       if (first) this.source.adoptFirstSnapshot(snapshot);
-      else notified = this.source.replaceWith(snapshot);
-      client.advanceTo(end.seq);
+      else ({ notified, rebased } = this.source.replaceWith(snapshot));
+      client.advanceTo(end.seq, end.lineage);
       this.needsLoad = false;
       this.releaseHeld();
       this.options.logger.info({ objects: store.size, received, seq: end.seq, appliedSeq: this.source.appliedSeq(), ms: progress.finish(), notified, scope: this.options.scope.toString() }, first ? 'configuration loaded' : 'configuration reloaded');
       if (first) this.resolveFirstLoad();
-      this.emit('loaded', { first, seq: end.seq, notified });
+      this.emit('loaded', { first, seq: end.seq, notified, rebased });
     } catch (error) {
       progress.finish();
       if (first) store.clear();
@@ -252,16 +278,18 @@ export class UpstreamLink extends EventEmitter implements UpstreamWriter {
     for (const { message, credential } of held) this.accept(message, credential);
   }
 
+  // Every forwarded write names the lineage of the cache it was made against: a master of another
+  // database refuses it, so a dbid can never land on another object [PROTO-LINEAGE-5].
   create(object: NewObject, options: { onBehalfOf: number }): Promise<WriteOutcome> {
-    return this.requireClient().create(object, options);
+    return this.requireClient().create(object, { ...options, lineage: this.source.lineage() });
   }
 
   update(type: ObjectType, dbid: number, delta: ObjectDelta, options: { onBehalfOf: number }): Promise<WriteOutcome> {
-    return this.requireClient().update(type, dbid, delta, options);
+    return this.requireClient().update(type, dbid, delta, { ...options, lineage: this.source.lineage() });
   }
 
   delete(type: ObjectType, dbid: number, options: { onBehalfOf: number }): Promise<WriteOutcome> {
-    return this.requireClient().delete(type, dbid, options);
+    return this.requireClient().delete(type, dbid, { ...options, lineage: this.source.lineage() });
   }
 
   private requireClient(): CfgClient {

@@ -1,4 +1,4 @@
-import { encodeFrame, Kind } from '../../protocol/index.js';
+import { encodeFrame, Kind, type Lineage } from '../../protocol/index.js';
 import type { ChangeRecord } from '../model/change.js';
 import type { FolderParentLookup } from '../model/permissions.js';
 import { flushPendingWrites } from '../net/connection.js';
@@ -148,6 +148,20 @@ export class FanOut {
         frame ??= encodeFrame({ kind: Kind.Position, seq });
         if (session.connection.writeFrame(frame)) session.lastDeliveredSeq = seq;
       }
+    }
+    flushPendingWrites();
+  }
+
+  /**
+   * The server moved to another seq space (a proxy now following another database, or one that
+   * went back in time): every session must re-read [PROTO-LINEAGE-4]. What is pending of the old
+   * space goes first; each session then gets HistoryLogExpired naming the new lineage and seq.
+   */
+  resetAll(seq: number, lineage: Lineage): void {
+    this.flush();
+    for (const session of this.sessions) {
+      const frame = encodeFrame({ kind: Kind.HistoryLogExpired, lastSeq: session.lastDeliveredSeq, oldestSeq: seq + 1, seq, lineage });
+      if (session.connection.writeFrame(frame)) session.lastDeliveredSeq = seq;
     }
     flushPendingWrites();
   }

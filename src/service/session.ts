@@ -54,6 +54,8 @@ export class ClientSession implements ConnectionHandler {
   /** The seq of the last notification queued for this client. */
   lastDeliveredSeq = 0;
   readonly subscriptions = new Map<string, NotificationFilter>();
+  /** Long requests (snapshot loads, backups) running now, by id, and whether the client withdrew them [PROTO-CANCEL-1]. */
+  private readonly longRequests = new Map<number, { cancelled: boolean }>();
   private cachedPrincipal: Principal | undefined;
   private principalVersion = -1;
   private addp: AddpMonitor | null = null;
@@ -140,6 +142,27 @@ export class ClientSession implements ConnectionHandler {
 
   removeSubscription(filter: NotificationFilter): boolean {
     return this.subscriptions.delete(notificationFilterKey(filter));
+  }
+
+  /**
+   * Runs a long request that the client may withdraw with Cancel: `isCancelled` turns true once it
+   * did (or the connection closed), and the work should stop at its next step.
+   */
+  async runCancellable(id: number, work: (isCancelled: () => boolean) => Promise<void>): Promise<void> {
+    const entry = { cancelled: false };
+    this.longRequests.set(id, entry);
+    try {
+      await work(() => entry.cancelled || !this.connection.isOpen);
+    } finally {
+      if (this.longRequests.get(id) === entry) this.longRequests.delete(id);
+    }
+  }
+
+  /** Cancel [PROTO-CANCEL-1]: only a running long request is marked, so a client cannot grow the map. */
+  cancel(id: number): boolean {
+    const entry = this.longRequests.get(id);
+    if (entry) entry.cancelled = true;
+    return entry !== undefined;
   }
 
   /** A standby connection [PROTO-STANDBY-2]: no register deadline; ADDP keeps it honest instead. */

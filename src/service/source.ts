@@ -1,4 +1,4 @@
-import type { CfgError, NewObject, ObjectDelta, ObjectType, ServerKind, ServerRole } from '../../protocol/index.js';
+import type { CfgError, Lineage, NewObject, ObjectDelta, ObjectType, ServerKind, ServerRole } from '../../protocol/index.js';
 import type { ChangeRecord } from '../model/change.js';
 import type { Principal } from '../model/permissions.js';
 import type { ConfigStore } from '../store/config-store.js';
@@ -24,6 +24,8 @@ export interface ConfigSource {
   readonly store: ConfigStore;
   /** The seq of the last change applied to `store`. */
   appliedSeq(): number;
+  /** The seq space `appliedSeq` belongs to [PROTO-LINEAGE-1]. */
+  lineage(): Lineage;
   /** Resolves true once appliedSeq reaches `seq`, false after `timeoutMs`. */
   waitForSeq(seq: number, timeoutMs: number): Promise<boolean>;
   /** Changes after `seq`, oldest first, or `expired` when the log no longer reaches back so far. */
@@ -45,6 +47,11 @@ export interface ConfigSource {
   create(principal: Principal, object: NewObject): Promise<WriteOutcome>;
   update(principal: Principal, type: ObjectType, dbid: number, delta: ObjectDelta): Promise<WriteOutcome>;
   delete(principal: Principal, type: ObjectType, dbid: number): Promise<WriteOutcome>;
+  /**
+   * Writes an online copy of the configuration database to a new private file (a master only) and
+   * says where, and which seq and lineage the copy holds [PROTO-BACKUP-1]. The caller deletes it.
+   */
+  backupDatabase?(): Promise<{ path: string; seq: number; lineage: Lineage }>;
   /** Calls `listener` for every applied change, in seq order; returns the unsubscribe function. */
   onChange(listener: (change: ChangeRecord) => void): () => void;
 }

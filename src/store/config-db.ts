@@ -1,7 +1,12 @@
-import type Database from 'better-sqlite3';
+import { randomUUID } from 'node:crypto';
+import { rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { Packr } from 'msgpackr';
-import type { ConfigObject, ObjectType } from '../../protocol/index.js';
+import type { ConfigObject, Lineage, ObjectType } from '../../protocol/index.js';
 import type { ChangeRecord } from '../model/change.js';
+import { newLineage, nextGeneration } from '../model/lineage.js';
 import { ChangeLogTable } from '../history/change-log.js';
 import { openOwnedDatabase } from './owned-database.js';
 
@@ -19,6 +24,13 @@ export interface WriteBatch {
   dbidCounter?: { type: ObjectType; next: number };
 }
 
+/** What a backup copy says about itself; a master that opens a copy so marked starts a new generation. */
+export interface BackupMark {
+  takenAt: number;
+  seq: number;
+  lineage: Lineage;
+}
+
 /**
  * The master's configuration database: objects, credentials, counters and the change log in one
  * SQLite file (WAL). Every committed change is one transaction holding the object, the change
@@ -30,8 +42,12 @@ export class ConfigDatabase {
   readonly changes: ChangeLogTable;
   private readonly statements;
   private readonly commitTransaction: (batch: WriteBatch) => void;
+  /** The database's seq space [PROTO-LINEAGE-1]: made with it, raised when it was restored from a copy. */
+  readonly lineage: Lineage;
+  /** Set when this start opened a backup copy and so began a new generation. */
+  readonly restoredFrom: BackupMark | undefined;
 
-  constructor(path: string) {
+  constructor(readonly path: string) {
     this.db = openOwnedDatabase(path, 'master');
     // Checkpoints copy the pages that commits touched back into the database file: on a
     // 100k-object configuration they cost more than the commits themselves. Every 20,000 pages
@@ -42,6 +58,7 @@ export class ConfigDatabase {
       CREATE TABLE IF NOT EXISTS objects (type TEXT NOT NULL, dbid INTEGER NOT NULL, body BLOB NOT NULL, PRIMARY KEY (type, dbid)) WITHOUT ROWID;
       CREATE TABLE IF NOT EXISTS credentials (dbid INTEGER PRIMARY KEY, hash TEXT NOT NULL);
       CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+      CREATE TABLE IF NOT EXISTS identity (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
     `);
     this.changes = new ChangeLogTable(this.db);
     this.statements = {
@@ -53,6 +70,9 @@ export class ConfigDatabase {
       setCounter: this.db.prepare('INSERT OR REPLACE INTO counters (name, value) VALUES (?, ?)'),
     };
     const s = this.statements;
+    const opened = this.openIdentity();
+    this.lineage = opened.lineage;
+    this.restoredFrom = opened.restoredFrom;
     this.commitTransaction = this.db.transaction((batch: WriteBatch) => {
       const { change } = batch;
       if (batch.object) s.upsertObject.run(change.type, change.dbid, packr.pack(batch.object));
@@ -62,6 +82,71 @@ export class ConfigDatabase {
       if (batch.dbidCounter) s.setCounter.run(`dbid:${batch.dbidCounter.type}`, batch.dbidCounter.next);
       this.changes.append(change);
     });
+  }
+
+  /**
+   * The lineage stored in the file; a new one for a new (or pre-lineage) file; the next generation
+   * for a backup copy, whose mark is removed in the same transaction, so only its first start
+   * raises the generation.
+   */
+  private openIdentity(): { lineage: Lineage; restoredFrom?: BackupMark } {
+    const get = (name: string): string | undefined => (this.db.prepare('SELECT value FROM identity WHERE name = ?').get(name) as { value: string } | undefined)?.value;
+    const set = this.db.prepare('INSERT OR REPLACE INTO identity (name, value) VALUES (?, ?)');
+    return this.db.transaction(() => {
+      const id = get('lineage_id');
+      const generation = Number(get('generation') ?? '1');
+      const mark = get('backup_mark');
+      let lineage: Lineage = id === undefined ? newLineage() : { id, generation };
+      let restoredFrom: BackupMark | undefined;
+      if (mark !== undefined) {
+        restoredFrom = JSON.parse(mark) as BackupMark;
+        lineage = { id: lineage.id, generation: nextGeneration(lineage.generation) };
+        this.db.prepare("DELETE FROM identity WHERE name = 'backup_mark'").run();
+      }
+      set.run('lineage_id', lineage.id);
+      set.run('generation', String(lineage.generation));
+      return { lineage, ...(restoredFrom ? { restoredFrom } : {}) };
+    })();
+  }
+
+  /**
+   * Writes a point-in-time copy of the whole database to `path` with SQLite's online backup:
+   * commits go on meanwhile (the copy is taken on this connection, so they reach it too). The copy
+   * is marked as a backup: a master started on it begins a new generation [PROTO-LINEAGE-1].
+   */
+  async backupTo(path: string, onProgress?: (done: number, total: number) => void): Promise<BackupMark> {
+    await this.db.backup(path, {
+      progress: ({ totalPages, remainingPages }) => {
+        onProgress?.(totalPages - remainingPages, totalPages);
+        return 2000; // pages a step; between steps the event loop (and commits) run
+      },
+    });
+    const copy = new Database(path);
+    try {
+      copy.pragma('journal_mode = DELETE'); // one self-contained file
+      const row = copy.prepare('SELECT MAX(seq) AS seq FROM changes').get() as { seq: number | null };
+      const mark: BackupMark = { takenAt: Date.now(), seq: Math.max(row.seq ?? 0, 0), lineage: this.lineage };
+      copy.prepare("INSERT OR REPLACE INTO identity (name, value) VALUES ('backup_mark', ?)").run(JSON.stringify(mark));
+      return mark;
+    } finally {
+      copy.close();
+    }
+  }
+
+  /**
+   * A backup into a new file beside the database (the same file system has room for it; `/tmp` may
+   * not), readable by this user only: it holds every password hash.
+   */
+  async backupToTemporaryFile(): Promise<BackupMark & { path: string }> {
+    const base = this.path === ':memory:' ? join(tmpdir(), 'cfgproxy-memory.db') : this.path;
+    const path = `${base}.backup-${randomUUID()}`;
+    await writeFile(path, '', { mode: 0o600, flag: 'wx' });
+    try {
+      return { path, ...(await this.backupTo(path)) };
+    } catch (error) {
+      await rm(path, { force: true });
+      throw error;
+    }
   }
 
   /** The seq of the last committed change: the change log always keeps its newest record. */

@@ -76,7 +76,7 @@ describe('proxy slow consumer', () => {
     // The cut-off client comes back with its session and is replayed what it missed from the history log.
     const back = await RawPeer.connect(proxy.port);
     toClose.push(() => back.close());
-    const restored = await back.register(ADMIN_PASSWORD, { session: { id: registered.sessionId, lastSeq: registered.seq, subscriptions: [{ type: 'Skill' }] } });
+    const restored = await back.register(ADMIN_PASSWORD, { session: { id: registered.sessionId, lastSeq: registered.seq, lineage: registered.lineage, subscriptions: [{ type: 'Skill' }] } });
     expect(restored).toMatchObject({ kind: Kind.Registered, restored: true });
     await back.waitFor((m) => m.kind === Kind.ObjectUpdated && m.seq === committed.at(-1));
     const replayed = back.received.filter((m) => m.kind === Kind.ObjectCreated || m.kind === Kind.ObjectUpdated).map((m) => (m as { seq: number }).seq);

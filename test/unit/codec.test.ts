@@ -4,7 +4,10 @@ import { CfgError, encodeFrame, FrameDecoder, type Message, type ProtocolError }
 import { VECTOR_MESSAGES } from '../helpers/vectors.js';
 
 interface Row { name: string; message?: Message; hex: string; error?: string }
-const rows = (JSON.parse(readFileSync(new URL('../../protocol/vectors/frames.json', import.meta.url), 'utf8')) as { frames: Row[] }).frames;
+// Binary fields are written `{ "binaryHex": "…" }` in the vector file (JSON has no bytes).
+const reviveBinary = (_key: string, value: unknown): unknown =>
+  typeof value === 'object' && value !== null && typeof (value as { binaryHex?: unknown }).binaryHex === 'string' ? Buffer.from((value as { binaryHex: string }).binaryHex, 'hex') : value;
+const rows = (JSON.parse(readFileSync(new URL('../../protocol/vectors/frames.json', import.meta.url), 'utf8'), reviveBinary) as { frames: Row[] }).frames;
 
 function decodeAll(chunks: Buffer[]): { messages: Message[]; errors: string[] } {
   const messages: Message[] = [];

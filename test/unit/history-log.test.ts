@@ -15,6 +15,13 @@ function change(seq: number): ChangeRecord {
   return { seq, at: 1_795_000_000_000 + seq, op: 'deleted', type: 'Skill', dbid: seq, tenant: 1, folder: 0, frame: encodeFrame({ kind: Kind.ObjectDeleted, seq, at: 1, type: 'Skill', dbid: seq }) };
 }
 
+const LINEAGE = { id: 'test-lineage', generation: 1 };
+
+/** A fresh start at `seq` with nothing in the cache. */
+function startAt(log: HistoryLog, seq: number): void {
+  log.startImage({ lineage: LINEAGE, seq, scope: '', objects: [], credentials: [] });
+}
+
 function seqsAfter(log: HistoryLog, seq: number): number[] | 'expired' {
   const result = log.changesAfter(seq);
   return result.kind === 'expired' ? 'expired' : [...result.changes].map((c) => c.seq);
@@ -26,19 +33,19 @@ describe('history log', () => {
     dirs.push(dir);
     const path = join(dir, 'history.db');
     const log = new HistoryLog(path);
-    log.resetTo(10);
-    for (const seq of [11, 12, 14, 15]) log.append(change(seq)); // 13 was outside the scope
+    startAt(log, 10);
+    for (const seq of [11, 12, 14, 15]) log.append(change(seq), undefined); // 13 was outside the scope
     expect(seqsAfter(log, 12)).toEqual([14, 15]); // still pending: served from memory
     log.flush();
     expect(seqsAfter(log, 10)).toEqual([11, 12, 14, 15]);
     expect(seqsAfter(log, 9)).toBe('expired');
-    log.append(change(16));
+    log.append(change(16), undefined);
     log.close();
 
     const reopened = new HistoryLog(path); // nothing in memory now: SQLite answers
     expect(seqsAfter(reopened, 10)).toEqual([11, 12, 14, 15, 16]);
     expect(seqsAfter(reopened, 14)).toEqual([15, 16]);
-    reopened.append(change(17));
+    reopened.append(change(17), undefined);
     expect(seqsAfter(reopened, 15)).toEqual([16, 17]); // stored, then pending
     expect(seqsAfter(reopened, 16)).toEqual([17]); // from memory
     reopened.close();
@@ -50,8 +57,8 @@ describe('history log', () => {
     const path = join(dir, 'history.db');
     const log = new HistoryLog(path);
     expect(() => new HistoryLog(path)).toThrow(/in use by another process \(another proxy\?\)/);
-    log.resetTo(10);
-    log.append(change(11));
+    startAt(log, 10);
+    log.append(change(11), undefined);
     log.flush();
     expect(seqsAfter(log, 10)).toEqual([11]);
     log.close();

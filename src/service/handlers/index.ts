@@ -1,5 +1,7 @@
 import { Kind, type MessageOf, type RequestMessage } from '../../../protocol/index.js';
 import type { ClientSession } from '../session.js';
+import { handleBackupDatabase } from './backup-database.js';
+import { handleCancel } from './cancel.js';
 import { handleLoadSnapshot } from './load-snapshot.js';
 import { handleReadObjects } from './read-objects.js';
 import { handleRegister } from './register.js';
@@ -22,4 +24,6 @@ export const handlers: { [K in RequestMessage['kind']]: Handler<K> } = {
   [Kind.GetServerInfo]: handleGetServerInfo,
   [Kind.LoadSnapshot]: handleLoadSnapshot,
   [Kind.Standby]: handleStandby,
+  [Kind.Cancel]: handleCancel,
+  [Kind.BackupDatabase]: handleBackupDatabase,
 };

@@ -18,5 +18,5 @@ export async function handleReadObjects(session: ClientSession, message: ReadObj
     await session.connection.waitUntilQueuedBelow(pacingHighWater(limits));
     session.send({ kind: Kind.ObjectsChunk, id: message.id, objects: objects.slice(start, start + limits.readChunkObjects) });
   }
-  session.send({ kind: Kind.ReadEnd, id: message.id, total: objects.length, seq });
+  session.send({ kind: Kind.ReadEnd, id: message.id, total: objects.length, seq, lineage: source.lineage() });
 }

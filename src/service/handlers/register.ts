@@ -1,4 +1,5 @@
 import { CfgError, ErrorCode, Kind, PROTOCOL_VERSIONS, type RegisteredMessage, type RegisterMessage } from '../../../protocol/index.js';
+import { describeLineage, sameLineage } from '../../model/lineage.js';
 import { pacingHighWater } from '../limits.js';
 import type { ClientSession } from '../session.js';
 
@@ -31,6 +32,7 @@ export async function handleRegister(session: ClientSession, message: RegisterMe
 
   const restore = message.session;
   const seq = source.appliedSeq();
+  const lineage = source.lineage();
   // Built whole, not spread: msgpackr encodes a spread copy several times slower, and a failover
   // sends a thousand of these at once.
   const registered = (restored: boolean): RegisteredMessage => ({
@@ -42,6 +44,7 @@ export async function handleRegister(session: ClientSession, message: RegisterMe
     serverKind: source.serverKind,
     serverRole: source.serverRole(),
     seq,
+    lineage,
     restored,
   });
   session.lastDeliveredSeq = restore ? restore.lastSeq : seq;
@@ -54,7 +57,12 @@ export async function handleRegister(session: ClientSession, message: RegisterMe
 
   session.id = restore.id;
   for (const filter of restore.subscriptions.slice(0, session.host.limits.maxSubscriptionsPerSession)) session.addSubscription(filter);
-  const history = restore.lastSeq > seq ? ({ kind: 'expired', oldestSeq: seq + 1 } as const) : source.changesAfter(restore.lastSeq);
+  // A position in another seq space means nothing here: never replay unrelated seqs [PROTO-LINEAGE-3].
+  const ownLineage = sameLineage(restore.lineage, lineage);
+  if (!ownLineage) {
+    session.logger.info({ session: restore.id, client: message.clientName, presented: describeLineage(restore.lineage), lineage: describeLineage(lineage) }, 'session of another database lineage: the client re-reads');
+  }
+  const history = !ownLineage || restore.lastSeq > seq ? ({ kind: 'expired', oldestSeq: seq + 1 } as const) : source.changesAfter(restore.lastSeq);
   session.state = 'active';
   // A restored session joins the live stream only once its replay has caught up.
   session.catchingUp = history.kind !== 'expired';
@@ -62,7 +70,7 @@ export async function handleRegister(session: ClientSession, message: RegisterMe
   if (history.kind === 'expired') {
     // [PROTO-RESTORE-3] the client must re-read; its subscriptions are live from now on.
     session.send(registered(false));
-    session.send({ kind: Kind.HistoryLogExpired, lastSeq: restore.lastSeq, oldestSeq: history.oldestSeq, seq });
+    session.send({ kind: Kind.HistoryLogExpired, lastSeq: restore.lastSeq, oldestSeq: history.oldestSeq, seq, lineage });
     return;
   }
   session.send(registered(true));
@@ -102,7 +110,7 @@ async function admit(session: ClientSession, message: RegisterMessage): Promise<
   }
 
   const restore = message.session;
-  if (restore && restore.lastSeq > source.appliedSeq()) {
+  if (restore && sameLineage(restore.lineage, source.lineage()) && restore.lastSeq > source.appliedSeq()) {
     // A server behind the client's position never presents a stale view as current.
     session.logger.debug({ client: message.clientName, lastSeq: restore.lastSeq, appliedSeq: source.appliedSeq() }, 'restore waits for this server to catch up');
     await source.waitForSeq(restore.lastSeq, limits.restoreWaitMs);
@@ -124,12 +132,15 @@ async function replay(session: ClientSession, afterSeq: number): Promise<number>
   const parentOf = source.store.folderParent;
   let cursor = afterSeq;
   let replayed = 0;
+  const lineage = source.lineage();
   try {
     for (;;) {
+      // The server moved to another lineage while we paced: it has reset this session already.
+      if (!sameLineage(source.lineage(), lineage)) return replayed;
       const history = source.changesAfter(cursor);
       if (history.kind === 'expired') {
         // Pruned while we paced: the client must re-read after all.
-        session.send({ kind: Kind.HistoryLogExpired, lastSeq: cursor, oldestSeq: history.oldestSeq, seq: source.appliedSeq() });
+        session.send({ kind: Kind.HistoryLogExpired, lastSeq: cursor, oldestSeq: history.oldestSeq, seq: source.appliedSeq(), lineage: source.lineage() });
         return replayed;
       }
       session.requirePrincipal(); // an account removed meanwhile ends the replay

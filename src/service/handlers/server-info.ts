@@ -15,6 +15,7 @@ export function handleGetServerInfo(session: ClientSession, message: GetServerIn
     serverRole: source.serverRole(),
     softwareVersion: SOFTWARE_VERSION,
     seq: source.appliedSeq(),
+    lineage: source.lineage(),
     uptimeMs: Date.now() - startedAt,
   });
 }

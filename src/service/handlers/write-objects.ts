@@ -1,4 +1,5 @@
 import { CfgError, ErrorCode, Kind, type CreateObjectMessage, type DeleteObjectMessage, type UpdateObjectMessage } from '../../../protocol/index.js';
+import { requireSameLineage } from '../../model/lineage.js';
 import type { Principal } from '../../model/permissions.js';
 import type { ClientSession } from '../session.js';
 
@@ -22,8 +23,13 @@ export async function handleDeleteObject(session: ClientSession, message: Delete
   session.send({ kind: Kind.WriteResult, id: message.id, ...outcome });
 }
 
-/** Whose permissions a write is checked against: the session's user, or the person a proxy names [PROTO-PROXY-4]. */
+/**
+ * Whose permissions a write is checked against: the session's user, or the person a proxy names
+ * [PROTO-PROXY-4]. A write made against another lineage is refused first: its dbids may name other
+ * objects here [PROTO-LINEAGE-5].
+ */
 function writer(session: ClientSession, message: WriteMessage): Principal {
+  requireSameLineage(session.host.source.lineage(), message.lineage, 'the write');
   if (message.onBehalfOf === undefined) return session.requirePrincipal();
   if (!session.isProxy) throw new CfgError(ErrorCode.PERMISSION_DENIED, 'only a proxy may write on behalf of another person');
   const principal = session.host.source.principal(message.onBehalfOf);
