@@ -4,7 +4,7 @@
  * This file imports nothing of the project beyond protocol/.
  */
 import { CfgError, ErrorCode } from './errors.js';
-import { Kind, type AddpPollMessage, type AddpReplyMessage, type ChangeMessage, type ErrorMessage, type NotificationFilter } from './messages.js';
+import { Kind, type AddpPollMessage, type AddpReplyMessage, type ChangeMessage, type ErrorMessage, type Lineage, type NotificationFilter } from './messages.js';
 import { validateMessage } from './validate.js';
 
 export const HA_PROTOCOL_VERSIONS = [1] as const;
@@ -43,6 +43,8 @@ export interface HaHelloMessage {
   clientEndpoint: string;
   /** How far the sender got in the other side's journal, so only what it missed is sent. */
   received?: JournalPosition;
+  /** The database lineage of the sender's cache, once loaded; members of two lineages never pair [PROTO-LINEAGE-6]. */
+  lineage?: Lineage;
 }
 
 /** Listener → dialer: the pair is accepted [PROTO-HA-2]. The same facts as Hello, from the other side. */
@@ -52,6 +54,7 @@ export interface HaWelcomeMessage {
   role: HaRole;
   clientEndpoint: string;
   received?: JournalPosition;
+  lineage?: Lineage;
 }
 
 /** From whichever side is primary, before its records: which journal, and whether it resumes. */
@@ -197,6 +200,14 @@ function journalRecord(raw: unknown, i: number): JournalRecord {
   }
 }
 
+function optionalLineage(value: unknown, where: string): Lineage | undefined {
+  if (value === undefined) return undefined;
+  if (!isRecord(value) || typeof value.id !== 'string' || value.id.length > 64 || !Number.isSafeInteger(value.generation) || (value.generation as number) < 0) {
+    throw invalid(`${where} must be {id: string, generation: integer}`);
+  }
+  return { id: value.id, generation: value.generation as number };
+}
+
 /** Turns a decoded body into a typed HA message, or throws CfgError. */
 export function validateHaMessage(body: unknown): HaMessage {
   if (!isRecord(body)) throw invalid('a frame body must be a map');
@@ -217,6 +228,8 @@ export function validateHaMessage(body: unknown): HaMessage {
       };
       const received = journalPosition(body.received, 'Hello.received');
       if (received) message.received = received;
+      const lineage = optionalLineage(body.lineage, 'Hello.lineage');
+      if (lineage) message.lineage = lineage;
       return message;
     }
     case HaKind.Welcome: {
@@ -228,6 +241,8 @@ export function validateHaMessage(body: unknown): HaMessage {
       };
       const received = journalPosition(body.received, 'Welcome.received');
       if (received) message.received = received;
+      const lineage = optionalLineage(body.lineage, 'Welcome.lineage');
+      if (lineage) message.lineage = lineage;
       return message;
     }
     case HaKind.StreamStart:

@@ -1,14 +1,15 @@
 import { Command } from 'commander';
-import { readFileSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { parse as parseYaml, stringify as toYaml } from 'yaml';
-import { CfgError, OBJECT_TYPES, type NewObject, type ObjectDelta, type ObjectFilter, type ObjectType } from '../../protocol/index.js';
+import { CfgError, OBJECT_TYPES, type ConfigObject, type NewObject, type ObjectDelta, type ObjectFilter, type ObjectType } from '../../protocol/index.js';
 import { CfgClient, type ConnectOptions } from '../client/client.js';
 import { MasterServer, MASTER_DEFAULTS } from '../master/master-server.js';
 import type { TlsFiles } from '../net/tls-options.js';
 import { HA_DEFAULTS, type HaOptions } from '../ha/ha-node.js';
 import { PROXY_DEFAULTS, ProxyServer } from '../proxy/proxy-server.js';
 import { DEFAULT_SERVICE_LIMITS, type ServiceLimits } from '../service/limits.js';
-import { createLogger } from '../util/logger.js';
+import { createLogger, type Logger } from '../util/logger.js';
 import { Progress } from '../util/progress.js';
 import { SOFTWARE_VERSION } from '../util/version.js';
 import { loadConfigFile } from './config-file.js';
@@ -115,13 +116,44 @@ function serverLimits(pick: ReturnType<typeof optionPicker>): Partial<ServiceLim
   };
 }
 
-/** SIGINT/SIGTERM stop the servers (clients are told SERVER_SHUTTING_DOWN), then the process exits. */
-function stopOnSignal(...servers: Array<{ stop(): Promise<void> }>): void {
-  const stop = (): void => {
-    Promise.all(servers.map((server) => server.stop())).then(() => process.exit(0), () => process.exit(1));
+/**
+ * The life of a server process: SIGINT/SIGTERM stop the servers (clients are told
+ * SERVER_SHUTTING_DOWN) and the process exits, saying why; SIGHUP is logged and ignored (there is
+ * no log file to reopen: logs go to stderr). An exception nothing caught is a bug: it is logged
+ * with event FATAL before the process exits, so a supervisor's log (and the scenario tests) see it.
+ */
+function superviseServers(logger: Logger, ...servers: Array<{ stop(): Promise<void> }>): void {
+  const stop = (signal: NodeJS.Signals): void => {
+    logger.info({ signal }, 'shutting down');
+    Promise.all(servers.map((server) => server.stop())).then(
+      () => {
+        logger.info({ signal }, 'stopped');
+        process.exit(0);
+      },
+      (error: unknown) => {
+        logger.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+  process.on('SIGHUP', () => logger.info('SIGHUP ignored (logs go to stderr; nothing to reopen)'));
+  process.on('uncaughtException', (error) => {
+    logger.fatal({ event: 'FATAL', err: error }, 'uncaught exception (a bug): exiting');
+    process.exit(70);
+  });
+}
+
+/**
+ * `master --restore-from`: the backup copy becomes the database file. An existing database is
+ * never overwritten: the operator moves it away first, so nothing is lost by a typo.
+ */
+function restoreDatabase(copy: string, dbPath: string): void {
+  if (!existsSync(copy)) throw new UsageError(`--restore-from: ${copy} does not exist`);
+  if (existsSync(dbPath)) throw new UsageError(`--restore-from: the database ${dbPath} exists; move it away first (a restore never overwrites a database)`);
+  mkdirSync(dirname(dbPath), { recursive: true });
+  copyFileSync(copy, dbPath);
 }
 
 function withServerOptions(command: Command, port: number, name: string): Command {
@@ -145,10 +177,15 @@ withServerOptions(program.command('master').description('run a master configurat
   .option('--history-max-changes <n>', 'keep at most this many changes in the change log', String(MASTER_DEFAULTS.historyMaxChanges))
   .option('--history-max-age <seconds>', 'drop changes older than this', String(MASTER_DEFAULTS.historyMaxAgeMs / 1000))
   .option('--proxy-load-max <n>', 'proxies loading a snapshot at once; the others wait', String(DEFAULT_SERVICE_LIMITS.maxSnapshotLoads))
+  .option('--restore-from <file>', 'start from a copy made by `cfgproxy backup` (copied to --db, which must not exist yet); a new generation begins')
   .action(async (flags: Flags) => {
     const pick = optionPicker(flags);
+    const logger = serverLogger();
+    const dbPath = String(pick('db'));
+    const restoreFrom = pick('restoreFrom') as string | undefined;
+    if (restoreFrom !== undefined) restoreDatabase(restoreFrom, dbPath);
     const master = await MasterServer.start({
-      dbPath: String(pick('db')),
+      dbPath,
       host: String(pick('host')),
       port: numberOption(pick, 'port'),
       serverName: String(pick('name')),
@@ -157,12 +194,12 @@ withServerOptions(program.command('master').description('run a master configurat
       historyMaxAgeMs: numberOption(pick, 'historyMaxAge') * 1000,
       limits: { ...serverLimits(pick), maxSnapshotLoads: numberOption(pick, 'proxyLoadMax', 1) },
       tls: serverTls(pick),
-      logger: serverLogger(),
+      logger,
     });
     if (master.generatedAdminPassword) {
       process.stderr.write(`\nAdmin account created. user: admin  password: ${master.generatedAdminPassword}\n(shown once; set CFGPROXY_ADMIN_PASSWORD to choose it)\n\n`);
     }
-    stopOnSignal(master);
+    superviseServers(logger, master);
   });
 
 withServerOptions(program.command('proxy').description('run a configuration proxy in front of a master (and its backup)'), PROXY_DEFAULTS.port, PROXY_DEFAULTS.serverName)
@@ -208,6 +245,7 @@ withServerOptions(program.command('proxy').description('run a configuration prox
     }
     const addpMs = numberOption(pick, 'masterAddp') * 1000;
     const caFile = pick('masterTlsCa') as string | undefined;
+    const logger = serverLogger();
     const proxy = await ProxyServer.start({
       masters,
       user,
@@ -229,9 +267,9 @@ withServerOptions(program.command('proxy').description('run a configuration prox
       ha: pairOptions(pick),
       advertise: pick('advertise') as string | undefined,
       adminPort: pick('adminPort') === undefined ? undefined : numberOption(pick, 'adminPort'),
-      logger: serverLogger(),
+      logger,
     });
-    stopOnSignal({ stop: () => proxy.shutdown() });
+    superviseServers(logger, { stop: () => proxy.shutdown() });
   });
 
 /** The --role … options as HaOptions, or undefined for a standalone proxy. */
@@ -352,7 +390,7 @@ program
         '',
       ].join('\n'),
     );
-    stopOnSignal(proxy, master);
+    superviseServers(logger, proxy, master);
   });
 
 withClientOptions(
@@ -428,22 +466,75 @@ withClientOptions(program.command('rm <type> <dbid>').description('delete an obj
 );
 
 withClientOptions(
-  program.command('export').description('print the whole configuration as one document').option('--yaml', 'YAML instead of JSON'),
-).action(async (flags: ClientFlags & { yaml?: boolean }) => {
-  const client = await openClient(flags);
+  program
+    .command('export')
+    .description('print the whole configuration as one document (human-readable; for a restorable copy use `backup`)')
+    .option('--yaml', 'YAML instead of JSON')
+    .option('--with-credentials', "include each person's password hash (props.passwordHash), so `import` keeps logins working; needs an account that may load proxy snapshots (isAdmin or isProxy)"),
+).action(async (flags: ClientFlags & { yaml?: boolean; withCredentials?: boolean }) => {
+  const client = await CfgClient.connect({ ...connectOptions(flags), reconnect: false, ...(flags.withCredentials ? { clientType: 'proxy' } : {}) });
   try {
-    const objects = [];
+    const objects: ConfigObject[] = [];
     const progress = new Progress('exporting', createLogger({ level: 'warn' }));
-    for (const type of OBJECT_TYPES) {
-      for await (const object of client.read(type)) {
-        objects.push(object);
-        progress.update(objects.length, undefined);
+    if (flags.withCredentials) {
+      // The one request that carries password hashes: a proxy's snapshot [PROTO-PROXY-2].
+      const hashes = new Map<number, string>();
+      await client.loadSnapshot((chunk) => {
+        objects.push(...chunk.objects);
+        for (const [dbid, hash] of chunk.credentials ?? []) hashes.set(dbid, hash);
+        progress.update(objects.length, chunk.total);
+      });
+      for (const [index, object] of objects.entries()) {
+        const hash = object.type === 'Person' ? hashes.get(object.dbid) : undefined;
+        if (hash !== undefined) objects[index] = { ...object, props: { ...object.props, passwordHash: hash } };
+      }
+    } else {
+      for (const type of OBJECT_TYPES) {
+        for await (const object of client.read(type)) {
+          objects.push(object);
+          progress.update(objects.length, undefined);
+        }
       }
     }
     progress.finish();
     const document = { cfgproxy: 1, seq: client.lastSeq, objects };
     process.stdout.write(flags.yaml ? toYaml(document) : `${JSON.stringify(document, null, 2)}\n`);
   } finally {
+    await client.close();
+  }
+});
+
+withClientOptions(
+  program
+    .command('backup <file>')
+    .description("write a point-in-time copy of a running master's database (online: writes go on); start a master from it with `master --restore-from <file>` (administrators only)")
+    .option('--force', 'overwrite <file> if it exists'),
+).action(async (file: string, flags: ClientFlags & { force?: boolean }) => {
+  if (existsSync(file) && !flags.force) throw new UsageError(`${file} exists; choose another name or add --force`);
+  const client = await openClient(flags);
+  const partial = `${file}.partial`;
+  const out = openSync(partial, 'w', 0o600); // it holds every password hash
+  try {
+    const progress = new Progress('backing up', createLogger({ level: 'warn' }));
+    let written = 0;
+    const end = await client.backup((chunk) => {
+      writeSync(out, chunk.data);
+      written += chunk.data.length;
+      progress.update(written, chunk.size);
+    });
+    const ms = progress.finish();
+    closeSync(out);
+    if (written !== end.size) throw new CfgError('CONNECTION_LOST', `the copy is incomplete (${written} of ${end.size} bytes)`);
+    renameSync(partial, file);
+    process.stderr.write(`backup of ${client.server?.serverName ?? 'the master'} written to ${file}: ${written.toLocaleString('en')} bytes at seq ${end.seq} (database ${end.lineage.id}, generation ${end.lineage.generation}) in ${ms} ms\n`);
+    if (flags.json) process.stdout.write(`${JSON.stringify({ file, bytes: written, seq: end.seq, lineage: end.lineage, ms })}\n`);
+  } finally {
+    try {
+      closeSync(out);
+    } catch {
+      // closed above
+    }
+    rmSync(partial, { force: true });
     await client.close();
   }
 });

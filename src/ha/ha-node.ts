@@ -11,6 +11,7 @@ import {
   type HaRole,
   type JournalPosition,
   type JournalRecord,
+  type Lineage,
 } from '../../protocol/index.js';
 import type { HistoryLog, SessionRecord } from '../history/history-log.js';
 import { Connection, DEFAULT_CONNECTION_LIMITS } from '../net/connection.js';
@@ -22,7 +23,7 @@ import type { UpstreamLink } from '../proxy/upstream.js';
 import type { SessionObserver } from '../service/config-service.js';
 import type { ClientSession } from '../service/session.js';
 import type { Logger } from '../util/logger.js';
-import { HaServer, type PairIdentity } from './ha-server.js';
+import { HaServer, lineageRefusal, type PairIdentity } from './ha-server.js';
 import { Journal } from './journal.js';
 import { PairLink, type JournalTraffic, type PairLinkHost } from './pair-link.js';
 import { RoleMachine, type RoleEvent } from './role-machine.js';
@@ -122,11 +123,13 @@ export class HaNode extends EventEmitter implements PairRole, PairLinkHost {
     this.settings = { chunkSize: options.chunkSize, chunkTimeoutMs: options.chunkTimeoutMs, maxSessionsSyncAtOnce: options.maxSessionsSyncAtOnce, addpTimeoutMs: options.addpTimeoutMs };
     this.identity = { pairName: options.pairName, masters: deps.masters, secret: options.secret };
     if (options.haPort !== undefined) {
-      this.server = new HaServer({ host: options.haHost ?? '127.0.0.1', port: options.haPort, tls: options.haTls, identity: this.identity, logger: deps.logger }, (connection, hello) => {
+      const lineage = (): Lineage | undefined => (this.source?.isLoaded ? this.source.lineage() : undefined);
+      this.server = new HaServer({ host: options.haHost ?? '127.0.0.1', port: options.haPort, tls: options.haTls, identity: this.identity, lineage, logger: deps.logger }, (connection, hello) => {
         this.link?.close('replaced by a new connection of the peer');
         // Roles are settled here first, so the Welcome tells the dialer the role we hold now.
         this.settleRoles(hello.role, hello.clientEndpoint);
-        connection.send({ kind: HaKind.Welcome, version: 1, role: this.machine.role, clientEndpoint: this.deps.clientEndpoint(), ...(this.received ? { received: this.received } : {}) });
+        const own = lineage();
+        connection.send({ kind: HaKind.Welcome, version: 1, role: this.machine.role, clientEndpoint: this.deps.clientEndpoint(), ...(this.received ? { received: this.received } : {}), ...(own ? { lineage: own } : {}) });
         this.link = new PairLink(connection, this, hello.received, hello.clientEndpoint);
       });
     }
@@ -186,6 +189,8 @@ export class HaNode extends EventEmitter implements PairRole, PairLinkHost {
         if (!first && this.machine.role === 'backup') this.link?.notify({ reloadedAt: seq });
       });
     }
+    // Seqs of another lineage mean other changes: the pair links again, and the handshake checks both lineages.
+    source.onRebased(() => this.link?.close('this member now follows another database lineage'));
     await this.server?.start();
     this.stopApplied = source.onApplied((change, credential) => {
       if (this.machine.role === 'primary') this.journal.append({ k: 'change', change, ...(credential !== undefined ? { credential } : {}) });
@@ -237,6 +242,13 @@ export class HaNode extends EventEmitter implements PairRole, PairLinkHost {
       onMessage: (message) => {
         clearTimeout(welcomeTimer);
         if (message.kind === HaKind.Welcome) {
+          const refusal = lineageRefusal(this.source?.isLoaded ? this.source.lineage() : undefined, message.lineage);
+          if (refusal) {
+            this.deps.logger.error({ code: refusal.code, reason: refusal.message }, 'HA peer refused');
+            this.emit('refused', refusal);
+            connection.close(refusal);
+            return;
+          }
           this.dialing = false;
           this.settleRoles(message.role, message.clientEndpoint);
           this.link = new PairLink(connection, this, message.received, message.clientEndpoint);
@@ -258,6 +270,7 @@ export class HaNode extends EventEmitter implements PairRole, PairLinkHost {
       role: this.machine.role,
       clientEndpoint: this.deps.clientEndpoint(),
       ...(this.received ? { received: this.received } : {}),
+      ...(this.source?.isLoaded ? { lineage: this.source.lineage() } : {}),
     });
   }
 

@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Server, Socket } from 'node:net';
-import { ErrorCode, HA_PROTOCOL_VERSIONS, HaKind, validateHaMessage, type HaHelloMessage, type HaMessage } from '../../protocol/index.js';
+import { ErrorCode, HA_PROTOCOL_VERSIONS, HaKind, validateHaMessage, type HaHelloMessage, type HaMessage, type Lineage } from '../../protocol/index.js';
+import { describeLineage, sameLineage } from '../model/lineage.js';
 import { Connection, DEFAULT_CONNECTION_LIMITS } from '../net/connection.js';
 import { boundPort, listen } from '../net/listener.js';
 import type { TlsFiles } from '../net/tls-options.js';
@@ -13,10 +14,22 @@ export interface PairIdentity {
   secret: string;
 }
 
+/**
+ * Two members whose caches are of different database lineages cannot share sessions: their seqs
+ * mean different things [PROTO-LINEAGE-6]. A member that has loaded nothing yet says no lineage.
+ */
+export function lineageRefusal(own: Lineage | undefined, peer: Lineage | undefined): Refusal | undefined {
+  if (own === undefined || peer === undefined || sameLineage(own, peer)) return undefined;
+  return {
+    code: ErrorCode.HA_MISMATCH,
+    message: `database lineages differ: this member's cache is of ${describeLineage(own)}, the peer's of ${describeLineage(peer)}; do both follow the same masters?`,
+  };
+}
+
 type Refusal = { code: typeof ErrorCode.HA_MISMATCH | typeof ErrorCode.HA_AUTH_FAILED | typeof ErrorCode.UNSUPPORTED_VERSION; message: string };
 
 /** Checks a peer's Hello against this member's identity; undefined when they are one pair. */
-export function checkHello(hello: HaHelloMessage, identity: PairIdentity): Refusal | undefined {
+export function checkHello(hello: HaHelloMessage, identity: PairIdentity, lineage?: Lineage): Refusal | undefined {
   if (!hello.versions.some((v) => (HA_PROTOCOL_VERSIONS as readonly number[]).includes(v))) {
     return { code: ErrorCode.UNSUPPORTED_VERSION, message: `no common HA protocol version (peer: ${hello.versions.join(', ')})` };
   }
@@ -27,7 +40,7 @@ export function checkHello(hello: HaHelloMessage, identity: PairIdentity): Refus
   if ([...hello.masters].sort().join(',') !== [...identity.masters].sort().join(',')) {
     return { code: ErrorCode.HA_MISMATCH, message: `masters differ: this proxy uses ${identity.masters.join(',')}, the peer ${hello.masters.join(',')}` };
   }
-  return undefined;
+  return lineageRefusal(lineage, hello.lineage);
 }
 
 function sameSecret(a: string, b: string): boolean {
@@ -45,7 +58,7 @@ export class HaServer {
   private server: Server | null = null;
 
   constructor(
-    private readonly options: { host: string; port: number; tls?: TlsFiles; identity: PairIdentity; logger: Logger },
+    private readonly options: { host: string; port: number; tls?: TlsFiles; identity: PairIdentity; lineage: () => Lineage | undefined; logger: Logger },
     private readonly onPeer: (connection: Connection<HaMessage>, hello: HaHelloMessage) => void,
   ) {}
 
@@ -69,7 +82,7 @@ export class HaServer {
           connection.close({ code: ErrorCode.NOT_REGISTERED, message: 'send Hello first' });
           return;
         }
-        const refusal = checkHello(message, this.options.identity);
+        const refusal = checkHello(message, this.options.identity, this.options.lineage());
         if (refusal) {
           this.refusals += 1;
           this.options.logger.error({ peer: connection.remoteAddress, code: refusal.code, reason: refusal.message }, 'HA peer refused');

@@ -5,6 +5,7 @@ import { ConfigService } from '../service/config-service.js';
 import { ConfigDatabase } from '../store/config-db.js';
 import type { TlsFiles } from '../net/tls-options.js';
 import { randomPassword } from '../model/passwords.js';
+import { describeLineage } from '../model/lineage.js';
 import { silentLogger, type Logger } from '../util/logger.js';
 import { MasterSource, SYSTEM_PRINCIPAL } from './master-source.js';
 import { resolveNames } from './resolve-names.js';
@@ -70,7 +71,13 @@ export class MasterServer {
       db.close();
       throw error;
     }
-    logger.info({ objects: source.store.size, seq: source.appliedSeq(), loadMs: Math.round(performance.now() - startedAt), db: settings.dbPath }, 'configuration loaded');
+    logger.info({ objects: source.store.size, seq: source.appliedSeq(), lineage: describeLineage(db.lineage), loadMs: Math.round(performance.now() - startedAt), db: settings.dbPath }, 'configuration loaded');
+    if (db.restoredFrom) {
+      logger.warn(
+        { event: 'MASTER-001', lineage: describeLineage(db.lineage), backupSeq: db.restoredFrom.seq, backupTakenAt: new Date(db.restoredFrom.takenAt).toISOString(), backupLineage: describeLineage(db.restoredFrom.lineage) },
+        'started from a backup copy: a new generation begins; proxies and clients notice and re-read',
+      );
+    }
     const service = new ConfigService(source, { host: settings.host, port: settings.port, tls: options.tls, limits: options.limits, logger });
     const master = new MasterServer(db, source, service, logger);
     await master.bootstrap(options);

@@ -12,7 +12,7 @@ import {
   type ServerRole,
 } from '../../protocol/index.js';
 import type { ChangeOp, ChangeRecord } from '../model/change.js';
-import { hashPassword } from '../model/passwords.js';
+import { hashPassword, isPasswordHash } from '../model/passwords.js';
 import { Principal } from '../model/permissions.js';
 import { applyDelta, checkDelta, checkNewObject, isEmptyDelta } from '../model/validate-object.js';
 import type { ConfigDatabase } from '../store/config-db.js';
@@ -111,7 +111,7 @@ export class MasterSource implements ConfigSource {
     // Shape first: a bad object must not cost a password hash. The dbid is assigned after the
     // hash, in the same synchronous step as the commit, so concurrent creates cannot collide.
     const checked = checkNewObject(raw, 0);
-    const credential = await this.hashSecrets(checked.secrets);
+    const credential = await this.credentialFor(principal, undefined, checked.secrets);
     const type = checked.object.type;
     const dbid = this.allocateDbid(type);
     const object = { ...checked.object, dbid };
@@ -124,7 +124,7 @@ export class MasterSource implements ConfigSource {
   async update(principal: Principal, type: ObjectType, dbid: number, raw: ObjectDelta): Promise<WriteOutcome> {
     this.require(type, dbid);
     const { delta, secrets } = checkDelta(type, raw);
-    const credential = await this.hashSecrets(secrets);
+    const credential = await this.credentialFor(principal, dbid, secrets);
     const previous = this.require(type, dbid); // again: it may have changed while hashing
     if (isEmptyDelta(delta) && credential === undefined) {
       this.checkAccess(principal, previous, previous);
@@ -171,8 +171,22 @@ export class MasterSource implements ConfigSource {
     return next;
   }
 
-  private async hashSecrets(secrets: Record<string, string>): Promise<string | undefined> {
-    return secrets.password === undefined ? undefined : hashPassword(secrets.password);
+  /**
+   * The password hash a write sets, if any. Setting another person's password is an
+   * administrator's right (else anyone who may change persons could take over the admin account);
+   * a ready-made hash (`passwordHash`, from `export --with-credentials`) is for administrators only.
+   */
+  private async credentialFor(principal: Principal, personDbid: number | undefined, secrets: Record<string, string>): Promise<string | undefined> {
+    const { password, passwordHash } = secrets;
+    if (password === undefined && passwordHash === undefined) return undefined;
+    if (password !== undefined && passwordHash !== undefined) throw new CfgError(ErrorCode.INVALID_OBJECT, 'give password or passwordHash, not both');
+    const own = personDbid !== undefined && personDbid === principal.personDbid;
+    if (!principal.isAdmin && (passwordHash !== undefined || (personDbid !== undefined && !own))) {
+      throw new CfgError(ErrorCode.PERMISSION_DENIED, `only an administrator may set ${passwordHash !== undefined ? 'a password hash' : "another person's password"}`);
+    }
+    if (passwordHash === undefined) return hashPassword(password!);
+    if (!isPasswordHash(passwordHash)) throw new CfgError(ErrorCode.INVALID_OBJECT, 'passwordHash must be scrypt$N$r$p$salt$hash as `cfgproxy export --with-credentials` writes it');
+    return passwordHash;
   }
 
   /** References exist, names are unique, folders form no cycle [PROTO-OBJ-5]. */

@@ -26,6 +26,15 @@ export async function verifyPassword(password: string, stored: string): Promise<
   return key.length === expected.length && timingSafeEqual(key, expected);
 }
 
+/** True for a hash in the one stored form, `scrypt$N$r$p$salt$hash`, with sane parameters. */
+export function isPasswordHash(text: string): boolean {
+  const parts = text.split('$');
+  if (parts.length !== 6 || parts[0] !== 'scrypt') return false;
+  const [N, r, p] = parts.slice(1, 4).map(Number);
+  const base64 = /^[A-Za-z0-9+/]+={0,2}$/;
+  return Number.isSafeInteger(N) && N >= 1024 && N <= 1 << 20 && (N & (N - 1)) === 0 && r >= 1 && r <= 32 && p >= 1 && p <= 16 && base64.test(parts[4]) && base64.test(parts[5]);
+}
+
 export function randomPassword(): string {
   return randomBytes(12).toString('base64url');
 }

@@ -31,6 +31,8 @@ export const SCHEMA: Readonly<Record<ObjectType, Readonly<Record<string, PropSpe
     isProxy: { kind: 'bool' },
     grants: { kind: 'grants' },
     password: { kind: 'secret' },
+    /** An scrypt hash as `export --with-credentials` writes it: restores a password without knowing it (administrators only). */
+    passwordHash: { kind: 'secret' },
   },
   AccessGroup: { members: { kind: 'refs', to: 'Person' }, grants: { kind: 'grants' } },
   AgentGroup: { agents: { kind: 'refs', to: 'Person' } },

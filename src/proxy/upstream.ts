@@ -244,6 +244,7 @@ export class UpstreamLink extends EventEmitter implements UpstreamWriter {
       const end = await client.loadSnapshot((chunk) => {
         for (const object of chunk.objects) store.put(object);
         for (const [dbid, hash] of chunk.credentials ?? []) credentials.set(dbid, hash);
+        if (chunk.objects.length === 0) return; // queued behind other loads [PROTO-PROXY-3]
         received += chunk.objects.length;
         progress.update(received, chunk.total);
       });

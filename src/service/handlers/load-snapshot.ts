@@ -2,18 +2,24 @@ import { CfgError, ErrorCode, Kind, OBJECT_TYPES, type ConfigObject, type LoadSn
 import { pacingHighWater } from '../limits.js';
 import type { ClientSession } from '../session.js';
 
+/** While a load waits for its turn, an empty chunk this often tells the proxy it is queued, not lost. */
+const QUEUED_HEARTBEAT_MS = 5_000;
+
 /**
  * LoadSnapshot [PROTO-PROXY-2]: everything, with the password hashes of the persons, for a proxy.
  * The object list is taken in one synchronous step at seq S (objects are immutable), then streamed
  * at the pace the proxy reads. At most `maxSnapshotLoads` proxies load at once; the others wait
- * (and go on serving their old data) [PROTO-PROXY-3]. A load the proxy withdraws (Cancel) or
+ * (and go on serving their old data), told every few seconds by an empty chunk that they are still
+ * queued [PROTO-PROXY-3]. A load the proxy withdraws (Cancel) or
  * abandons (its connection closes) stops at the next chunk and frees its place [PROTO-CANCEL-1].
  */
 export async function handleLoadSnapshot(session: ClientSession, message: LoadSnapshotMessage): Promise<void> {
   if (!session.isProxy) throw new CfgError(ErrorCode.PERMISSION_DENIED, 'LoadSnapshot is for proxies (Register with clientType "proxy")');
   const { source, limits } = session.host;
   await session.runCancellable(message.id, async (isCancelled) => {
-    const release = await session.host.snapshotLoads.acquire();
+    const heartbeat = setInterval(() => session.send({ kind: Kind.ObjectsChunk, id: message.id, objects: [] }), QUEUED_HEARTBEAT_MS);
+    heartbeat.unref();
+    const release = await session.host.snapshotLoads.acquire().finally(() => clearInterval(heartbeat));
     try {
       if (isCancelled()) return;
       const seq = source.appliedSeq();
