@@ -29,6 +29,11 @@ export interface ProxyOptions {
   upstreamTls?: TlsFiles | boolean;
   /** ADDP towards the masters. */
   upstreamAddp?: ConnectOptions['addp'];
+  /**
+   * How long a request to the master may go unanswered; for a snapshot load, how long it may go
+   * without a chunk (an idle timeout, so a big load takes as long as it takes).
+   */
+  upstreamRequestTimeoutMs?: number;
   /** `tenant:3,folder:12`; empty for everything. */
   scope?: string;
   /** Forward client writes to the master (otherwise they are refused with READ_ONLY). */
@@ -140,6 +145,7 @@ export class ProxyServer {
         clientName: settings.serverName,
         tls: options.upstreamTls,
         addp: options.upstreamAddp,
+        ...(options.upstreamRequestTimeoutMs !== undefined ? { requestTimeoutMs: options.upstreamRequestTimeoutMs } : {}),
       },
       scope,
       delayReloadMs: settings.delayReloadMs,

@@ -35,6 +35,13 @@ export interface SessionHost {
   sessionChanged(session: ClientSession): void;
 }
 
+/** A long request's view of its withdrawal [PROTO-CANCEL-1]. */
+export interface Cancellation {
+  readonly cancelled: boolean;
+  /** Waits until fewer than `highWaterBytes` wait for the client, or the request is withdrawn; true to go on. */
+  paced(highWaterBytes: number): Promise<boolean>;
+}
+
 export type SessionState = 'awaiting-register' | 'standby' | 'registering' | 'active' | 'closed';
 
 /**
@@ -55,7 +62,7 @@ export class ClientSession implements ConnectionHandler {
   lastDeliveredSeq = 0;
   readonly subscriptions = new Map<string, NotificationFilter>();
   /** Long requests (snapshot loads, backups) running now, by id, and whether the client withdrew them [PROTO-CANCEL-1]. */
-  private readonly longRequests = new Map<number, { cancelled: boolean }>();
+  private readonly longRequests = new Map<number, { cancelled: boolean; wake(): void }>();
   private cachedPrincipal: Principal | undefined;
   private principalVersion = -1;
   private addp: AddpMonitor | null = null;
@@ -145,14 +152,27 @@ export class ClientSession implements ConnectionHandler {
   }
 
   /**
-   * Runs a long request that the client may withdraw with Cancel: `isCancelled` turns true once it
-   * did (or the connection closed), and the work should stop at its next step.
+   * Runs a long request that the client may withdraw with Cancel. The work gets a `Cancellation`:
+   * it turns true once the client withdrew the request (or the connection closed), and `paced`
+   * waits for the client to read but wakes at a cancel, so a load nobody reads stops at once.
    */
-  async runCancellable(id: number, work: (isCancelled: () => boolean) => Promise<void>): Promise<void> {
-    const entry = { cancelled: false };
+  async runCancellable(id: number, work: (cancellation: Cancellation) => Promise<void>): Promise<void> {
+    let wake!: () => void;
+    const withdrawn = new Promise<void>((resolve) => (wake = resolve));
+    const entry = { cancelled: false, wake };
     this.longRequests.set(id, entry);
+    const connection = this.connection;
+    const cancellation: Cancellation = {
+      get cancelled() {
+        return entry.cancelled || !connection.isOpen;
+      },
+      paced: async (highWaterBytes) => {
+        await Promise.race([connection.waitUntilQueuedBelow(highWaterBytes), withdrawn]);
+        return !cancellation.cancelled;
+      },
+    };
     try {
-      await work(() => entry.cancelled || !this.connection.isOpen);
+      await work(cancellation);
     } finally {
       if (this.longRequests.get(id) === entry) this.longRequests.delete(id);
     }
@@ -161,8 +181,10 @@ export class ClientSession implements ConnectionHandler {
   /** Cancel [PROTO-CANCEL-1]: only a running long request is marked, so a client cannot grow the map. */
   cancel(id: number): boolean {
     const entry = this.longRequests.get(id);
-    if (entry) entry.cancelled = true;
-    return entry !== undefined;
+    if (!entry) return false;
+    entry.cancelled = true;
+    entry.wake();
+    return true;
   }
 
   /** A standby connection [PROTO-STANDBY-2]: no register deadline; ADDP keeps it honest instead. */

@@ -9,6 +9,11 @@ export class Semaphore {
     return this.waiting.length;
   }
 
+  /** Places free right now. */
+  get available(): number {
+    return this.limit - this.held;
+  }
+
   async acquire(): Promise<() => void> {
     if (this.held >= this.limit) await new Promise<void>((resolve) => this.waiting.push(resolve));
     else this.held += 1;

@@ -6,9 +6,25 @@ const CLI = new URL('../../bin/cfgproxy.js', import.meta.url).pathname;
 
 /** Child processes a test started; `killAll` in afterEach. */
 export const children: ChildProcess[] = [];
+/** Children the test itself killed: their exit is no fault. */
+const killedOnPurpose = new WeakSet<ChildProcess>();
+/** What went wrong in a server process: an uncaught exception, a crash, an exit nobody asked for. */
+const serverFaults: string[] = [];
 
 export function killAll(): void {
-  for (const child of children.splice(0)) child.kill('SIGKILL');
+  for (const child of children.splice(0)) {
+    killedOnPurpose.add(child);
+    child.kill('SIGKILL');
+  }
+}
+
+/**
+ * The faults server processes showed since the last call (an uncaught exception logged as FATAL or
+ * printed as a stack trace, an exit the test did not cause). Scenario tests assert it is empty:
+ * no server process may end on bad input, a full disk or a misbehaving peer.
+ */
+export function takeServerFaults(): string[] {
+  return serverFaults.splice(0);
 }
 
 export type LogLine = Record<string, unknown> & { msg: string };
@@ -31,6 +47,7 @@ export async function startCli(args: string[], readyMsg: string, env: Record<str
   const failures: Array<(error: Error) => void> = [];
   child.once('exit', (code, signal) => {
     exited = new Error(`cfgproxy ${args[0]} exited (${code ?? signal})`);
+    if (!killedOnPurpose.has(child) && signal !== 'SIGTERM' && signal !== 'SIGINT' && code !== 0) serverFaults.push(`cfgproxy ${args[0]} exited on its own (${code ?? signal})`);
     for (const fail of failures.splice(0)) fail(exited);
   });
   createInterface({ input: child.stderr! }).on('line', (text) => {
@@ -38,8 +55,11 @@ export async function startCli(args: string[], readyMsg: string, env: Record<str
     try {
       line = JSON.parse(text) as LogLine;
     } catch {
-      return; // not a log line (a message printed once, e.g. a generated password)
+      // Not a log line (a message printed once, e.g. a generated password) — unless it is a stack trace.
+      if (/^\s*at |Error:|Uncaught/.test(text)) serverFaults.push(`cfgproxy ${args[0]}: ${text}`);
+      return;
     }
+    if (line.event === 'FATAL') serverFaults.push(`cfgproxy ${args[0]}: ${JSON.stringify(line)}`);
     lines.push(line);
     for (const waiter of waiters.filter((w) => w.predicate(line))) {
       waiters.splice(waiters.indexOf(waiter), 1);
@@ -69,6 +89,7 @@ export function killed(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => {
     if (child.exitCode !== null || child.signalCode !== null) return resolve();
     child.once('exit', () => resolve());
+    killedOnPurpose.add(child);
     child.kill('SIGKILL');
   });
 }
@@ -83,4 +104,12 @@ export function freePort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
+}
+
+/** Starts `cfgproxy proxy` on a free port; resolves once it serves (loaded, or resumed from its history log). */
+export async function startProxyProcess(args: string[], env: Record<string, string> = {}): Promise<CliProcess & { port: number }> {
+  const port = await freePort();
+  const proxy = await startCli(['proxy', '--port', String(port), ...args], 'proxy listening (loading)', env);
+  await proxy.waitForLog((line) => line.msg === 'configuration loaded' || line.event === 'PROXY-002');
+  return { ...proxy, port };
 }

@@ -8,7 +8,8 @@ export class Relay {
 
   private constructor(private readonly server: net.Server) {}
 
-  static async start(targetPort: number): Promise<Relay> {
+  /** `downstreamBytesPerSecond` plays a slow link from the server to its client. */
+  static async start(targetPort: number, options: { downstreamBytesPerSecond?: number } = {}): Promise<Relay> {
     let relay!: Relay;
     const server = net.createServer((client) => {
       if (!relay.open) {
@@ -26,7 +27,15 @@ export class Relay {
         });
       }
       client.pipe(upstream);
-      upstream.pipe(client);
+      const rate = options.downstreamBytesPerSecond;
+      if (rate === undefined) upstream.pipe(client);
+      else {
+        upstream.on('data', (chunk: Buffer) => {
+          upstream.pause();
+          client.write(chunk);
+          setTimeout(() => upstream.resume(), (chunk.length / rate) * 1000).unref();
+        });
+      }
       relay.pairs.add([client, upstream]);
       client.once('close', () => relay.pairs.forEach((p) => p[0] === client && relay.pairs.delete(p)));
     });

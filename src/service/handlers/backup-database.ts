@@ -20,7 +20,7 @@ export async function handleBackupDatabase(session: ClientSession, message: Back
     throw new CfgError(ErrorCode.UNKNOWN_KIND, `a ${source.serverKind} keeps no configuration database; back up the master`);
   }
   const backup = source.backupDatabase.bind(source);
-  await session.runCancellable(message.id, async (isCancelled) => {
+  await session.runCancellable(message.id, async (cancellation) => {
     const startedAt = performance.now();
     const mark = await backup();
     const path = mark.path;
@@ -30,16 +30,14 @@ export async function handleBackupDatabase(session: ClientSession, message: Back
         const { size } = await file.stat();
         let sent = 0;
         while (sent < size) {
-          await session.connection.waitUntilQueuedBelow(pacingHighWater(limits));
-          if (isCancelled()) return;
+          if (!(await cancellation.paced(pacingHighWater(limits)))) return;
           const data = Buffer.allocUnsafe(Math.min(BACKUP_CHUNK_BYTES, size - sent));
           const { bytesRead } = await file.read(data, 0, data.length, sent);
           if (bytesRead === 0) break;
           session.send({ kind: Kind.BackupChunk, id: message.id, data: data.subarray(0, bytesRead), size });
           sent += bytesRead;
         }
-        await session.connection.waitUntilQueuedBelow(pacingHighWater(limits));
-        if (isCancelled()) return;
+        if (!(await cancellation.paced(pacingHighWater(limits)))) return;
         session.send({ kind: Kind.BackupEnd, id: message.id, size: sent, seq: mark.seq, lineage: mark.lineage });
         session.logger.info({ client: session.clientName, user: principal.user, bytes: sent, seq: mark.seq, ms: Math.round(performance.now() - startedAt) }, 'database backup sent');
       } finally {

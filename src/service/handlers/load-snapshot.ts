@@ -16,20 +16,19 @@ const QUEUED_HEARTBEAT_MS = 5_000;
 export async function handleLoadSnapshot(session: ClientSession, message: LoadSnapshotMessage): Promise<void> {
   if (!session.isProxy) throw new CfgError(ErrorCode.PERMISSION_DENIED, 'LoadSnapshot is for proxies (Register with clientType "proxy")');
   const { source, limits } = session.host;
-  await session.runCancellable(message.id, async (isCancelled) => {
+  await session.runCancellable(message.id, async (cancellation) => {
     const heartbeat = setInterval(() => session.send({ kind: Kind.ObjectsChunk, id: message.id, objects: [] }), QUEUED_HEARTBEAT_MS);
     heartbeat.unref();
     const release = await session.host.snapshotLoads.acquire().finally(() => clearInterval(heartbeat));
     try {
-      if (isCancelled()) return;
+      if (cancellation.cancelled) return;
       const seq = source.appliedSeq();
       const lineage = source.lineage();
       const objects: ConfigObject[] = [];
       for (const type of OBJECT_TYPES) for (const object of source.store.all(type)) objects.push(object);
       session.logger.info({ session: session.id, client: session.clientName, objects: objects.length, seq }, 'proxy snapshot load started');
       for (let start = 0; start < objects.length; start += limits.readChunkObjects) {
-        await session.connection.waitUntilQueuedBelow(pacingHighWater(limits));
-        if (isCancelled()) {
+        if (!(await cancellation.paced(pacingHighWater(limits)))) {
           session.logger.info({ session: session.id, client: session.clientName, sent: start, objects: objects.length }, 'proxy snapshot load cancelled');
           return;
         }
@@ -41,8 +40,7 @@ export async function handleLoadSnapshot(session: ClientSession, message: LoadSn
         }
         session.send({ kind: Kind.ObjectsChunk, id: message.id, objects: chunk, total: objects.length, ...(credentials.length > 0 ? { credentials } : {}) });
       }
-      await session.connection.waitUntilQueuedBelow(pacingHighWater(limits));
-      if (!isCancelled()) session.send({ kind: Kind.ReadEnd, id: message.id, total: objects.length, seq, lineage });
+      if (await cancellation.paced(pacingHighWater(limits))) session.send({ kind: Kind.ReadEnd, id: message.id, total: objects.length, seq, lineage });
     } finally {
       release();
     }
