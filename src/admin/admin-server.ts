@@ -8,6 +8,8 @@ export interface AdminTarget {
   serving(): boolean;
   /** The active primary of a pair (or a standalone server that serves). */
   active(): boolean;
+  /** What is degraded while the server still serves (a history log that takes no writes), for `/health`. */
+  warnings?(): string[];
   /** `/ha` as JSON; undefined when this server is not in a pair. */
   haStatus(): Record<string, unknown> | undefined;
   /** The Prometheus samples, each with its help text. */
@@ -67,8 +69,11 @@ export class AdminServer {
     }
     if (request.method !== 'GET') return send(405, 'GET, or POST /ha/switchover\n');
     switch (path) {
-      case '/health':
-        return this.target.serving() ? send(200, 'serving\n') : send(503, 'not serving\n');
+      case '/health': {
+        const warnings = this.target.warnings?.() ?? [];
+        const detail = warnings.length > 0 ? ` (degraded: ${warnings.join('; ')})` : '';
+        return this.target.serving() ? send(200, `serving${detail}\n`) : send(503, `not serving${detail}\n`);
+      }
       case '/health/active':
         return this.target.active() ? send(200, 'active\n') : send(503, 'not active\n');
       case '/ha': {

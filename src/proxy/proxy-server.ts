@@ -159,7 +159,7 @@ export class ProxyServer {
       await service.start();
       await ha?.start(source, upstream);
       if (options.adminPort !== undefined) {
-        admin = new AdminServer(adminTarget(source, service, upstream, ha), logger);
+        admin = new AdminServer(adminTarget(source, service, upstream, ha, history), logger);
         await admin.start(options.adminHost ?? settings.host, options.adminPort);
       }
     } catch (error) {
@@ -205,10 +205,14 @@ export class ProxyServer {
 }
 
 /** What the admin port reports for a proxy. */
-function adminTarget(source: ProxySource, service: ConfigService, upstream: UpstreamLink, ha: HaNode | undefined): AdminTarget {
+function adminTarget(source: ProxySource, service: ConfigService, upstream: UpstreamLink, ha: HaNode | undefined, history: HistoryLog): AdminTarget {
   const serving = (): boolean => source.notServingReason() === undefined;
   return {
     serving,
+    warnings: () => {
+      const health = history.health;
+      return health.state === 'failing' ? [`history log failing since ${new Date(health.since).toISOString()}: ${health.error}`] : [];
+    },
     active: () => serving() && source.serverRole() !== 'backup',
     haStatus: () => ha?.status(),
     ...(ha ? { switchover: () => ha.switchover() } : {}),
@@ -223,6 +227,8 @@ function adminTarget(source: ProxySource, service: ConfigService, upstream: Upst
         { name: 'cfgproxy_deliveries_total', help: 'Notifications delivered to clients.', value: service.fanOut.deliveries },
         { name: 'cfgproxy_master_connected', help: '1 while the link to the master is up.', value: upstream.connected ? 1 : 0 },
         { name: 'cfgproxy_serving', help: '1 while clients are served.', value: serving() ? 1 : 0 },
+        { name: 'cfgproxy_history_failing', help: '1 while the history log takes no writes (HIST-001); the proxy serves from memory.', value: history.health.state === 'failing' ? 1 : 0 },
+        { name: 'cfgproxy_history_write_failures_total', help: 'Failed writes of the history log.', value: history.failuresTotal },
       ];
       if (ha) {
         const lag = ha.role() === 'primary' && ha.linkUp ? ha.journal.lastRecord - ha.traffic.ackedUpTo : 0;

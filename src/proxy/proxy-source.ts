@@ -302,7 +302,7 @@ export class ProxySource implements ConfigSource {
     return true;
   }
 
-  /** Puts one change into memory (the shared landing) and the history log. */
+  /** Puts one change into the history log and memory (the shared landing). */
   private record(before: ConfigObject | undefined, after: ConfigObject | undefined, notification: ChangeMessage, credential: string | undefined): void {
     const placed = (after ?? before)!;
     const op: ChangeOp = !after ? 'deleted' : before ? 'updated' : 'created';
@@ -320,10 +320,13 @@ export class ProxySource implements ConfigSource {
       change.previous = { tenant: before.tenant, folder: before.folder };
     }
     if (credential !== undefined) change.proxyFrame = encodeFrame({ kind: Kind.CredentialChanged, seq: change.seq, dbid: placed.dbid, hash: credential });
-    this.state.land(change, after, credential);
+    // The history log first: its write of this turn is then scheduled before the fan-out's, so
+    // the file holds a change before any client was sent it (a restart never finds a client ahead).
+    this.state.requireFollows(change.seq);
     this.history.append(change, after);
     if (credential !== undefined) this.history.noteCredential(placed.dbid, credential);
     else if (op === 'deleted' && placed.type === 'Person') this.history.noteCredential(placed.dbid, undefined);
+    this.state.land(change, after, credential);
   }
 
   create(principal: Principal, object: NewObject): Promise<WriteOutcome> {

@@ -69,9 +69,7 @@ export class ConfigState {
    * one would mean two histories were being merged: refused before anything changes.
    */
   land(change: ChangeRecord, object: ConfigObject | undefined, credential: string | undefined): void {
-    if (change.seq <= this.applied) {
-      throw new Error(`change ${change.seq} does not follow seq ${this.applied} of ${describeLineage(this.current)}: refusing to merge two histories`);
-    }
+    this.requireFollows(change.seq);
     if (object) this.store.put(object);
     else this.store.remove(change.type, change.dbid);
     if (credential !== undefined) this.credentials.set(change.dbid, credential);
@@ -80,6 +78,13 @@ export class ConfigState {
     this.applied = change.seq;
     this.events.emit('change', change);
     this.settleWaiters();
+  }
+
+  /** Throws unless `seq` may land next; callers that record a change elsewhere first ask here. */
+  requireFollows(seq: number): void {
+    if (seq <= this.applied) {
+      throw new Error(`change ${seq} does not follow seq ${this.applied} of ${describeLineage(this.current)}: refusing to merge two histories`);
+    }
   }
 
   /** A seq passed with nothing to keep (a proxy's change outside its scope). */

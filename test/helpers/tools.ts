@@ -20,3 +20,11 @@ export function requireTool(name: string): boolean {
   console.warn(`skipping: ${name} is not installed`);
   return false;
 }
+
+/** Like `requireTool`, for a capability that is not a command (root to mount a tmpfs, say). */
+export function requireCapability(name: string, available: boolean): boolean {
+  if (available) return true;
+  if (process.env.CI === 'true') throw new Error(`${name} is required in CI but is not available here`);
+  console.warn(`skipping: ${name} is not available`);
+  return false;
+}
