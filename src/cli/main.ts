@@ -203,7 +203,7 @@ withServerOptions(program.command('master').description('run a master configurat
   });
 
 withServerOptions(program.command('proxy').description('run a configuration proxy in front of a master (and its backup)'), PROXY_DEFAULTS.port, PROXY_DEFAULTS.serverName)
-  .option('--master <endpoints>', 'masters in failover order: host:port[,backup-host:port] (tls://host:port for TLS)')
+  .option('--master <endpoints>', 'addresses of one master in failover order: host:port[,other-address:port] (tls://host:port for TLS); a master of another database is not a backup: the proxy reloads from it and clients re-read')
   .option('-u, --user <name>', 'account the proxy registers with; needs isProxy or isAdmin (or CFGPROXY_PROXY_USER)')
   .option('-p, --password <password>', 'its password (better: CFGPROXY_PROXY_PASSWORD)')
   .option('--scope <list>', 'load and serve only tenant:<dbid> and folder:<dbid> entries, comma-separated')
