@@ -118,7 +118,7 @@ export class ConfigDatabase {
     await this.db.backup(path, {
       progress: ({ totalPages, remainingPages }) => {
         onProgress?.(totalPages - remainingPages, totalPages);
-        return 2000; // pages a step; between steps the event loop (and commits) run
+        return 256; // pages (1 MiB) a step; between steps the event loop (and commits) run
       },
     });
     const copy = new Database(path);
