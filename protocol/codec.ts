@@ -5,6 +5,7 @@
 import { Packr, RESERVE_START_SPACE, Unpackr } from 'msgpackr';
 import { CfgError, ErrorCode, ProtocolError } from './errors.js';
 import type { Message } from './messages.js';
+import { DEFAULT_SHAPE_LIMITS, msgpackShapeError, type ShapeLimits } from './msgpack-shape.js';
 import { validateMessage } from './validate.js';
 
 export const FRAME_HEADER_BYTES = 4;
@@ -28,10 +29,14 @@ export function encodeFrame(message: Message | Record<string, unknown>): Buffer 
 }
 
 /**
- * Decodes a msgpack body. Throws CfgError UNDECODABLE_FRAME: the framing is intact, so only this
- * frame is lost and the stream goes on [PROTO-FRAME-4].
+ * Decodes a msgpack body, after a walk that refuses extension types, unsafe integers and bodies
+ * too deep or too many-valued to decode cheaply (msgpack-shape.ts). Throws CfgError
+ * UNDECODABLE_FRAME: the framing is intact, so only this frame is lost and the stream goes on
+ * [PROTO-FRAME-3, PROTO-FRAME-4].
  */
-export function decodeBody(body: Uint8Array): unknown {
+export function decodeBody(body: Uint8Array, limits: ShapeLimits = DEFAULT_SHAPE_LIMITS): unknown {
+  const refusal = msgpackShapeError(body, limits);
+  if (refusal) throw new CfgError(ErrorCode.UNDECODABLE_FRAME, `frame body refused: ${refusal}`);
   try {
     return unpackr.unpack(body);
   } catch (error) {
@@ -61,76 +66,142 @@ export interface FrameSink<M = Message> {
   onProtocolError(error: ProtocolError): void;
 }
 
+/** What a decoder does with a frame above its limit. */
+export type OversizedFrames = 'fatal' | 'skip';
+
 /**
- * Incremental frame decoder. The size is checked from the header before the body is buffered,
- * so an oversized frame costs four bytes of memory [PROTO-FRAME-2]. Frames are first split, then
- * dispatched: an exception thrown by the sink propagates to the caller of `push` but cannot leave
- * the decoder in the middle of a frame.
+ * Incremental frame decoder. The size is checked from the header before the body is buffered
+ * [PROTO-FRAME-2]: a server closes the stream ('fatal'); a client, which trusts its server's
+ * framing, skips the frame's bytes without holding them and reports it ('skip'), so one
+ * oversized notification cannot make it loop reconnecting. A body is assembled in one buffer that
+ * grows by doubling up to the declared length, so a frame costs time linear in its size and a
+ * stalled partial frame holds at most twice what arrived. Frames are split first, then dispatched:
+ * an exception thrown by the sink cannot leave the decoder in the middle of a frame, and the other
+ * frames of the chunk are still delivered; the first exception is rethrown after them.
  */
 export class FrameDecoder<M = Message> {
-  private pending: Buffer | null = null;
+  private readonly header = Buffer.alloc(FRAME_HEADER_BYTES);
+  private headerFill = 0;
+  private body: Buffer | null = null;
+  private bodyLength = 0;
+  private bodyFill = 0;
+  private skipLeft = 0;
   private failed = false;
+  /** Largest body accepted; a connection raises it once its peer has authenticated. */
+  maxFrameBytes: number;
+  shapeLimits: ShapeLimits = DEFAULT_SHAPE_LIMITS;
 
   constructor(
     private readonly sink: FrameSink<M>,
-    private readonly maxFrameBytes = DEFAULT_MAX_FRAME_BYTES,
+    maxFrameBytes = DEFAULT_MAX_FRAME_BYTES,
     private readonly validate: Validator<M> = validateMessage as unknown as Validator<M>,
-  ) {}
+    private readonly oversized: OversizedFrames = 'fatal',
+  ) {
+    this.maxFrameBytes = maxFrameBytes;
+  }
 
   /** Bytes held for an incomplete frame. */
   get bufferedBytes(): number {
-    return this.pending?.length ?? 0;
+    return this.body?.length ?? 0;
+  }
+
+  /** True while a frame has started and not ended (for a deadline on slow frames). */
+  get inFrame(): boolean {
+    return this.headerFill > 0 || this.body !== null || this.skipLeft > 0;
   }
 
   push(chunk: Buffer): void {
     if (this.failed) return;
-    const data = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
-    this.pending = null;
     const bodies: Buffer[] = [];
-    let offset = 0;
+    const problems: CfgError[] = [];
     let fatal: ProtocolError | null = null;
-    while (data.length - offset >= FRAME_HEADER_BYTES) {
-      const length = data.readUInt32BE(offset);
-      if (length > this.maxFrameBytes) {
-        fatal = new ProtocolError(
-          ErrorCode.FRAME_TOO_LARGE,
-          `frame of ${formatBytes(length)} exceeds maxFrameBytes (${formatBytes(this.maxFrameBytes)}): raise --max-frame-bytes or split the request`,
-          { details: { length, maxFrameBytes: this.maxFrameBytes } },
-        );
-        break;
-      }
-      if (data.length - offset - FRAME_HEADER_BYTES < length) break;
-      bodies.push(data.subarray(offset + FRAME_HEADER_BYTES, offset + FRAME_HEADER_BYTES + length));
-      offset += FRAME_HEADER_BYTES + length;
-    }
-    if (!fatal && offset < data.length) {
-      // Copy the tail so a large socket chunk is not kept alive by a small partial frame.
-      this.pending = Buffer.from(data.subarray(offset));
-    }
-    for (const body of bodies) {
-      let message: M;
-      try {
-        message = this.validate(decodeBody(body));
-      } catch (error) {
-        if (!(error instanceof CfgError)) throw error;
-        this.sink.onInvalidMessage(error);
-        if (this.failed) return;
+    let offset = 0;
+    while (offset < chunk.length && !fatal) {
+      if (this.skipLeft > 0) {
+        const skipped = Math.min(this.skipLeft, chunk.length - offset);
+        this.skipLeft -= skipped;
+        offset += skipped;
         continue;
       }
-      this.sink.onMessage(message);
-      if (this.failed) return;
+      if (this.body === null) {
+        const take = Math.min(FRAME_HEADER_BYTES - this.headerFill, chunk.length - offset);
+        chunk.copy(this.header, this.headerFill, offset, offset + take);
+        this.headerFill += take;
+        offset += take;
+        if (this.headerFill < FRAME_HEADER_BYTES) break;
+        this.headerFill = 0;
+        const length = this.header.readUInt32BE(0);
+        if (length > this.maxFrameBytes) {
+          const error = new ProtocolError(
+            ErrorCode.FRAME_TOO_LARGE,
+            `frame of ${formatBytes(length)} exceeds maxFrameBytes (${formatBytes(this.maxFrameBytes)}): raise --max-frame-bytes or split the request`,
+            { details: { length, maxFrameBytes: this.maxFrameBytes } },
+          );
+          if (this.oversized === 'fatal') fatal = error;
+          else {
+            this.skipLeft = length;
+            problems.push(error);
+          }
+          continue;
+        }
+        // A whole body in this chunk is used in place; otherwise it is assembled in its own buffer.
+        if (chunk.length - offset >= length) {
+          bodies.push(chunk.subarray(offset, offset + length));
+          offset += length;
+          continue;
+        }
+        this.bodyLength = length;
+        this.bodyFill = 0;
+        this.body = Buffer.allocUnsafe(Math.min(length, Math.max(64 * 1024, (chunk.length - offset) * 2)));
+      }
+      const take = Math.min(this.bodyLength - this.bodyFill, chunk.length - offset);
+      if (this.bodyFill + take > this.body.length) {
+        const grown = Buffer.allocUnsafe(Math.min(this.bodyLength, Math.max(this.body.length * 2, this.bodyFill + take)));
+        this.body.copy(grown, 0, 0, this.bodyFill);
+        this.body = grown;
+      }
+      chunk.copy(this.body, this.bodyFill, offset, offset + take);
+      this.bodyFill += take;
+      offset += take;
+      if (this.bodyFill === this.bodyLength) {
+        bodies.push(this.body.subarray(0, this.bodyLength));
+        this.body = null;
+      }
     }
-    if (fatal) {
+    // Bodies that point into `chunk` are decoded now, before the socket reuses nothing of ours.
+    let thrown: { error: unknown } | undefined;
+    const deliver = (action: () => void): void => {
+      try {
+        action();
+      } catch (error) {
+        thrown ??= { error };
+      }
+    };
+    for (const problem of problems) deliver(() => this.sink.onInvalidMessage(problem));
+    for (const body of bodies) {
+      if (this.failed) break;
+      let message: M;
+      try {
+        message = this.validate(decodeBody(body, this.shapeLimits));
+      } catch (error) {
+        if (!(error instanceof CfgError)) throw error;
+        deliver(() => this.sink.onInvalidMessage(error));
+        continue;
+      }
+      deliver(() => this.sink.onMessage(message));
+    }
+    if (fatal && !this.failed) {
       this.failed = true;
-      this.pending = null;
-      this.sink.onProtocolError(fatal);
+      this.body = null;
+      deliver(() => this.sink.onProtocolError(fatal!));
     }
+    if (thrown) throw thrown.error;
   }
 
   /** Stops delivering: used when the connection is being closed. */
   stop(): void {
     this.failed = true;
-    this.pending = null;
+    this.body = null;
   }
 }
 

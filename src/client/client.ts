@@ -21,8 +21,6 @@ import {
   type ReadEndMessage,
   type RegisteredMessage,
 } from '../../protocol/index.js';
-import { AddpMonitor } from '../net/addp.js';
-import { systemClock } from '../net/clock.js';
 import { Connection, DEFAULT_CONNECTION_LIMITS } from '../net/connection.js';
 import { dial } from '../net/dial.js';
 import { parseEndpoint, type Endpoint } from '../net/endpoint.js';
@@ -92,7 +90,6 @@ interface Pending {
  */
 export class CfgClient extends EventEmitter {
   private connection: Connection | null = null;
-  private addp: AddpMonitor | null = null;
   private readonly endpoints: Endpoint[];
   private readonly subscriptions = new Map<string, NotificationFilter>();
   private readonly pending = new Map<number, Pending>();
@@ -207,15 +204,17 @@ export class CfgClient extends EventEmitter {
 
   /** Registers on `endpoint`, over `standby` when one is ready there, else on a new connection. */
   private async attach(endpoint: Endpoint, standby?: Connection): Promise<void> {
-    const connection = standby ?? new Connection(await dial(endpoint, this.tlsFiles, this.connectTimeoutMs), { ...DEFAULT_CONNECTION_LIMITS, drainTimeoutMs: 0 });
+    // From its server a client accepts large frames, and skips (and reports) one above the limit
+    // rather than dropping the connection and meeting the same frame again on every reconnect.
+    const connection =
+      standby ?? new Connection(await dial(endpoint, this.tlsFiles, this.connectTimeoutMs), { limits: { ...DEFAULT_CONNECTION_LIMITS, drainTimeoutMs: 0 }, oversized: 'skip' });
     this.connection = connection;
     connection.setHandler({
       onMessage: (message) => this.onMessage(message),
-      onInvalidMessage: (error) => this.emit('error', error),
+      onInvalidMessage: (error) => this.report(error),
       onClose: (reason) => {
         if (this.connection !== connection) return; // an old socket (epoch check)
         this.connection = null;
-        this.addp?.stop();
         this.failPending(new CfgError(ErrorCode.CONNECTION_LOST, `connection lost: ${reason.message}`));
         if (this.state === 'closed' || this.state === 'connecting') return;
         const wasConnected = this.state === 'connected';
@@ -252,18 +251,8 @@ export class CfgClient extends EventEmitter {
     this.sessionId = registered.sessionId;
     this.state = 'connected';
     if (this.readingPaused) connection.socket.pause();
-    if (addp && addp.localTimeoutMs > 0) {
-      this.addp = new AddpMonitor(
-        addp.localTimeoutMs,
-        {
-          lastReceivedAt: () => (this.readingPaused ? performance.now() : connection.lastReceivedAt),
-          sendPoll: (n) => connection.send({ kind: Kind.AddpPoll, n }),
-          onTimeout: () => connection.destroy({ code: ErrorCode.ADDP_TIMEOUT, message: 'server did not answer the keepalive poll', local: true }),
-        },
-        systemClock,
-      );
-      this.addp.start();
-    }
+    // While reading is paused the server's frames wait in the kernel: the link counts as alive.
+    connection.startKeepalive(addp?.localTimeoutMs ?? 0, undefined, () => this.readingPaused);
     this.keepStandby((this.endpoints.indexOf(endpoint) + 1) % this.endpoints.length);
     this.emit('connected', { endpoint, restored: registered.restored });
   }
@@ -324,26 +313,23 @@ export class CfgClient extends EventEmitter {
         // Replay after a restore may overlap what was already seen: each seq at most once.
         if (message.seq <= this.seq) return;
         this.seq = message.seq;
-        this.emit('notification', message);
+        this.tell('notification', message);
         return;
       case Kind.Position:
         // Nothing we subscribed to changed up to this seq: a restore may resume from here.
         if (message.seq > this.seq) {
           this.seq = message.seq;
-          this.emit('position', message.seq);
+          this.tell('position', message.seq);
         }
         return;
       case Kind.CredentialChanged:
         // Proxies only; it precedes the change of the same seq, so the same dedupe applies.
-        if (message.seq > this.seq) this.emit('credential', message);
+        if (message.seq > this.seq) this.tell('credential', message);
         return;
       case Kind.HistoryLogExpired:
         this.seq = message.seq;
         this.seqLineage = message.lineage;
-        this.emit('reset', message);
-        return;
-      case Kind.AddpPoll:
-        this.connection?.send({ kind: Kind.AddpReply, n: message.n });
+        this.tell('reset', message);
         return;
       case Kind.ObjectsChunk:
       case Kind.BackupChunk: {
@@ -355,7 +341,7 @@ export class CfgClient extends EventEmitter {
       }
       case Kind.Error:
         if (message.id === 0) {
-          this.emit('server-error', message);
+          this.tell('server-error', message);
           return;
         }
         this.settle(message.id, undefined, errorFrom(message));
@@ -363,6 +349,27 @@ export class CfgClient extends EventEmitter {
       default:
         if ('id' in message) this.settle(message.id, message);
     }
+  }
+
+  /**
+   * Hands the application an event. A listener that throws is the application's bug: it is
+   * reported (the `error` event, else thrown on its own, as any uncaught exception) after the
+   * SDK's state moved on, so the notifications that follow are still delivered, in order.
+   */
+  private tell(event: string, value: unknown): void {
+    try {
+      this.emit(event, value);
+    } catch (error) {
+      if (this.listenerCount('error') > 0) this.emit('error', error);
+      else queueMicrotask(() => {
+        throw error;
+      });
+    }
+  }
+
+  /** A frame the server sent that this client could not take (skipped, or not a valid message). */
+  private report(error: CfgError): void {
+    if (this.listenerCount('error') > 0) this.emit('error', error);
   }
 
   private settle(id: number, message: Message | undefined, error?: Error): void {
@@ -510,7 +517,6 @@ export class CfgClient extends EventEmitter {
     this.state = 'closed';
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     if (this.pausedKeepalive) clearInterval(this.pausedKeepalive);
-    this.addp?.stop();
     this.standby?.close();
     this.standby = null;
     this.failPending(new CfgError(ErrorCode.CLIENT_CLOSED, 'client closed'));

@@ -1,6 +1,4 @@
 import { CfgError, ErrorCode, Kind } from '../../protocol/index.js';
-import { AddpMonitor } from '../net/addp.js';
-import { systemClock } from '../net/clock.js';
 import { Connection, DEFAULT_CONNECTION_LIMITS } from '../net/connection.js';
 import { dial } from '../net/dial.js';
 import type { Endpoint } from '../net/endpoint.js';
@@ -19,6 +17,8 @@ export interface StandbyOptions {
 
 /** Delay before the first dial (doubled at most by jitter). */
 const FIRST_DIAL_MS = 1000;
+/** The server's keepalive towards a standby connection when the application set none. */
+const STANDBY_KEEPALIVE_MS = 30_000;
 
 /**
  * A standby connection to the endpoint the client would fail over to [PROTO-STANDBY-1]: dialed
@@ -28,7 +28,6 @@ const FIRST_DIAL_MS = 1000;
  */
 export class StandbyLink {
   private ready: Connection | null = null;
-  private addp: AddpMonitor | null = null;
   private retryTimer: NodeJS.Timeout | null = null;
   private failures = 0;
   private done = false;
@@ -66,15 +65,13 @@ export class StandbyLink {
     this.done = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = null;
-    this.addp?.stop();
-    this.addp = null;
   }
 
   private async open(): Promise<void> {
     let connection: Connection | undefined;
     try {
       const socket = await dial(this.endpoint, this.options.tls, this.options.connectTimeoutMs);
-      connection = new Connection(socket, { ...DEFAULT_CONNECTION_LIMITS, drainTimeoutMs: 0 });
+      connection = new Connection(socket, { limits: { ...DEFAULT_CONNECTION_LIMITS, drainTimeoutMs: 0 }, oversized: 'skip' });
       if (this.done) throw new CfgError(ErrorCode.CLIENT_CLOSED, 'standby no longer wanted');
       await this.announce(connection);
     } catch (error) {
@@ -91,17 +88,7 @@ export class StandbyLink {
     }
     this.failures = 0;
     this.ready = connection;
-    const localTimeoutMs = this.options.addp?.localTimeoutMs ?? 0;
-    this.addp = new AddpMonitor(
-      localTimeoutMs,
-      {
-        lastReceivedAt: () => connection.lastReceivedAt,
-        sendPoll: (n) => connection.send({ kind: Kind.AddpPoll, n }),
-        onTimeout: () => connection.destroy({ code: ErrorCode.ADDP_TIMEOUT, message: 'standby server did not answer the keepalive poll', local: true }),
-      },
-      systemClock,
-    );
-    this.addp.start();
+    connection.startKeepalive(this.options.addp?.localTimeoutMs ?? 0);
     this.options.onReady();
   }
 
@@ -111,7 +98,6 @@ export class StandbyLink {
       const timer = setTimeout(() => reject(new CfgError(ErrorCode.CONNECTION_LOST, 'no answer to Standby')), this.options.connectTimeoutMs);
       connection.setHandler({
         onMessage: (message) => {
-          if (message.kind === Kind.AddpPoll) connection.send({ kind: Kind.AddpReply, n: message.n });
           if (message.kind !== Kind.Ack && message.kind !== Kind.Error) return;
           clearTimeout(timer);
           if (message.kind === Kind.Ack) resolve();
@@ -123,13 +109,12 @@ export class StandbyLink {
           reject(new CfgError(ErrorCode.CONNECTION_LOST, reason.message));
           if (this.ready !== connection) return;
           this.ready = null;
-          this.addp?.stop();
-          this.addp = null;
           this.retryLater();
         },
       });
       const { user, password, addp } = this.options;
-      connection.send({ kind: Kind.Standby, id: 1, user, password, remoteTimeoutMs: addp?.remoteTimeoutMs ?? 0 });
+      // A standby connection always has the server's keepalive on [PROTO-STANDBY-2]: 30 s unless the application chose one.
+      connection.send({ kind: Kind.Standby, id: 1, user, password, remoteTimeoutMs: addp?.remoteTimeoutMs || STANDBY_KEEPALIVE_MS });
     });
   }
 

@@ -226,7 +226,7 @@ export class HaNode extends EventEmitter implements PairRole, PairLinkHost {
     let connection: Connection<HaMessage>;
     try {
       const socket = await dial(parseEndpoint(this.options.peer!, false), this.options.peerTls, this.options.heartbeatIntervalMs);
-      connection = new Connection<HaMessage>(socket, { ...DEFAULT_CONNECTION_LIMITS, drainTimeoutMs: 0 }, validateHaMessage);
+      connection = new Connection<HaMessage>(socket, { limits: { ...DEFAULT_CONNECTION_LIMITS, drainTimeoutMs: 0 }, validate: validateHaMessage });
     } catch {
       this.dialing = false;
       return; // the next heartbeat tries again

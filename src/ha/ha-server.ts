@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Server, Socket } from 'node:net';
 import { ErrorCode, HA_PROTOCOL_VERSIONS, HaKind, validateHaMessage, type HaHelloMessage, type HaMessage, type Lineage } from '../../protocol/index.js';
 import { describeLineage, sameLineage } from '../model/lineage.js';
-import { Connection, DEFAULT_CONNECTION_LIMITS } from '../net/connection.js';
+import { Connection, DEFAULT_UNAUTHENTICATED_FRAME_BYTES } from '../net/connection.js';
 import { boundPort, listen } from '../net/listener.js';
 import type { TlsFiles } from '../net/tls-options.js';
 import type { Logger } from '../util/logger.js';
@@ -72,7 +72,8 @@ export class HaServer {
   }
 
   private accept(socket: Socket): void {
-    const connection = new Connection<HaMessage>(socket, DEFAULT_CONNECTION_LIMITS, validateHaMessage);
+    // Until its Hello is accepted a peer is a stranger: small frames only [ARCH-8].
+    const connection = new Connection<HaMessage>(socket, { validate: validateHaMessage, unauthenticatedFrameBytes: DEFAULT_UNAUTHENTICATED_FRAME_BYTES });
     const helloTimer = setTimeout(() => connection.close({ code: ErrorCode.NOT_REGISTERED, message: 'no Hello within 10 s' }), 10_000);
     helloTimer.unref();
     connection.setHandler({
@@ -89,6 +90,7 @@ export class HaServer {
           connection.close(refusal);
           return;
         }
+        connection.authenticated();
         this.onPeer(connection, message);
       },
       onInvalidMessage: (error) => connection.close({ code: error.code, message: error.message }),

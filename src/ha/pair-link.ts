@@ -8,8 +8,6 @@ import {
   type JournalPosition,
   type JournalRecord,
 } from '../../protocol/index.js';
-import { AddpMonitor } from '../net/addp.js';
-import { systemClock } from '../net/clock.js';
 import type { Connection } from '../net/connection.js';
 import type { Logger } from '../util/logger.js';
 import type { Journal } from './journal.js';
@@ -57,7 +55,6 @@ export class PairLink {
   private snapshotTimer: NodeJS.Timeout | null = null;
   private sending = false;
   private stopListening: (() => void) | null = null;
-  private readonly addp: AddpMonitor;
   private open = true;
   private switchoverReply: ((outcome: { ok: boolean; message: string }) => void) | null = null;
 
@@ -74,16 +71,7 @@ export class PairLink {
       onInvalidMessage: (error) => connection.close({ code: error.code, message: error.message }),
       onClose: (reason) => this.onClose(reason.message),
     });
-    this.addp = new AddpMonitor(
-      host.settings.addpTimeoutMs,
-      {
-        lastReceivedAt: () => connection.lastReceivedAt,
-        sendPoll: (n) => connection.send({ kind: Kind.AddpPoll, n }),
-        onTimeout: () => connection.destroy({ code: ErrorCode.ADDP_TIMEOUT, message: 'peer silent on the HA link', local: true }),
-      },
-      systemClock,
-    );
-    this.addp.start();
+    connection.startKeepalive(host.settings.addpTimeoutMs);
     if (host.role() === 'primary') this.startSending();
   }
 
@@ -162,9 +150,6 @@ export class PairLink {
         return;
       case HaKind.BackupReloaded:
         this.host.onPeerRequest('backup-reloaded');
-        return;
-      case Kind.AddpPoll:
-        this.connection.send({ kind: Kind.AddpReply, n: message.n });
         return;
       case Kind.Error:
         this.host.logger.error({ code: message.code, reason: message.message }, 'HA peer reported an error');
@@ -254,7 +239,6 @@ export class PairLink {
   private onClose(reason: string): void {
     if (!this.open) return;
     this.open = false;
-    this.addp.stop();
     this.stopSending();
     this.switchoverReply?.({ ok: false, message: `the HA link closed: ${reason}` });
     this.host.onLinkClosed(this, reason);

@@ -1,5 +1,5 @@
 import type { Server, Socket } from 'node:net';
-import { ErrorCode, encodeFrame, Kind, type ErrorCodeName } from '../../protocol/index.js';
+import { CfgError, ErrorCode, encodeFrame, Kind, type ErrorCodeName } from '../../protocol/index.js';
 import { Connection } from '../net/connection.js';
 import { boundPort, listen } from '../net/listener.js';
 import type { TlsFiles } from '../net/tls-options.js';
@@ -36,6 +36,9 @@ export class ConfigService implements SessionHost {
   readonly fanOut: FanOut;
   readonly snapshotLoads: Semaphore;
   private readonly connections = new Set<ClientSession>();
+  /** Logged-in sessions (registered or standing by); the rest of `connections` have not logged in. */
+  private seated = 0;
+  private readonly standbyByPerson = new Map<number, number>();
   private server: Server | null = null;
   private positionTimer: NodeJS.Timeout | null = null;
   private announcedSeq = -1;
@@ -86,13 +89,43 @@ export class ConfigService implements SessionHost {
 
   private accept(socket: Socket): void {
     this.acceptedTotal += 1;
-    if (this.connections.size >= this.limits.maxClients) {
-      socket.end(encodeFrame({ kind: Kind.Error, id: 0, code: ErrorCode.TOO_MANY_CLIENTS, message: `server is at its limit of ${this.limits.maxClients} clients`, fatal: true }));
+    if (this.connections.size - this.seated >= this.limits.maxPendingConnections) {
+      const message = `server is at its limit of ${this.limits.maxPendingConnections} connections that have not logged in; retry shortly`;
+      socket.end(encodeFrame({ kind: Kind.Error, id: 0, code: ErrorCode.TOO_MANY_CLIENTS, message, fatal: true }));
       socket.on('error', () => undefined);
       return;
     }
-    const session = new ClientSession(new Connection(socket, this.limits), this);
+    const connection = new Connection(socket, { limits: this.limits, unauthenticatedFrameBytes: this.limits.unauthenticatedFrameBytes });
+    const session = new ClientSession(connection, this);
     this.connections.add(session);
+  }
+
+  takeSeat(session: ClientSession, seat: 'active' | 'standby'): void {
+    if (session.seat === seat) return;
+    if (session.seat === 'none' && this.seated >= this.limits.maxClients) {
+      throw new CfgError(ErrorCode.TOO_MANY_CLIENTS, `server is at its limit of ${this.limits.maxClients} clients`);
+    }
+    if (seat === 'standby') {
+      const held = this.standbyByPerson.get(session.personDbid) ?? 0;
+      if (held >= this.limits.maxStandbyPerUser) {
+        throw new CfgError(ErrorCode.TOO_MANY_CLIENTS, `a user may keep at most ${this.limits.maxStandbyPerUser} standby connections`);
+      }
+      this.standbyByPerson.set(session.personDbid, held + 1);
+    }
+    this.leaveSeat(session);
+    this.seated += 1;
+    session.seat = seat;
+  }
+
+  private leaveSeat(session: ClientSession): void {
+    if (session.seat === 'none') return;
+    this.seated -= 1;
+    if (session.seat === 'standby') {
+      const held = (this.standbyByPerson.get(session.personDbid) ?? 1) - 1;
+      if (held > 0) this.standbyByPerson.set(session.personDbid, held);
+      else this.standbyByPerson.delete(session.personDbid);
+    }
+    session.seat = 'none';
   }
 
   activate(session: ClientSession): void {
@@ -107,6 +140,7 @@ export class ConfigService implements SessionHost {
 
   release(session: ClientSession): void {
     this.connections.delete(session);
+    this.leaveSeat(session);
     if (this.fanOut.remove(session)) this.options.sessions?.sessionClosed(session);
   }
 

@@ -1,10 +1,19 @@
-import { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from '../net/connection.js';
+import { DEFAULT_CONNECTION_LIMITS, DEFAULT_UNAUTHENTICATED_FRAME_BYTES, type ConnectionLimits } from '../net/connection.js';
 
 /** Server-side limits that protect a server from its clients [PROTO-LIMIT-1]. */
 export interface ServiceLimits extends ConnectionLimits {
+  /** Logged-in connections (registered or standing by); past it, TOO_MANY_CLIENTS. */
   maxClients: number;
+  /** Connections not logged in yet, counted apart, so they can never lock real logins out [ARCH-8]. */
+  maxPendingConnections: number;
+  /** Largest frame accepted before the peer has logged in [ARCH-8]. */
+  unauthenticatedFrameBytes: number;
   /** A connection that has not registered by then is closed. */
   registerTimeoutMs: number;
+  /** Standby connections one user may hold [PROTO-STANDBY-2]. */
+  maxStandbyPerUser: number;
+  /** Requests a session may have running at once; past it the session is cut off (TOO_MANY_REQUESTS). */
+  maxRequestsInFlight: number;
   /** Objects per ObjectsChunk. */
   readChunkObjects: number;
   /** A read pauses while more than this many bytes wait for the client. */
@@ -21,7 +30,11 @@ export interface ServiceLimits extends ConnectionLimits {
 export const DEFAULT_SERVICE_LIMITS: ServiceLimits = {
   ...DEFAULT_CONNECTION_LIMITS,
   maxClients: 20_000,
-  registerTimeoutMs: 30_000,
+  maxPendingConnections: 1_000,
+  unauthenticatedFrameBytes: DEFAULT_UNAUTHENTICATED_FRAME_BYTES,
+  registerTimeoutMs: 10_000,
+  maxStandbyPerUser: 4,
+  maxRequestsInFlight: 1_000,
   readChunkObjects: 1000,
   readHighWaterBytes: 1024 * 1024,
   maxSubscriptionsPerSession: 1024,

@@ -8,8 +8,6 @@ import {
   type NotificationFilter,
   type RequestMessage,
 } from '../../protocol/index.js';
-import { AddpMonitor } from '../net/addp.js';
-import { systemClock } from '../net/clock.js';
 import type { CloseReason, Connection, ConnectionHandler } from '../net/connection.js';
 import type { ChangeRecord } from '../model/change.js';
 import { matchesNotificationFilter, notificationFilterKey } from '../model/filter.js';
@@ -33,6 +31,8 @@ export interface SessionHost {
   release(session: ClientSession): void;
   /** The session's subscriptions changed. */
   sessionChanged(session: ClientSession): void;
+  /** Counts a logged-in session against the limits; throws TOO_MANY_CLIENTS when there is no room. */
+  takeSeat(session: ClientSession, seat: 'active' | 'standby'): void;
 }
 
 /** A long request's view of its withdrawal [PROTO-CANCEL-1]. */
@@ -65,7 +65,8 @@ export class ClientSession implements ConnectionHandler {
   private readonly longRequests = new Map<number, { cancelled: boolean; wake(): void }>();
   private cachedPrincipal: Principal | undefined;
   private principalVersion = -1;
-  private addp: AddpMonitor | null = null;
+  /** Where the session counts against the server's limits once it has logged in. */
+  seat: 'none' | 'active' | 'standby' = 'none';
   private readonly registerTimer: NodeJS.Timeout;
 
   constructor(
@@ -187,28 +188,26 @@ export class ClientSession implements ConnectionHandler {
     return true;
   }
 
+  /**
+   * The client has logged in: its frames may be as large as the limits allow [ARCH-8], and it
+   * holds a seat (registered or standby) instead of a place among the connections not logged in.
+   */
+  loggedIn(seat: 'active' | 'standby'): void {
+    clearTimeout(this.registerTimer);
+    this.connection.authenticated();
+    this.host.takeSeat(this, seat);
+  }
+
   /** A standby connection [PROTO-STANDBY-2]: no register deadline; ADDP keeps it honest instead. */
   standBy(remoteTimeoutMs: number): void {
     this.state = 'standby';
-    clearTimeout(this.registerTimer);
+    this.loggedIn('standby');
     this.startAddp(remoteTimeoutMs, false);
   }
 
   /** Starts the keepalive towards the client with the timeout it asked for [PROTO-ADDP-2]. */
   startAddp(timeoutMs: number, trace: boolean): void {
-    this.addp?.stop();
-    this.addp = new AddpMonitor(
-      timeoutMs,
-      {
-        lastReceivedAt: () => this.connection.lastReceivedAt,
-        sendPoll: (n) => this.connection.send({ kind: Kind.AddpPoll, n }),
-        onTimeout: (silentForMs) =>
-          this.connection.destroy({ code: ErrorCode.ADDP_TIMEOUT, message: `client silent for ${Math.round(silentForMs)} ms`, local: true }),
-        trace: trace ? (line) => this.logger.info({ session: this.id, client: this.clientName }, line) : undefined,
-      },
-      systemClock,
-    );
-    this.addp.start();
+    this.connection.startKeepalive(timeoutMs, trace ? (line) => this.logger.info({ session: this.id, client: this.clientName }, line) : undefined);
   }
 
   send(message: Message): boolean {
@@ -225,11 +224,6 @@ export class ClientSession implements ConnectionHandler {
   }
 
   onMessage(message: Message): void {
-    if (message.kind === Kind.AddpPoll) {
-      this.send({ kind: Kind.AddpReply, n: message.n });
-      return;
-    }
-    if (message.kind === Kind.AddpReply) return; // its arrival already counted as activity
     const handler = handlers[message.kind as RequestMessage['kind']] as ((session: ClientSession, m: Message) => void | Promise<void>) | undefined;
     const id = 'id' in message ? message.id : 0;
     if (!handler) {
@@ -257,9 +251,10 @@ export class ClientSession implements ConnectionHandler {
     const wasActive = this.state === 'active';
     this.state = 'closed';
     clearTimeout(this.registerTimer);
-    this.addp?.stop();
     this.host.release(this);
-    if (wasActive || reason.code) {
+    if (reason.code === ErrorCode.INTERNAL) {
+      this.logger.error({ session: this.id, client: this.clientName, err: reason.error, reason: reason.message }, 'a bug closed this client connection (the server goes on)');
+    } else if (wasActive || reason.code) {
       this.logger.debug({ session: this.id, client: this.clientName, code: reason.code, reason: reason.message }, 'session closed');
     }
   }

@@ -168,7 +168,7 @@ describe('proxy', () => {
     // Nor does it take a standby connection: it cannot check credentials yet.
     const standby = await RawPeer.connect(proxy.port);
     toClose.push(() => standby.close());
-    standby.send({ kind: Kind.Standby, id: 1, user: 'admin', password: ADMIN_PASSWORD, remoteTimeoutMs: 0 });
+    standby.send({ kind: Kind.Standby, id: 1, user: 'admin', password: ADMIN_PASSWORD, remoteTimeoutMs: 10000 });
     expect(((await standby.waitFor((m) => m.kind === Kind.Error)) as ErrorMessage).code).toBe(ErrorCode.PROXY_LOADING);
     relay.heal();
     await proxy.loaded();

@@ -28,7 +28,7 @@ describe('standby connections', () => {
   it('standby - a standby connection outlives the register deadline that closes an idle one, then registers as usual', async () => {
     const server = await master();
     const standing = await peer(server.port);
-    standing.send({ kind: Kind.Standby, id: 1, user: 'admin', password: ADMIN_PASSWORD, remoteTimeoutMs: 0 });
+    standing.send({ kind: Kind.Standby, id: 1, user: 'admin', password: ADMIN_PASSWORD, remoteTimeoutMs: 10000 });
     expect((await standing.waitFor(reply(1))).kind).toBe(Kind.Ack);
     expect(server.service.standbyCount).toBe(1);
 
@@ -44,7 +44,7 @@ describe('standby connections', () => {
   it('standby - wrong credentials are refused with AUTH_FAILED, and the connection does not stand by', async () => {
     const server = await master();
     const p = await peer(server.port);
-    p.send({ kind: Kind.Standby, id: 1, user: 'admin', password: 'wrong', remoteTimeoutMs: 0 });
+    p.send({ kind: Kind.Standby, id: 1, user: 'admin', password: 'wrong', remoteTimeoutMs: 10000 });
     expect(((await p.waitFor(reply(1))) as ErrorMessage).code).toBe('AUTH_FAILED');
     expect(server.service.standbyCount).toBe(0);
     await p.closed; // the register deadline still applies
@@ -53,7 +53,7 @@ describe('standby connections', () => {
   it('standby - a standby client that stops answering keepalive polls is dropped with ADDP_TIMEOUT', async () => {
     const server = await master();
     const p = await peer(server.port);
-    p.send({ kind: Kind.Standby, id: 1, user: 'admin', password: ADMIN_PASSWORD, remoteTimeoutMs: 100 });
+    p.send({ kind: Kind.Standby, id: 1, user: 'admin', password: ADMIN_PASSWORD, remoteTimeoutMs: 1000 });
     await p.waitFor(reply(1));
     // Three polls answered outlast the 200 ms register deadline: the connection stands by.
     await p.waitFor((m) => m.kind === Kind.AddpPoll && m.n === 3);
@@ -68,7 +68,7 @@ describe('standby connections', () => {
     const server = await master();
     const p = await peer(server.port);
     await p.register(ADMIN_PASSWORD);
-    p.send({ kind: Kind.Standby, id: 2, user: 'admin', password: ADMIN_PASSWORD, remoteTimeoutMs: 0 });
+    p.send({ kind: Kind.Standby, id: 2, user: 'admin', password: ADMIN_PASSWORD, remoteTimeoutMs: 10000 });
     expect(((await p.waitFor(reply(2))) as ErrorMessage).code).toBe('ALREADY_REGISTERED');
   });
 });

@@ -26,6 +26,7 @@ export async function handleRegister(session: ClientSession, message: RegisterMe
     if (session.state === 'registering') session.state = before;
   }
   if (!admitted || session.state !== before) return; // closed while it waited
+  session.loggedIn('active');
 
   const addp = message.addp;
   if (addp && addp.remoteTimeoutMs > 0) session.startAddp(addp.remoteTimeoutMs, addp.trace === 'remote' || addp.trace === 'both');

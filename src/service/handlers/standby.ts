@@ -1,6 +1,9 @@
 import { CfgError, ErrorCode, Kind, type StandbyMessage } from '../../../protocol/index.js';
 import type { ClientSession } from '../session.js';
 
+const MIN_STANDBY_KEEPALIVE_MS = 1_000;
+const MAX_STANDBY_KEEPALIVE_MS = 120_000;
+
 /**
  * Standby [PROTO-STANDBY-1..3]: the connection stays open unregistered, on any server role (a
  * backup included), without the register deadline; ADDP guards it instead. The client registers
@@ -10,6 +13,10 @@ import type { ClientSession } from '../session.js';
  */
 export async function handleStandby(session: ClientSession, message: StandbyMessage): Promise<void> {
   if (session.state !== 'awaiting-register') throw new CfgError(ErrorCode.ALREADY_REGISTERED, 'Standby is only for a connection that has not registered');
+  // A parked connection nobody polls could be held forever: the keepalive is not optional here.
+  if (message.remoteTimeoutMs < MIN_STANDBY_KEEPALIVE_MS || message.remoteTimeoutMs > MAX_STANDBY_KEEPALIVE_MS) {
+    throw new CfgError(ErrorCode.INVALID_MESSAGE, `a standby connection must keep ADDP on: remoteTimeoutMs between ${MIN_STANDBY_KEEPALIVE_MS} and ${MAX_STANDBY_KEEPALIVE_MS}`);
+  }
   // A backup takes standby connections (that is what they are for); a proxy still loading cannot
   // check credentials yet, and says so rather than AUTH_FAILED, so the client asks again later.
   const refusal = session.host.source.notServingReason();
@@ -21,6 +28,12 @@ export async function handleStandby(session: ClientSession, message: StandbyMess
     session.state = 'awaiting-register';
     throw new CfgError(ErrorCode.AUTH_FAILED, 'unknown user or wrong password');
   }
-  session.standBy(message.remoteTimeoutMs);
+  session.personDbid = personDbid;
+  try {
+    session.standBy(message.remoteTimeoutMs);
+  } catch (error) {
+    session.state = 'awaiting-register';
+    throw error;
+  }
   session.send({ kind: Kind.Ack, id: message.id, seq: session.host.source.appliedSeq() });
 }
