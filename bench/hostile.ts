@@ -51,6 +51,7 @@ const rssBefore = rssMb(proxy.child.pid!);
 const cpuBefore = cpuMs(proxy.child.pid!);
 const attacker = net.connect({ host: '127.0.0.1', port: proxyPort });
 attacker.on('error', () => undefined);
+attacker.resume(); // read what the server says, so its close is seen
 let attackerClosedAfterMs = -1;
 const attackStarted = performance.now();
 attacker.once('close', () => (attackerClosedAfterMs = Math.round(performance.now() - attackStarted)));

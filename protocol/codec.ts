@@ -66,6 +66,8 @@ export interface FrameSink<M = Message> {
   onProtocolError(error: ProtocolError): void;
 }
 
+export const DEFAULT_TOO_LARGE_HINT = 'raise --max-frame-bytes or split the request';
+
 /** What a decoder does with a frame above its limit. */
 export type OversizedFrames = 'fatal' | 'skip';
 
@@ -89,6 +91,8 @@ export class FrameDecoder<M = Message> {
   private failed = false;
   /** Largest body accepted; a connection raises it once its peer has authenticated. */
   maxFrameBytes: number;
+  /** What the FRAME_TOO_LARGE message tells the sender to do. */
+  tooLargeHint = DEFAULT_TOO_LARGE_HINT;
   shapeLimits: ShapeLimits = DEFAULT_SHAPE_LIMITS;
 
   constructor(
@@ -134,7 +138,7 @@ export class FrameDecoder<M = Message> {
         if (length > this.maxFrameBytes) {
           const error = new ProtocolError(
             ErrorCode.FRAME_TOO_LARGE,
-            `frame of ${formatBytes(length)} exceeds maxFrameBytes (${formatBytes(this.maxFrameBytes)}): raise --max-frame-bytes or split the request`,
+            `frame of ${formatBytes(length)} exceeds maxFrameBytes (${formatBytes(this.maxFrameBytes)}): ${this.tooLargeHint}`,
             { details: { length, maxFrameBytes: this.maxFrameBytes } },
           );
           if (this.oversized === 'fatal') fatal = error;

@@ -2,6 +2,7 @@ import type { Socket } from 'node:net';
 import {
   CfgError,
   DEFAULT_MAX_FRAME_BYTES,
+  DEFAULT_TOO_LARGE_HINT,
   encodeFrame,
   ErrorCode,
   FrameDecoder,
@@ -130,6 +131,7 @@ export class Connection<M extends { kind: number } = Message> {
       options.validate,
       options.oversized ?? 'fatal',
     );
+    if (options.unauthenticatedFrameBytes !== undefined) this.decoder.tooLargeHint = 'log in first (Register, Standby or the HA Hello): until then frames are this small';
     socket.on('data', (chunk: Buffer) => this.receive(chunk));
     socket.on('drain', () => this.onDrain());
     socket.on('error', (error) => this.finish({ message: error.message, local: false, code: ErrorCode.CONNECTION_LOST }));
@@ -139,6 +141,7 @@ export class Connection<M extends { kind: number } = Message> {
   /** The peer has authenticated: its frames may now be as large as the limits allow. */
   authenticated(): void {
     this.decoder.maxFrameBytes = this.limits.maxFrameBytes;
+    this.decoder.tooLargeHint = DEFAULT_TOO_LARGE_HINT;
   }
 
   /**
