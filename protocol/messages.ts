@@ -281,6 +281,8 @@ export interface ObjectDeletedMessage {
   at: number;
   type: ObjectType;
   dbid: number;
+  /** The object still exists but moved where this session may not read it [PROTO-SUB-2]. */
+  outOfView?: boolean;
 }
 
 export interface CreateObjectMessage {

@@ -242,8 +242,11 @@ export function validateMessage(body: unknown): Message {
       if (body.object !== undefined) message.object = f.map('object') as unknown as ConfigObject;
       return message;
     }
-    case Kind.ObjectDeleted:
-      return { kind, seq: f.uint('seq'), at: f.uint('at'), type: f.objectType('type'), dbid: f.uint('dbid') };
+    case Kind.ObjectDeleted: {
+      const message: Message = { kind, seq: f.uint('seq'), at: f.uint('at'), type: f.objectType('type'), dbid: f.uint('dbid') };
+      if (body.outOfView !== undefined) message.outOfView = f.boolean('outOfView');
+      return message;
+    }
     case Kind.CreateObject:
       return { kind, id: f.uint('id'), object: f.map('object') as unknown as NewObject, ...writeContext(f, body, id, 'CreateObject') };
     case Kind.UpdateObject:

@@ -5,6 +5,7 @@ import { parse as parseYaml, stringify as toYaml } from 'yaml';
 import { CfgError, OBJECT_TYPES, type ConfigObject, type NewObject, type ObjectDelta, type ObjectFilter, type ObjectType } from '../../protocol/index.js';
 import { CfgClient, type ConnectOptions } from '../client/client.js';
 import { MasterServer, MASTER_DEFAULTS } from '../master/master-server.js';
+import { DEFAULT_MAX_OBJECT_BYTES } from '../master/master-source.js';
 import type { TlsFiles } from '../net/tls-options.js';
 import { HA_DEFAULTS, type HaOptions } from '../ha/ha-node.js';
 import { PROXY_DEFAULTS, ProxyServer } from '../proxy/proxy-server.js';
@@ -177,6 +178,7 @@ withServerOptions(program.command('master').description('run a master configurat
   .option('--history-max-changes <n>', 'keep at most this many changes in the change log', String(MASTER_DEFAULTS.historyMaxChanges))
   .option('--history-max-age <seconds>', 'drop changes older than this', String(MASTER_DEFAULTS.historyMaxAgeMs / 1000))
   .option('--proxy-load-max <n>', 'proxies loading a snapshot at once; the others wait', String(DEFAULT_SERVICE_LIMITS.maxSnapshotLoads))
+  .option('--max-object-bytes <n>', 'refuse writes that leave an object larger than this, encoded (OBJECT_TOO_LARGE)', String(DEFAULT_MAX_OBJECT_BYTES))
   .option('--restore-from <file>', 'start from a copy made by `cfgproxy backup` (copied to --db, which must not exist yet); a new generation begins')
   .action(async (flags: Flags) => {
     const pick = optionPicker(flags);
@@ -190,6 +192,7 @@ withServerOptions(program.command('master').description('run a master configurat
       port: numberOption(pick, 'port'),
       serverName: String(pick('name')),
       sample: Boolean(pick('sample')),
+      maxObjectBytes: numberOption(pick, 'maxObjectBytes', 1024),
       historyMaxChanges: numberOption(pick, 'historyMaxChanges'),
       historyMaxAgeMs: numberOption(pick, 'historyMaxAge') * 1000,
       limits: { ...serverLimits(pick), maxSnapshotLoads: numberOption(pick, 'proxyLoadMax', 1) },
@@ -208,6 +211,7 @@ withServerOptions(program.command('proxy').description('run a configuration prox
   .option('-p, --password <password>', 'its password (better: CFGPROXY_PROXY_PASSWORD)')
   .option('--scope <list>', 'load and serve only tenant:<dbid> and folder:<dbid> entries, comma-separated')
   .option('--writable', 'forward client writes to the master (otherwise they are refused with READ_ONLY)')
+  .option('--max-object-bytes <n>', 'writable: refuse writes larger than this before forwarding them (the master checks the object too)', String(DEFAULT_MAX_OBJECT_BYTES))
   .option('--history-db <file>', 'SQLite history log of applied changes and client sessions', PROXY_DEFAULTS.historyDb)
   .option('--history-max-changes <n>', 'keep at most this many changes in the history log', String(PROXY_DEFAULTS.historyMaxChanges))
   .option('--history-max-age <seconds>', 'drop changes older than this', String(PROXY_DEFAULTS.historyMaxAgeMs / 1000))
@@ -255,6 +259,7 @@ withServerOptions(program.command('proxy').description('run a configuration prox
       serverName: String(pick('name')),
       scope: pick('scope') as string | undefined,
       writable: Boolean(pick('writable')),
+      maxObjectBytes: numberOption(pick, 'maxObjectBytes', 1024),
       historyDb: String(pick('historyDb')),
       historyMaxChanges: numberOption(pick, 'historyMaxChanges'),
       historyMaxAgeMs: numberOption(pick, 'historyMaxAge') * 1000,

@@ -1,13 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import type { JournalRecord } from '../../protocol/index.js';
+import { approximateBytes } from '../service/chunks.js';
 import { Ring } from '../util/ring.js';
+
+/** The journal's memory bound: past it the oldest records go, and a backup that needs them gets a snapshot [ARCH-5]. */
+export const DEFAULT_JOURNAL_BYTES = 64 * 1024 * 1024;
 
 type WithoutR<T> = T extends unknown ? Omit<T, 'r'> : never;
 export type JournalEntry = WithoutR<JournalRecord>;
 
 /**
  * The primary's session journal [PROTO-HA-3]: numbered records of client-session events and
- * applied changes, kept in a bounded ring so a backup that reconnects is sent only what it missed.
+ * applied changes, kept in a ring bounded by count and bytes so a backup that reconnects is sent
+ * only what it missed.
  * A backup further behind than the ring reaches gets a snapshot of the sessions instead.
  */
 export class Journal {
@@ -17,8 +22,13 @@ export class Journal {
   private nextR = 1;
   private readonly listeners = new Set<() => void>();
 
-  constructor(capacity: number) {
-    this.records = new Ring(capacity);
+  constructor(capacity: number, maxBytes = DEFAULT_JOURNAL_BYTES) {
+    this.records = new Ring<JournalRecord>(capacity, { maxBytes, sizeOf: approximateBytes });
+  }
+
+  /** What the records in memory take, about. */
+  get bytes(): number {
+    return this.records.size;
   }
 
   get lastRecord(): number {

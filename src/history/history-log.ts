@@ -10,8 +10,10 @@ import { silentLogger, type Logger } from '../util/logger.js';
 import { Ring } from '../util/ring.js';
 import { ChangeLogTable } from './change-log.js';
 
-/** Changes kept in memory for replays (about 250 bytes of frame each, plus the record). */
+/** Changes kept in memory for replays: at most this many… */
 const RECENT_CHANGES = 20_000;
+/** …taking at most this many bytes (large objects make large frames) [ARCH-5]. */
+const RECENT_CHANGES_BYTES = 64 * 1024 * 1024;
 /** How often a failing history log tries to write again. */
 const RETRY_MS = 5_000;
 
@@ -73,7 +75,10 @@ export class HistoryLog {
    * same recent changes, and reading them from SQLite a thousand times was a quarter of the
    * restore burst. Every change after `recentFloor` is here.
    */
-  private readonly recent = new Ring<ChangeRecord>(RECENT_CHANGES);
+  private readonly recent = new Ring<ChangeRecord>(RECENT_CHANGES, {
+    maxBytes: RECENT_CHANGES_BYTES,
+    sizeOf: (change) => change.frame.length + (change.proxyFrame?.length ?? 0) + 100,
+  });
   private recentFloor: number;
   private pendingSessions = new Map<string, SessionRecord>();
   private flushScheduled = false;

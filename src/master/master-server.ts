@@ -30,6 +30,8 @@ export interface MasterOptions {
   adminPassword?: string;
   /** Load the sample configuration when the database is new. */
   sample?: boolean;
+  /** The largest object a write may leave behind, encoded (default 1 MiB) [PROTO-LIMIT-2]. */
+  maxObjectBytes?: number;
 }
 
 export const MASTER_DEFAULTS = {
@@ -66,7 +68,7 @@ export class MasterServer {
     const db = new ConfigDatabase(settings.dbPath);
     let source: MasterSource;
     try {
-      source = new MasterSource(db, settings.serverName);
+      source = new MasterSource(db, settings.serverName, options.maxObjectBytes);
     } catch (error) {
       db.close();
       throw error;

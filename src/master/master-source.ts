@@ -2,6 +2,7 @@ import {
   CfgError,
   encodeFrame,
   ErrorCode,
+  formatBytes,
   Kind,
   type ChangeMessage,
   type ConfigObject,
@@ -12,13 +13,16 @@ import {
   type ServerRole,
 } from '../../protocol/index.js';
 import type { ChangeOp, ChangeRecord } from '../model/change.js';
-import { hashPassword, isPasswordHash } from '../model/passwords.js';
+import { hashPassword, isPasswordHash, verifyPassword } from '../model/passwords.js';
 import { Principal } from '../model/permissions.js';
 import { applyDelta, checkDelta, checkNewObject, isEmptyDelta } from '../model/validate-object.js';
-import type { ConfigDatabase } from '../store/config-db.js';
+import { encodeObject, type ConfigDatabase } from '../store/config-db.js';
 import { ConfigState } from '../store/config-state.js';
 import { referencesOf, type ConfigStore } from '../store/config-store.js';
 import type { ChangesAfter, ConfigSource, WriteOutcome } from '../service/source.js';
+
+/** The default of `--max-object-bytes`. */
+export const DEFAULT_MAX_OBJECT_BYTES = 1024 * 1024;
 
 /** The system itself, for writes made by the server (bootstrap, import). */
 export const SYSTEM_PRINCIPAL = new Principal('system', 0, true, []);
@@ -35,6 +39,8 @@ export class MasterSource implements ConfigSource {
   constructor(
     private readonly db: ConfigDatabase,
     readonly serverName: string,
+    /** The largest object a write may leave behind, encoded [PROTO-LIMIT-2]. */
+    private readonly maxObjectBytes = DEFAULT_MAX_OBJECT_BYTES,
   ) {
     for (const object of db.loadObjects()) this.state.store.put(object);
     this.state.reset(db.lastSeq(), db.lineage, db.loadCredentials());
@@ -172,9 +178,10 @@ export class MasterSource implements ConfigSource {
   }
 
   /**
-   * The password hash a write sets, if any. Setting another person's password is an
+   * The password hash a write sets, if any [PROTO-PERM-4]. Setting another person's password is an
    * administrator's right (else anyone who may change persons could take over the admin account);
-   * a ready-made hash (`passwordHash`, from `export --with-credentials`) is for administrators only.
+   * a person changes its own giving the current one (`oldPassword`); a ready-made hash
+   * (`passwordHash`, from `export --with-credentials`) is for administrators only.
    */
   private async credentialFor(principal: Principal, personDbid: number | undefined, secrets: Record<string, string>): Promise<string | undefined> {
     const { password, passwordHash } = secrets;
@@ -183,6 +190,14 @@ export class MasterSource implements ConfigSource {
     const own = personDbid !== undefined && personDbid === principal.personDbid;
     if (!principal.isAdmin && (passwordHash !== undefined || (personDbid !== undefined && !own))) {
       throw new CfgError(ErrorCode.PERMISSION_DENIED, `only an administrator may set ${passwordHash !== undefined ? 'a password hash' : "another person's password"}`);
+    }
+    if (!principal.isAdmin && own) {
+      // A stolen session must not be enough to lock the owner out: the current password first.
+      const current = this.state.credentials.get(personDbid);
+      const given = secrets.oldPassword;
+      if (current === undefined || given === undefined || !(await verifyPassword(given, current))) {
+        throw new CfgError(ErrorCode.PERMISSION_DENIED, 'to change your own password give the current one as props.oldPassword');
+      }
     }
     if (passwordHash === undefined) return hashPassword(password!);
     if (!isPasswordHash(passwordHash)) throw new CfgError(ErrorCode.INVALID_OBJECT, 'passwordHash must be scrypt$N$r$p$salt$hash as `cfgproxy export --with-credentials` writes it');
@@ -235,6 +250,14 @@ export class MasterSource implements ConfigSource {
     dbidCounter?: { type: ObjectType; next: number },
   ): void {
     const placed = (object ?? previous)!;
+    // Measured as stored, so no notification or snapshot chunk can approach a frame limit: one
+    // oversized object would otherwise be replayed into every receiver's FRAME_TOO_LARGE forever.
+    const objectBody = object && encodeObject(object);
+    if (objectBody && objectBody.length > this.maxObjectBytes) {
+      throw new CfgError(ErrorCode.OBJECT_TOO_LARGE, `${placed.type} '${placed.name}' would take ${formatBytes(objectBody.length)}, above --max-object-bytes (${formatBytes(this.maxObjectBytes)}); keep large data out of the configuration`, {
+        details: { bytes: objectBody.length, maxObjectBytes: this.maxObjectBytes },
+      });
+    }
     const seq = this.seq + 1;
     const at = Date.now();
     const change: ChangeRecord = {
@@ -252,7 +275,7 @@ export class MasterSource implements ConfigSource {
     }
     if (credential !== undefined) change.proxyFrame = encodeFrame({ kind: Kind.CredentialChanged, seq, dbid: placed.dbid, hash: credential });
     try {
-      this.db.commit({ change, object, credential, dbidCounter });
+      this.db.commit({ change, object, objectBody, credential, dbidCounter });
     } catch (error) {
       // A full disk, an I/O error: the transaction rolled back, so nothing changed anywhere.
       throw new CfgError(ErrorCode.STORAGE_FAILED, `the configuration database could not commit the change (${(error as Error).message}); nothing was changed`, { cause: error });

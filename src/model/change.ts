@@ -1,4 +1,4 @@
-import type { ObjectType } from '../../protocol/index.js';
+import { encodeFrame, Kind, type ObjectType } from '../../protocol/index.js';
 import type { ObjectPlacement } from './filter.js';
 
 export type ChangeOp = 'created' | 'updated' | 'deleted';
@@ -18,4 +18,18 @@ export interface ChangeRecord extends ObjectPlacement {
   frame: Buffer;
   /** For proxies only, written just before `frame`: the CredentialChanged of this seq. */
   proxyFrame?: Buffer;
+  /**
+   * For readers the change took the object away from (it moved where they may not read): an
+   * ObjectDeleted marked `outOfView`, without the content. Encoded when first needed.
+   */
+  outOfViewFrame?: Buffer;
+}
+
+/** Which notification a session gets for a change it receives. */
+export type ChangeView = 'full' | 'out-of-view';
+
+/** The out-of-view notification of a change, encoded once and kept with it. */
+export function outOfViewFrame(change: ChangeRecord): Buffer {
+  change.outOfViewFrame ??= encodeFrame({ kind: Kind.ObjectDeleted, seq: change.seq, at: change.at, type: change.type, dbid: change.dbid, outOfView: true });
+  return change.outOfViewFrame;
 }

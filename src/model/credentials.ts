@@ -1,7 +1,15 @@
 import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { ConfigStore } from '../store/config-store.js';
-import { verifyPassword } from './passwords.js';
+import { hashPassword, randomPassword, verifyPassword } from './passwords.js';
+
+let decoy: Promise<string> | undefined;
+
+/** A hash of nothing anyone knows, with the same cost as every real one. */
+function decoyHash(): Promise<string> {
+  decoy ??= hashPassword(randomPassword());
+  return decoy;
+}
 
 /**
  * Password hashes by person dbid, and the logins they verified. The master keeps them from its
@@ -39,11 +47,18 @@ export class CredentialStore {
     return this.hashes.entries();
   }
 
-  /** Resolves with the person's dbid when the user exists, is enabled and the password matches. */
+  /**
+   * Resolves with the person's dbid when the user exists, is enabled and the password matches. An
+   * unknown or disabled user costs the same scrypt as a wrong password, so the answer's timing does
+   * not tell which accounts exist [ARCH-8].
+   */
   async authenticate(store: ConfigStore, user: string, password: string): Promise<number | undefined> {
     const person = store.findByName('Person', 0, user);
     const stored = person && this.hashes.get(person.dbid);
-    if (!person || stored === undefined || person.state === 'disabled') return undefined;
+    if (!person || stored === undefined || person.state === 'disabled') {
+      await verifyPassword(password, await decoyHash());
+      return undefined;
+    }
     const cacheKey = `${person.dbid}:${createHash('sha256').update(password).digest('base64')}`;
     if (this.verified.get(cacheKey) === stored) return person.dbid;
     const flightKey = `${cacheKey}:${stored}`;

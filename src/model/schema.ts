@@ -33,6 +33,8 @@ export const SCHEMA: Readonly<Record<ObjectType, Readonly<Record<string, PropSpe
     password: { kind: 'secret' },
     /** An scrypt hash as `export --with-credentials` writes it: restores a password without knowing it (administrators only). */
     passwordHash: { kind: 'secret' },
+    /** A person changing its own password gives the current one here. */
+    oldPassword: { kind: 'secret' },
   },
   AccessGroup: { members: { kind: 'refs', to: 'Person' }, grants: { kind: 'grants' } },
   AgentGroup: { agents: { kind: 'refs', to: 'Person' } },

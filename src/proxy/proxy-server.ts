@@ -1,6 +1,7 @@
 import type { ConnectOptions } from '../client/client.js';
 import { existsSync, renameSync } from 'node:fs';
 import { HistoryLog } from '../history/history-log.js';
+import { DEFAULT_MAX_OBJECT_BYTES } from '../master/master-source.js';
 import { describeLineage } from '../model/lineage.js';
 import type { TlsFiles } from '../net/tls-options.js';
 import { AdminServer, type AdminTarget, type Metric } from '../admin/admin-server.js';
@@ -38,6 +39,8 @@ export interface ProxyOptions {
   scope?: string;
   /** Forward client writes to the master (otherwise they are refused with READ_ONLY). */
   writable?: boolean;
+  /** Writable mode: writes larger than this are refused before they are forwarded. */
+  maxObjectBytes?: number;
   /** SQLite file of the history log; ':memory:' keeps it in memory. */
   historyDb?: string;
   historyMaxChanges?: number;
@@ -116,6 +119,7 @@ export class ProxyServer {
       serverName: settings.serverName,
       scope,
       writable: options.writable === true,
+      maxObjectBytes: options.maxObjectBytes ?? DEFAULT_MAX_OBJECT_BYTES,
       writeApplyTimeoutMs: settings.writeApplyTimeoutMs,
       pair: ha,
       logger,

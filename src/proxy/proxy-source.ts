@@ -3,6 +3,7 @@ import {
   CfgError,
   encodeFrame,
   ErrorCode,
+  formatBytes,
   Kind,
   OBJECT_TYPES,
   type ChangeMessage,
@@ -19,6 +20,7 @@ import { diffObjects } from '../model/object-diff.js';
 import type { Principal } from '../model/permissions.js';
 import { applyDelta } from '../model/validate-object.js';
 import type { CacheImage, HistoryLog } from '../history/history-log.js';
+import { approximateBytes } from '../service/chunks.js';
 import type { ChangesAfter, ConfigSource, WriteOutcome } from '../service/source.js';
 import { ConfigState } from '../store/config-state.js';
 import type { ConfigStore } from '../store/config-store.js';
@@ -57,6 +59,8 @@ export interface ProxySourceOptions {
   pair?: PairRole;
   scope: Scope;
   writable: boolean;
+  /** Writes whose content is larger than this are refused here, before they cost the master anything. */
+  maxObjectBytes: number;
   /** A forwarded write waits at most this long for its change to arrive before it is answered. */
   writeApplyTimeoutMs: number;
   logger: Logger;
@@ -330,11 +334,23 @@ export class ProxySource implements ConfigSource {
   }
 
   create(principal: Principal, object: NewObject): Promise<WriteOutcome> {
+    this.checkSize(object);
     return this.forward((upstream, options) => upstream.create(object, options), principal);
   }
 
   update(principal: Principal, type: ObjectType, dbid: number, delta: ObjectDelta): Promise<WriteOutcome> {
+    this.checkSize(delta);
     return this.forward((upstream, options) => upstream.update(type, dbid, delta, options), principal);
+  }
+
+  /** The master measures the object it would store; what is plainly too large is refused here already. */
+  private checkSize(content: NewObject | ObjectDelta): void {
+    const bytes = approximateBytes(content);
+    if (bytes > this.options.maxObjectBytes) {
+      throw new CfgError(ErrorCode.OBJECT_TOO_LARGE, `the write carries about ${formatBytes(bytes)}, above --max-object-bytes (${formatBytes(this.options.maxObjectBytes)})`, {
+        details: { bytes, maxObjectBytes: this.options.maxObjectBytes },
+      });
+    }
   }
 
   delete(principal: Principal, type: ObjectType, dbid: number): Promise<WriteOutcome> {

@@ -6,6 +6,7 @@ import type { TlsFiles } from '../net/tls-options.js';
 import type { Logger } from '../util/logger.js';
 import { Semaphore } from '../util/semaphore.js';
 import { FanOut } from './fan-out.js';
+import { LoginThrottle } from './login-throttle.js';
 import { DEFAULT_SERVICE_LIMITS, type ServiceLimits } from './limits.js';
 import { ClientSession, type SessionHost } from './session.js';
 import type { ConfigSource } from './source.js';
@@ -35,6 +36,7 @@ export class ConfigService implements SessionHost {
   readonly logger: Logger;
   readonly fanOut: FanOut;
   readonly snapshotLoads: Semaphore;
+  readonly logins = new LoginThrottle();
   private readonly connections = new Set<ClientSession>();
   /** Logged-in sessions (registered or standing by); the rest of `connections` have not logged in. */
   private seated = 0;

@@ -1,5 +1,5 @@
 import { encodeFrame, Kind, type Lineage } from '../../protocol/index.js';
-import type { ChangeRecord } from '../model/change.js';
+import { outOfViewFrame, type ChangeRecord, type ChangeView } from '../model/change.js';
 import type { FolderParentLookup } from '../model/permissions.js';
 import { flushPendingWrites } from '../net/connection.js';
 import type { ClientSession } from './session.js';
@@ -13,24 +13,38 @@ import type { ClientSession } from './session.js';
 class Audience {
   readonly members = new Set<ClientSession>();
   pending: ChangeRecord[] = [];
+  /** Parallel to `pending`: the frame this audience gets for each change. */
+  private views: ChangeView[] = [];
 
   constructor(readonly key: string) {}
 
   /** Any member decides for all: they share subscriptions and view. */
-  selects(change: ChangeRecord, parentOf: FolderParentLookup): boolean {
+  view(change: ChangeRecord, parentOf: FolderParentLookup): ChangeView | undefined {
     const first = this.members.values().next();
-    return !first.done && first.value.receives(change, parentOf);
+    return first.done ? undefined : first.value.view(change, parentOf);
+  }
+
+  add(change: ChangeRecord, view: ChangeView): void {
+    this.pending.push(change);
+    this.views.push(view);
   }
 
   /** Writes what is pending to every member; returns the deliveries made. */
   flush(): number {
     const changes = this.pending;
+    const views = this.views;
     if (changes.length === 0) return 0;
     this.pending = [];
+    this.views = [];
     const first = this.members.values().next();
     const forProxies = !first.done && first.value.isProxy;
     const frames: Buffer[] = [];
-    for (const change of changes) {
+    for (let i = 0; i < changes.length; i += 1) {
+      const change = changes[i];
+      if (views[i] === 'out-of-view') {
+        frames.push(outOfViewFrame(change));
+        continue;
+      }
       if (forProxies && change.proxyFrame) frames.push(change.proxyFrame);
       frames.push(change.frame);
     }
@@ -123,9 +137,10 @@ export class FanOut {
       for (const session of this.sessions) this.regroup(session);
     }
     for (const audience of this.audiences.values()) {
-      if (!audience.selects(change, this.parentOf)) continue;
+      const view = audience.view(change, this.parentOf);
+      if (!view) continue;
       if (audience.pending.length === 0) this.dirty.push(audience);
-      audience.pending.push(change);
+      audience.add(change, view);
     }
     if (this.dirty.length > 0 && !this.flushScheduled) {
       this.flushScheduled = true;

@@ -14,8 +14,10 @@ export interface ServiceLimits extends ConnectionLimits {
   maxStandbyPerUser: number;
   /** Requests a session may have running at once; past it the session is cut off (TOO_MANY_REQUESTS). */
   maxRequestsInFlight: number;
-  /** Objects per ObjectsChunk. */
+  /** Objects per ObjectsChunk… */
   readChunkObjects: number;
+  /** …and about this many bytes per ObjectsChunk. */
+  readChunkBytes: number;
   /** A read pauses while more than this many bytes wait for the client. */
   readHighWaterBytes: number;
   maxSubscriptionsPerSession: number;
@@ -36,6 +38,7 @@ export const DEFAULT_SERVICE_LIMITS: ServiceLimits = {
   maxStandbyPerUser: 4,
   maxRequestsInFlight: 1_000,
   readChunkObjects: 1000,
+  readChunkBytes: 4 * 1024 * 1024,
   readHighWaterBytes: 1024 * 1024,
   maxSubscriptionsPerSession: 1024,
   maxSnapshotLoads: 4,

@@ -9,13 +9,14 @@ import {
   type RequestMessage,
 } from '../../protocol/index.js';
 import type { CloseReason, Connection, ConnectionHandler } from '../net/connection.js';
-import type { ChangeRecord } from '../model/change.js';
+import { outOfViewFrame, type ChangeRecord, type ChangeView } from '../model/change.js';
 import { matchesNotificationFilter, notificationFilterKey } from '../model/filter.js';
 import type { FolderParentLookup, Principal } from '../model/permissions.js';
 import type { Logger } from '../util/logger.js';
 import type { Semaphore } from '../util/semaphore.js';
 import { handlers } from './handlers/index.js';
 import type { ServiceLimits } from './limits.js';
+import type { LoginThrottle } from './login-throttle.js';
 import type { ConfigSource } from './source.js';
 
 /** What a session needs from the server that owns it. */
@@ -31,6 +32,8 @@ export interface SessionHost {
   release(session: ClientSession): void;
   /** The session's subscriptions changed. */
   sessionChanged(session: ClientSession): void;
+  /** Failed logins by user and address [ARCH-8]. */
+  readonly logins: LoginThrottle;
   /** Counts a logged-in session against the limits; throws TOO_MANY_CLIENTS when there is no room. */
   takeSeat(session: ClientSession, seat: 'active' | 'standby'): void;
 }
@@ -41,6 +44,9 @@ export interface Cancellation {
   /** Waits until fewer than `highWaterBytes` wait for the client, or the request is withdrawn; true to go on. */
   paced(highWaterBytes: number): Promise<boolean>;
 }
+
+/** Objects that reads of one session may hold while they wait for the client to read (8 bytes each). */
+const MAX_HELD_READ_OBJECTS = 1_000_000;
 
 export type SessionState = 'awaiting-register' | 'standby' | 'registering' | 'active' | 'closed';
 
@@ -65,6 +71,8 @@ export class ClientSession implements ConnectionHandler {
   private readonly longRequests = new Map<number, { cancelled: boolean; wake(): void }>();
   private cachedPrincipal: Principal | undefined;
   private principalVersion = -1;
+  private inFlight = 0;
+  private heldReadObjects = 0;
   /** Where the session counts against the server's limits once it has logged in. */
   seat: 'none' | 'active' | 'standby' = 'none';
   private readonly registerTimer: NodeJS.Timeout;
@@ -117,25 +125,31 @@ export class ClientSession implements ConnectionHandler {
   }
 
   /**
-   * True when the session gets this change: a subscription selects it and the user may read the
-   * object where it is, or where it was for a move out of view [PROTO-SUB-2, PROTO-PERM-2]. The
-   * one rule for the live fan-out and for replays.
+   * Whether the session gets this change, and how [PROTO-SUB-2, PROTO-PERM-2]: a subscription must
+   * select it; a user who may read the object where it is now gets the change itself; one who
+   * could read it only where it was gets `out-of-view`, a deletion without the content (the
+   * content may hold what this user must not see). The one rule for the live fan-out and replays.
    */
-  receives(change: ChangeRecord, parentOf: FolderParentLookup): boolean {
-    if (!this.selects(change)) return false;
+  view(change: ChangeRecord, parentOf: FolderParentLookup): ChangeView | undefined {
+    if (!this.selects(change)) return undefined;
     const principal = this.principal;
-    if (!principal) return false;
-    if (principal.canRead(change, parentOf)) return true;
-    return change.previous !== undefined && principal.canRead({ type: change.type, dbid: change.dbid, ...change.previous }, parentOf);
+    if (!principal) return undefined;
+    if (principal.canRead(change, parentOf)) return 'full';
+    if (change.previous !== undefined && principal.canRead({ type: change.type, dbid: change.dbid, ...change.previous }, parentOf)) return 'out-of-view';
+    return undefined;
   }
 
   /**
    * Queues a change's frame (the bytes encoded once at commit) [ARCH-4]. False when the connection
    * is gone or was just cut off as a slow consumer.
    */
-  deliver(change: ChangeRecord): boolean {
-    if (this.isProxy && change.proxyFrame && !this.connection.writeFrame(change.proxyFrame)) return false;
-    if (!this.connection.writeFrame(change.frame)) return false;
+  deliver(change: ChangeRecord, view: ChangeView): boolean {
+    if (view === 'out-of-view') {
+      if (!this.connection.writeFrame(outOfViewFrame(change))) return false;
+    } else {
+      if (this.isProxy && change.proxyFrame && !this.connection.writeFrame(change.proxyFrame)) return false;
+      if (!this.connection.writeFrame(change.frame)) return false;
+    }
     this.lastDeliveredSeq = change.seq;
     return true;
   }
@@ -189,6 +203,23 @@ export class ClientSession implements ConnectionHandler {
   }
 
   /**
+   * Checks a login [PROTO-HELLO-3]: refused at once while the user or address is throttled, a
+   * failure counted and logged; resolves with the person's dbid, or throws AUTH_FAILED.
+   */
+  async authenticate(user: string, password: string): Promise<number> {
+    const { logins, source } = this.host;
+    const address = this.connection.socket.remoteAddress ?? 'unknown';
+    logins.check(user, address);
+    const personDbid = await source.authenticate(user, password);
+    if (personDbid === undefined) {
+      if (logins.failed(user, address)) this.logger.warn({ event: 'AUTH-001', user, address }, 'repeated failed logins: slowing this user and address down');
+      throw new CfgError(ErrorCode.AUTH_FAILED, 'unknown user or wrong password');
+    }
+    logins.succeeded(user);
+    return personDbid;
+  }
+
+  /**
    * The client has logged in: its frames may be as large as the limits allow [ARCH-8], and it
    * holds a seat (registered or standby) instead of a place among the connections not logged in.
    */
@@ -236,10 +267,35 @@ export class ClientSession implements ConnectionHandler {
     }
     try {
       const pending = handler(this, message);
-      if (pending) pending.catch((error: unknown) => this.replyError(id, error));
+      if (pending) this.track(pending.catch((error: unknown) => this.replyError(id, error)));
     } catch (error) {
       this.replyError(id, error);
     }
+  }
+
+  /**
+   * Requests still running hold memory (a read holds its objects until the client takes them): a
+   * client that pipelines requests and reads no replies is cut off past the limit [ARCH-5], with
+   * a session it can restore.
+   */
+  private track(request: Promise<void>): void {
+    this.inFlight += 1;
+    void request.finally(() => (this.inFlight -= 1));
+    if (this.inFlight > this.host.limits.maxRequestsInFlight) {
+      this.connection.close({ code: ErrorCode.TOO_MANY_REQUESTS, message: `more than ${this.host.limits.maxRequestsInFlight} requests unanswered: read the replies` });
+    }
+  }
+
+  /** Objects held for reads not yet sent; past `MAX_HELD_READ_OBJECTS` the client is cut off. */
+  holdForRead(objects: number): void {
+    this.heldReadObjects += objects;
+    if (this.heldReadObjects > MAX_HELD_READ_OBJECTS) {
+      this.connection.close({ code: ErrorCode.TOO_MANY_REQUESTS, message: `reads of more than ${MAX_HELD_READ_OBJECTS} objects wait for this client: read the replies` });
+    }
+  }
+
+  releaseRead(objects: number): void {
+    this.heldReadObjects -= objects;
   }
 
   onInvalidMessage(error: CfgError): void {

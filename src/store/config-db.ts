@@ -13,11 +13,17 @@ import { openOwnedDatabase } from './owned-database.js';
 // Objects are stored as msgpack: loading 100k of them is a decode, not a JSON parse per row.
 const packr = new Packr({ useRecords: false });
 
+/** An object as the database stores it (msgpack); the master measures writes with it [PROTO-LIMIT-2]. */
+export function encodeObject(object: ConfigObject): Buffer {
+  return packr.pack(object);
+}
+
 /** What one committed write puts in the database, in one transaction. */
 export interface WriteBatch {
   change: ChangeRecord;
-  /** The object after the change; absent for a delete. */
+  /** The object after the change, encoded (`encodeObject`); absent for a delete. */
   object?: ConfigObject;
+  objectBody?: Buffer;
   /** A new password hash for a Person. */
   credential?: string;
   /** The type whose dbid counter advanced (creates). */
@@ -75,7 +81,7 @@ export class ConfigDatabase {
     this.restoredFrom = opened.restoredFrom;
     this.commitTransaction = this.db.transaction((batch: WriteBatch) => {
       const { change } = batch;
-      if (batch.object) s.upsertObject.run(change.type, change.dbid, packr.pack(batch.object));
+      if (batch.object) s.upsertObject.run(change.type, change.dbid, batch.objectBody ?? packr.pack(batch.object));
       else s.deleteObject.run(change.type, change.dbid);
       if (batch.credential !== undefined) s.upsertCredential.run(change.dbid, batch.credential);
       if (change.op === 'deleted' && change.type === 'Person') s.deleteCredential.run(change.dbid);

@@ -1,24 +1,39 @@
 /**
- * The newest `capacity` items, oldest first. A push past the capacity evicts the oldest; the
- * array is compacted now and then instead of shifted on every push.
+ * The newest items, oldest first, bounded by count and (with `sizeOf`) by bytes [ARCH-5]: a push
+ * past either bound evicts the oldest. The array is compacted now and then instead of shifted on
+ * every push.
  */
 export class Ring<T> {
   private items: T[] = [];
   private start = 0;
+  private bytes = 0;
 
-  constructor(private readonly capacity: number) {}
+  constructor(
+    private readonly capacity: number,
+    private readonly bounds: { maxBytes: number; sizeOf(item: T): number } | undefined = undefined,
+  ) {}
 
   get length(): number {
     return this.items.length - this.start;
   }
 
-  /** Adds an item; returns the one it evicted, if any. */
+  /** The bytes the items take, by `sizeOf` (0 without a byte bound). */
+  get size(): number {
+    return this.bytes;
+  }
+
+  /** Adds an item; returns the newest one it evicted, if any. */
   push(item: T): T | undefined {
     this.items.push(item);
-    if (this.length <= this.capacity) return undefined;
-    const evicted = this.items[this.start];
-    this.start += 1;
-    if (this.start >= this.capacity) {
+    if (this.bounds) this.bytes += this.bounds.sizeOf(item);
+    let evicted: T | undefined;
+    // The newest item always stays, however large.
+    while (this.length > 1 && (this.length > this.capacity || (this.bounds !== undefined && this.bytes > this.bounds.maxBytes))) {
+      evicted = this.items[this.start];
+      if (this.bounds) this.bytes -= this.bounds.sizeOf(evicted);
+      this.start += 1;
+    }
+    if (this.start >= Math.max(1024, this.length)) {
       this.items = this.items.slice(this.start);
       this.start = 0;
     }
@@ -50,5 +65,6 @@ export class Ring<T> {
   clear(): void {
     this.items = [];
     this.start = 0;
+    this.bytes = 0;
   }
 }

@@ -109,7 +109,9 @@ describe('backups', () => {
     const hash = (JSON.parse(document) as { objects: Array<{ name: string; props: { passwordHash?: string } }> }).objects.find((o) => o.name === 'agent8')!.props.passwordHash!;
     await expect(asClerk.update('Person', adminDbid, { props: { passwordHash: hash } })).rejects.toMatchObject({ code: ErrorCode.PERMISSION_DENIED });
     await expect(asClerk.update('Person', adminDbid, { props: { password: 'taken-over' } })).rejects.toMatchObject({ code: ErrorCode.PERMISSION_DENIED });
-    await asClerk.update('Person', clerk.dbid, { props: { password: 'clerk-new' } }); // its own: allowed
+    await expect(asClerk.update('Person', clerk.dbid, { props: { password: 'clerk-new' } })).rejects.toMatchObject({ code: ErrorCode.PERMISSION_DENIED }); // its own, without the current one
+    await expect(asClerk.update('Person', clerk.dbid, { props: { password: 'clerk-new', oldPassword: 'wrong' } })).rejects.toMatchObject({ code: ErrorCode.PERMISSION_DENIED });
+    await asClerk.update('Person', clerk.dbid, { props: { password: 'clerk-new', oldPassword: 'clerk-secret' } }); // its own, with it: allowed
     await (await client(source.port, 'clerk', 'clerk-new')).close();
     await (await client(source.port)).close(); // the admin's password is untouched
     expect(takeServerFaults()).toEqual([]);

@@ -1,4 +1,5 @@
 import { CfgError, ErrorCode, Kind, OBJECT_TYPES, type ConfigObject, type LoadSnapshotMessage } from '../../../protocol/index.js';
+import { chunksOf } from '../chunks.js';
 import { pacingHighWater } from '../limits.js';
 import type { ClientSession } from '../session.js';
 
@@ -27,12 +28,13 @@ export async function handleLoadSnapshot(session: ClientSession, message: LoadSn
       const objects: ConfigObject[] = [];
       for (const type of OBJECT_TYPES) for (const object of source.store.all(type)) objects.push(object);
       session.logger.info({ session: session.id, client: session.clientName, objects: objects.length, seq }, 'proxy snapshot load started');
-      for (let start = 0; start < objects.length; start += limits.readChunkObjects) {
+      let sent = 0;
+      for (const chunk of chunksOf(objects, limits.readChunkObjects, limits.readChunkBytes)) {
         if (!(await cancellation.paced(pacingHighWater(limits)))) {
-          session.logger.info({ session: session.id, client: session.clientName, sent: start, objects: objects.length }, 'proxy snapshot load cancelled');
+          session.logger.info({ session: session.id, client: session.clientName, sent, objects: objects.length }, 'proxy snapshot load cancelled');
           return;
         }
-        const chunk = objects.slice(start, start + limits.readChunkObjects);
+        sent += chunk.length;
         const credentials: Array<[number, string]> = [];
         for (const object of chunk) {
           const hash = object.type === 'Person' ? source.credentialOf(object.dbid) : undefined;

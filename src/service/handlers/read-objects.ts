@@ -1,4 +1,5 @@
 import { Kind, type ReadObjectsMessage } from '../../../protocol/index.js';
+import { chunksOf } from '../chunks.js';
 import { pacingHighWater } from '../limits.js';
 import type { ClientSession } from '../session.js';
 
@@ -13,10 +14,15 @@ export async function handleReadObjects(session: ClientSession, message: ReadObj
   const seq = source.appliedSeq();
   const parentOf = source.store.folderParent;
   const objects = source.store.find(message.objectType, message.filter).filter((object) => principal.canRead(object, parentOf));
-  for (let start = 0; start < objects.length; start += limits.readChunkObjects) {
-    if (!session.connection.isOpen) return;
-    await session.connection.waitUntilQueuedBelow(pacingHighWater(limits));
-    session.send({ kind: Kind.ObjectsChunk, id: message.id, objects: objects.slice(start, start + limits.readChunkObjects) });
+  session.holdForRead(objects.length);
+  try {
+    for (const chunk of chunksOf(objects, limits.readChunkObjects, limits.readChunkBytes)) {
+      if (!session.connection.isOpen) return;
+      await session.connection.waitUntilQueuedBelow(pacingHighWater(limits));
+      session.send({ kind: Kind.ObjectsChunk, id: message.id, objects: chunk });
+    }
+  } finally {
+    session.releaseRead(objects.length);
   }
   session.send({ kind: Kind.ReadEnd, id: message.id, total: objects.length, seq, lineage: source.lineage() });
 }

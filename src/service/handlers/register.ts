@@ -95,9 +95,8 @@ async function admit(session: ClientSession, message: RegisterMessage): Promise<
   const refusal = source.notServingReason();
   if (refusal) throw refusal;
 
-  const personDbid = await source.authenticate(message.user, message.password);
+  const personDbid = await session.authenticate(message.user, message.password);
   if (session.state !== 'registering') return false;
-  if (personDbid === undefined) throw new CfgError(ErrorCode.AUTH_FAILED, 'unknown user or wrong password');
   session.personDbid = personDbid;
   session.clientName = message.clientName;
   session.clientType = message.clientType;
@@ -148,8 +147,9 @@ async function replay(session: ClientSession, afterSeq: number): Promise<number>
       let full = false;
       for (const change of history.changes) {
         cursor = change.seq;
-        if (session.receives(change, parentOf)) {
-          if (!session.deliver(change)) return replayed;
+        const view = session.view(change, parentOf);
+        if (view) {
+          if (!session.deliver(change, view)) return replayed;
           replayed += 1;
         }
         if (session.connection.queuedBytes >= highWater) {

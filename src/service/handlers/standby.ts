@@ -22,12 +22,14 @@ export async function handleStandby(session: ClientSession, message: StandbyMess
   const refusal = session.host.source.notServingReason();
   if (refusal?.code === ErrorCode.PROXY_LOADING) throw refusal;
   session.state = 'registering';
-  const personDbid = await session.host.source.authenticate(message.user, message.password);
-  if (session.state !== 'registering') return; // closed meanwhile
-  if (personDbid === undefined) {
-    session.state = 'awaiting-register';
-    throw new CfgError(ErrorCode.AUTH_FAILED, 'unknown user or wrong password');
+  let personDbid: number;
+  try {
+    personDbid = await session.authenticate(message.user, message.password);
+  } catch (error) {
+    if (session.state === 'registering') session.state = 'awaiting-register';
+    throw error;
   }
+  if (session.state !== 'registering') return; // closed meanwhile
   session.personDbid = personDbid;
   try {
     session.standBy(message.remoteTimeoutMs);
