@@ -111,6 +111,7 @@ function serverTls(pick: ReturnType<typeof optionPicker>): TlsFiles | undefined 
 function serverLimits(pick: ReturnType<typeof optionPicker>): Partial<ServiceLimits> {
   return {
     maxClients: numberOption(pick, 'maxClients', 1),
+    maxPendingConnections: numberOption(pick, 'maxPending', 1),
     maxFrameBytes: numberOption(pick, 'maxFrameBytes', 1),
     maxOutboundBytes: numberOption(pick, 'maxOutboundBytes'),
     drainTimeoutMs: numberOption(pick, 'drainTimeout') * 1000,
@@ -162,7 +163,8 @@ function withServerOptions(command: Command, port: number, name: string): Comman
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--port <port>', 'client port', String(port))
     .option('--name <name>', 'server name reported to clients', name)
-    .option('--max-clients <n>', 'refuse connections past this many clients', String(DEFAULT_SERVICE_LIMITS.maxClients))
+    .option('--max-clients <n>', 'logged-in clients (registered or standing by) past which logins get TOO_MANY_CLIENTS', String(DEFAULT_SERVICE_LIMITS.maxClients))
+    .option('--max-pending <n>', 'connections not logged in yet, counted apart; past it the oldest idle one is closed', String(DEFAULT_SERVICE_LIMITS.maxPendingConnections))
     .option('--max-frame-bytes <n>', 'largest frame accepted from a client', String(DEFAULT_SERVICE_LIMITS.maxFrameBytes))
     .option('--max-outbound-bytes <n>', 'cut off a client that lets this many bytes pile up unread', String(DEFAULT_SERVICE_LIMITS.maxOutboundBytes))
     .option('--drain-timeout <seconds>', 'cut off a client whose socket has not drained for this long', String(DEFAULT_SERVICE_LIMITS.drainTimeoutMs / 1000))

@@ -91,7 +91,7 @@ export class ConfigService implements SessionHost {
 
   private accept(socket: Socket): void {
     this.acceptedTotal += 1;
-    if (this.connections.size - this.seated >= this.limits.maxPendingConnections) {
+    if (this.connections.size - this.seated >= this.limits.maxPendingConnections && !this.evictOldestPending()) {
       const message = `server is at its limit of ${this.limits.maxPendingConnections} connections that have not logged in; retry shortly`;
       socket.end(encodeFrame({ kind: Kind.Error, id: 0, code: ErrorCode.TOO_MANY_CLIENTS, message, fatal: true }));
       socket.on('error', () => undefined);
@@ -100,6 +100,20 @@ export class ConfigService implements SessionHost {
     const connection = new Connection(socket, { limits: this.limits, unauthenticatedFrameBytes: this.limits.unauthenticatedFrameBytes });
     const session = new ClientSession(connection, this);
     this.connections.add(session);
+  }
+
+  /**
+   * Makes room among the connections not logged in by closing the oldest that has not even sent
+   * Register: idle sockets, however many, cannot keep a real client (who registers within
+   * milliseconds of connecting) from logging in [ARCH-8]. False when every one is mid-login.
+   */
+  private evictOldestPending(): boolean {
+    for (const session of this.connections) {
+      if (session.state !== 'awaiting-register') continue;
+      session.connection.close({ code: ErrorCode.TOO_MANY_CLIENTS, message: 'too many connections that have not logged in: the oldest idle one is closed' });
+      return true;
+    }
+    return false;
   }
 
   takeSeat(session: ClientSession, seat: 'active' | 'standby'): void {
