@@ -25,8 +25,14 @@ export function encodeFrame(message: Message | Record<string, unknown>): Buffer 
   // msgpackr leaves 4 bytes in front of the body, so the header costs no copy.
   const frame = packr.pack(message, RESERVE_START_SPACE | FRAME_HEADER_BYTES) as Buffer;
   frame.writeUInt32BE(frame.length - FRAME_HEADER_BYTES, 0);
-  return frame;
+  // The frame is a view into msgpackr's buffer, which grows to four times the largest message it
+  // ever packed and is then shared by the frames after it: a kept frame (the history log keeps
+  // thousands) would pin megabytes. Once that buffer has grown, frames get their own memory.
+  return frame.buffer.byteLength > SHARED_TARGET_BYTES ? Buffer.from(frame) : frame;
 }
+
+/** msgpackr starts with 8 KiB; a larger buffer means a large message passed through. */
+const SHARED_TARGET_BYTES = 64 * 1024;
 
 /**
  * Decodes a msgpack body, after a walk that refuses extension types, unsafe integers and bodies

@@ -9,6 +9,7 @@ import {
   type JournalRecord,
 } from '../../protocol/index.js';
 import type { Connection } from '../net/connection.js';
+import { approximateBytes } from '../service/chunks.js';
 import type { Logger } from '../util/logger.js';
 import type { Journal } from './journal.js';
 
@@ -41,6 +42,9 @@ export interface PairLinkHost {
   onPeerRequest(request: 'take-back' | 'backup-reloaded'): void;
   readonly logger: Logger;
 }
+
+/** About how many bytes of journal records one Records frame carries. */
+const RECORDS_FRAME_BYTES = 4 * 1024 * 1024;
 
 /**
  * An established HA link, whichever side dialed: the side that is primary streams its journal
@@ -212,8 +216,21 @@ export class PairLink {
     this.sendChunks(records);
   }
 
+  /** Records frames of at most `chunkSize` records and about 4 MiB: large objects never make one oversized frame. */
   private sendChunks(records: JournalRecord[]): void {
-    for (let i = 0; i < records.length; i += this.host.settings.chunkSize) this.send(records.slice(i, i + this.host.settings.chunkSize));
+    let start = 0;
+    while (start < records.length) {
+      let end = start;
+      let bytes = 0;
+      while (end < records.length && end - start < this.host.settings.chunkSize) {
+        const size = approximateBytes(records[end]);
+        if (end > start && bytes + size > RECORDS_FRAME_BYTES) break;
+        bytes += size;
+        end += 1;
+      }
+      this.send(records.slice(start, end));
+      start = end;
+    }
   }
 
   private send(records: JournalRecord[]): void {

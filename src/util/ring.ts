@@ -31,6 +31,8 @@ export class Ring<T> {
     while (this.length > 1 && (this.length > this.capacity || (this.bounds !== undefined && this.bytes > this.bounds.maxBytes))) {
       evicted = this.items[this.start];
       if (this.bounds) this.bytes -= this.bounds.sizeOf(evicted);
+      // The slot is cleared now, not at the next compaction: an evicted item must not stay reachable.
+      this.items[this.start] = undefined as T;
       this.start += 1;
     }
     if (this.start >= Math.max(1024, this.length)) {
