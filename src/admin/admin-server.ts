@@ -1,3 +1,4 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../util/logger.js';
@@ -29,6 +30,10 @@ export interface Metric {
  * The admin HTTP port: `/health` (200 while serving, for load-balancer monitors), `/health/active`
  * (200 only on the active primary), `/ha` (pair state as JSON), `/metrics` (Prometheus text), and
  * `POST /ha/switchover` (the primary hands over to its backup).
+ *
+ * Reads are open (monitors need them). An action [ARCH-8] needs the bearer token when one is set
+ * (`--admin-token`), and comes from loopback only when none is; a request a web page makes (an
+ * `Origin` other than this port's own) is refused, so a browser cannot be used to trigger one.
  */
 export class AdminServer {
   private server: http.Server | null = null;
@@ -36,10 +41,15 @@ export class AdminServer {
   constructor(
     private readonly target: AdminTarget,
     private readonly logger: Logger,
+    private readonly token: string | undefined = undefined,
   ) {}
 
   get port(): number {
-    return (this.server!.address() as AddressInfo).port;
+    return this.address.port;
+  }
+
+  get address(): AddressInfo {
+    return this.server!.address() as AddressInfo;
   }
 
   async start(host: string, port: number): Promise<void> {
@@ -58,9 +68,16 @@ export class AdminServer {
       response.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' });
       response.end(body);
     };
+    if (request.method === 'POST') {
+      const refusal = this.refuseAction(request);
+      if (refusal) {
+        this.logger.warn({ event: 'ADMIN-001', path, from: request.socket.remoteAddress, origin: request.headers.origin, status: refusal.status }, 'admin action refused');
+        return send(refusal.status, `${JSON.stringify({ ok: false, message: refusal.message })}\n`, 'application/json');
+      }
+    }
     if (request.method === 'POST' && path === '/ha/switchover') {
       const switchover = this.target.switchover;
-      if (!switchover) return send(404, 'not in a pair\n');
+      if (!switchover) return send(404, `${JSON.stringify({ ok: false, message: 'this server is not in a pair' })}\n`, 'application/json');
       void switchover().then(
         (outcome) => send(outcome.ok ? 200 : 409, `${JSON.stringify(outcome)}\n`, 'application/json'),
         (error: unknown) => send(500, `${JSON.stringify({ ok: false, message: (error as Error).message })}\n`, 'application/json'),
@@ -87,6 +104,23 @@ export class AdminServer {
     }
   }
 
+  /** Why an action may not run, or undefined. */
+  private refuseAction(request: http.IncomingMessage): { status: number; message: string } | undefined {
+    const origin = request.headers.origin;
+    if (origin !== undefined && origin !== `http://${request.headers.host ?? ''}`) {
+      return { status: 403, message: `requests from a web page (Origin ${origin}) may not act on this server` };
+    }
+    if (this.token !== undefined) {
+      const given = /^Bearer (.+)$/.exec(request.headers.authorization ?? '')?.[1];
+      if (given === undefined || !sameSecret(given, this.token)) return { status: 401, message: 'this action needs the admin token: Authorization: Bearer <--admin-token>' };
+      return undefined;
+    }
+    if (!isLoopback(request.socket.remoteAddress)) {
+      return { status: 401, message: 'without --admin-token, actions are taken from this host only; set a token to allow others' };
+    }
+    return undefined;
+  }
+
   async stop(): Promise<void> {
     const server = this.server;
     this.server = null;
@@ -101,4 +135,13 @@ function renderMetrics(metrics: Metric[]): string {
   return metrics
     .map(({ name, help, value }) => `# HELP ${name} ${help}\n# TYPE ${name} ${name.endsWith('_total') ? 'counter' : 'gauge'}\n${name} ${value}\n`)
     .join('');
+}
+
+function isLoopback(address: string | undefined): boolean {
+  return address !== undefined && (address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.'));
+}
+
+function sameSecret(a: string, b: string): boolean {
+  // Digests: neither the length nor the content leaks through timing.
+  return timingSafeEqual(createHash('sha256').update(a).digest(), createHash('sha256').update(b).digest());
 }

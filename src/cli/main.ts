@@ -224,6 +224,8 @@ withServerOptions(program.command('proxy').description('run a configuration prox
   .option('--master-addp <seconds>', 'ADDP timeout towards the masters, both directions (0 = off)', '10')
   .option('--addp-trace <mode>', 'log ADDP polls on the master link: off, local, remote or both', 'off')
   .option('--admin-port <port>', 'admin HTTP: /health, /health/active, /ha, /metrics, POST /ha/switchover')
+  .option('--admin-host <host>', 'where the admin port listens', '127.0.0.1')
+  .option('--admin-token <token>', 'bearer token for admin actions (better: CFGPROXY_ADMIN_TOKEN); without one, actions only from this host')
   .option('--advertise <host:port>', 'where clients reach this proxy when not --host:--port (NAT, load balancer); told to the pair peer')
   .option('--role <role>', 'member of a warm-standby pair: primary or backup')
   .option('--pair-name <name>', 'both members must name the same pair', HA_DEFAULTS.pairName)
@@ -274,6 +276,8 @@ withServerOptions(program.command('proxy').description('run a configuration prox
       ha: pairOptions(pick),
       advertise: pick('advertise') as string | undefined,
       adminPort: pick('adminPort') === undefined ? undefined : numberOption(pick, 'adminPort'),
+      adminHost: String(pick('adminHost')),
+      adminToken: (pick('adminToken') as string | undefined) ?? process.env.CFGPROXY_ADMIN_TOKEN,
       logger,
     });
     superviseServers(logger, { stop: () => proxy.shutdown() });
@@ -351,14 +355,22 @@ const ha = program.command('ha').description('warm-standby pair actions');
 ha.command('switchover')
   .description('hand the primary role to the backup gracefully (ask the primary\'s admin port)')
   .option('--admin <host:port>', "the primary's admin HTTP port", '127.0.0.1:9031')
-  .action(async (flags: { admin: string }) => {
+  .option('--admin-token <token>', 'the admin token the proxy was started with (or CFGPROXY_ADMIN_TOKEN)')
+  .action(async (flags: { admin: string; adminToken?: string }) => {
+    const token = flags.adminToken ?? process.env.CFGPROXY_ADMIN_TOKEN;
     let response: Response;
     try {
-      response = await fetch(`http://${flags.admin}/ha/switchover`, { method: 'POST' });
+      response = await fetch(`http://${flags.admin}/ha/switchover`, { method: 'POST', headers: token ? { authorization: `Bearer ${token}` } : {} });
     } catch (error) {
       throw new CfgError('CONNECTION_LOST', `cannot reach the admin port ${flags.admin}: ${(error as Error).message}`);
     }
-    const outcome = (await response.json()) as { ok: boolean; message: string };
+    const text = await response.text();
+    let outcome: { ok: boolean; message: string };
+    try {
+      outcome = JSON.parse(text) as { ok: boolean; message: string };
+    } catch {
+      outcome = { ok: false, message: `${response.status}: ${text.trim()}` };
+    }
     process.stdout.write(`${outcome.ok ? 'switched over' : 'switchover refused'}: ${outcome.message}\n`);
     if (!outcome.ok) process.exitCode = EXIT.refused;
   });

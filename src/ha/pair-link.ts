@@ -131,6 +131,12 @@ export class PairLink {
         if (!message.resumed || this.host.received?.journalId !== message.journalId) this.host.received = { journalId: message.journalId, lastRecord: 0 };
         return;
       case HaKind.Records: {
+        // Only a backup stores what its primary streams: a primary applies nobody's records, so a
+        // peer that knows the secret cannot write sessions, passwords or changes into it.
+        if (this.host.role() !== 'backup') {
+          this.host.logger.warn({ event: 'HA-015', records: message.records.length }, 'journal records from the peer refused: this member is primary');
+          return;
+        }
         const records = message.records;
         if (records.length === 0) return;
         this.host.onRecords(records);

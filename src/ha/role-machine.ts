@@ -11,14 +11,16 @@ export type RoleEvent =
   | { id: 'HA-007'; what: 'switchover: handing over to the peer' }
   | { id: 'HA-008'; what: 'switchover: took over from the peer' }
   | { id: 'HA-009'; what: 'switchover failed: primary again'; reason: string }
-  | { id: 'HA-010'; what: 'joined a pair whose peer is already primary: serving as backup' };
+  | { id: 'HA-010'; what: 'joined a pair whose peer is already primary: serving as backup' }
+  | { id: 'HA-014'; what: 'linked to a peer that is backup too: the configured primary takes the role' };
 
 /**
  * The role of one proxy of a pair [ARCH-6], pure: no sockets, no timers. The backup promotes
  * itself only when the HA link is down AND `failuresToSwitch` probes of the primary's client port
  * in a row failed; while the primary still answers it stays backup (no two primaries). When both
- * are primary (a healed partition), the one configured as backup steps down. A member that starts
- * and finds its peer already primary (it was restarted after a failover) joins as backup.
+ * are primary (a healed partition), the one configured as backup steps down; when both are backup,
+ * the one configured as primary takes the role. A member that starts and finds its peer already
+ * primary (it was restarted after a failover) joins as backup.
  */
 export class RoleMachine {
   private current: HaRole;
@@ -51,6 +53,15 @@ export class RoleMachine {
     const firstLink = !this.everLinked;
     this.everLinked = true;
     const events: RoleEvent[] = [{ id: 'HA-001', what: 'link up', peerRole }];
+    if (peerRole === 'backup' && this.current === 'backup') {
+      // Both backup (the promoted member crashed and came back as configured backup while the other
+      // waited as backup): a linked pair always has one primary, and ties go to the configured one.
+      if (this.configured === 'primary') {
+        this.current = 'primary';
+        events.push({ id: 'HA-014', what: 'linked to a peer that is backup too: the configured primary takes the role' });
+      }
+      return events;
+    }
     if (peerRole !== 'primary' || this.current !== 'primary') return events;
     if (firstLink && this.configured === 'primary') {
       this.current = 'backup';

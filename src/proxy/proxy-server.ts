@@ -59,7 +59,10 @@ export interface ProxyOptions {
   advertise?: string;
   /** Admin HTTP port (health, pair state, metrics); absent: none. */
   adminPort?: number;
+  /** Where the admin port listens: 127.0.0.1 unless said otherwise (it reports state and takes actions). */
   adminHost?: string;
+  /** Bearer token for the admin port's actions; without one they are taken from loopback only. */
+  adminToken?: string;
 }
 
 export const PROXY_DEFAULTS = {
@@ -163,8 +166,8 @@ export class ProxyServer {
       await service.start();
       await ha?.start(source, upstream);
       if (options.adminPort !== undefined) {
-        admin = new AdminServer(adminTarget(source, service, upstream, ha, history), logger);
-        await admin.start(options.adminHost ?? settings.host, options.adminPort);
+        admin = new AdminServer(adminTarget(source, service, upstream, ha, history), logger, options.adminToken);
+        await admin.start(options.adminHost ?? '127.0.0.1', options.adminPort);
       }
     } catch (error) {
       await ha?.stop();

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ErrorCode } from '../../protocol/index.js';
+import { ErrorCode, Kind } from '../../protocol/index.js';
 import { connect, type CfgClient, type Notification } from '../../src/client/index.js';
 import { HA_DEFAULTS, type HaOptions } from '../../src/ha/ha-node.js';
 import type { RoleEvent } from '../../src/ha/role-machine.js';
@@ -8,6 +8,7 @@ import type { ProxyOptions, ProxyServer } from '../../src/proxy/proxy-server.js'
 import { ADMIN_PASSWORD, startTestMaster } from '../helpers/master.js';
 import { startTestProxy } from '../helpers/proxy.js';
 import { freePort } from '../helpers/processes.js';
+import { RawPeer } from '../helpers/raw-peer.js';
 import { Relay } from '../helpers/relay.js';
 
 const toClose: Array<() => Promise<void>> = [];
@@ -355,3 +356,37 @@ function probes(backup: ProxyServer, count: number): Promise<void> {
     backup.ha!.on('probe', on);
   });
 }
+
+describe('pair admin port', () => {
+  it('admin - actions need the token when one is set (401), a foreign Origin is refused (403), reads stay open; the port binds 127.0.0.1', async () => {
+    const { master, dir, cleanup } = await startTestMaster();
+    toClose.push(cleanup);
+    const primary = await member(dir, master.port, 'guarded', haOptions('primary', { haPort: 0 }), { adminToken: 'admin-secret' });
+    const address = primary.admin!.address;
+    expect(address.address).toBe('127.0.0.1');
+    const url = `http://127.0.0.1:${address.port}`;
+    expect((await fetch(`${url}/health`)).status).toBe(200);
+    expect((await fetch(`${url}/ha/switchover`, { method: 'POST' })).status).toBe(401);
+    expect((await fetch(`${url}/ha/switchover`, { method: 'POST', headers: { authorization: 'Bearer wrong' } })).status).toBe(401);
+    expect((await fetch(`${url}/ha/switchover`, { method: 'POST', headers: { authorization: 'Bearer admin-secret', origin: 'http://evil.example' } })).status).toBe(403);
+    // With the token the action runs (and says why it cannot: no backup is linked).
+    const allowed = await fetch(`${url}/ha/switchover`, { method: 'POST', headers: { authorization: 'Bearer admin-secret' } });
+    expect(allowed.status).toBe(409);
+    expect(((await allowed.json()) as { message: string }).message).toMatch(/no backup/);
+  });
+
+  it('pair - a primary applies no journal records: a fake backup that knows the secret cannot write sessions into it', async () => {
+    const { master, dir, cleanup } = await startTestMaster();
+    toClose.push(cleanup);
+    const primary = await member(dir, master.port, 'target', haOptions('primary', { haPort: 0 }));
+    const fake = await RawPeer.connect(primary.ha!.server!.port);
+    toClose.push(() => fake.close());
+    fake.send({ kind: 100, versions: [1], pairName: 'cfgproxy', masters: [`127.0.0.1:${master.port}`], secret: 's3cret', role: 'backup', clientEndpoint: '127.0.0.1:1' });
+    fake.send({ kind: 102, records: [{ r: 1, k: 'open', id: 'forged', person: 1, clientName: 'x', clientType: 'x', subs: [{}], pos: 0 }] });
+    fake.send({ kind: Kind.AddpPoll, n: 42 });
+    await fake.waitFor((m) => m.kind === Kind.AddpReply && m.n === 42); // everything before it was handled
+    expect(primary.ha!.role()).toBe('primary');
+    expect(primary.ha!.mirroredSessions.has('forged')).toBe(false);
+    expect(primary.history.sessions().some((s) => s.id === 'forged')).toBe(false);
+  });
+});

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { RoleMachine } from '../../src/ha/role-machine.js';
 
@@ -53,5 +54,62 @@ describe('role machine - restarts', () => {
     primary.onLinkDown();
     expect(primary.onLinkUp('primary').map((e) => e.id)).toEqual(['HA-001']); // the peer (configured backup) steps down
     expect(primary.role).toBe('primary');
+  });
+});
+
+describe('role machine - properties', () => {
+  type Member = { machine: RoleMachine; alive: boolean };
+  type Step = { kind: 'crash' | 'restart'; who: 0 | 1 } | { kind: 'link' } | { kind: 'unlink' } | { kind: 'probe' };
+
+  /**
+   * Two members, 0 configured primary (it listens), 1 configured backup (it dials). A link comes up
+   * only between two live members; the listener settles its role first and the dialer learns it
+   * from the Welcome, as HaNode does. A probe of a live member's client port is answered.
+   */
+  function run(steps: Step[]): Member[] {
+    const members: Member[] = [
+      { machine: new RoleMachine('primary', 2), alive: true },
+      { machine: new RoleMachine('backup', 2), alive: true },
+    ];
+    let linked = false;
+    for (const step of steps) {
+      if (step.kind === 'crash' && members[step.who].alive) {
+        members[step.who].alive = false;
+        if (linked) members[1 - step.who].machine.onLinkDown();
+        linked = false;
+      } else if (step.kind === 'restart' && !members[step.who].alive) {
+        members[step.who] = { machine: new RoleMachine(step.who === 0 ? 'primary' : 'backup', 2), alive: true };
+      } else if (step.kind === 'link' && !linked && members[0].alive && members[1].alive) {
+        members[0].machine.onLinkUp(members[1].machine.role);
+        members[1].machine.onLinkUp(members[0].machine.role);
+        linked = true;
+        expect(members.filter((m) => m.machine.role === 'primary')).toHaveLength(1);
+      } else if (step.kind === 'unlink' && linked) {
+        for (const m of members) m.machine.onLinkDown();
+        linked = false;
+      } else if (step.kind === 'probe' && !linked) {
+        for (const [i, m] of members.entries()) if (m.alive && m.machine.shouldProbe) m.machine.onProbe(members[1 - i].alive);
+      }
+    }
+    return members;
+  }
+
+  it('role - whatever crashes, restarts, partitions and probes came before, a link between two live members leaves exactly one primary', () => {
+    const step = fc.oneof(
+      fc.record({ kind: fc.constantFrom('crash' as const, 'restart' as const), who: fc.constantFrom(0 as const, 1 as const) }),
+      fc.constantFrom<Step>({ kind: 'link' }, { kind: 'unlink' }, { kind: 'probe' }),
+    );
+    fc.assert(
+      fc.property(fc.array(step, { maxLength: 40 }), (steps) => {
+        const members = run([...steps, { kind: 'restart', who: 0 }, { kind: 'restart', who: 1 }, { kind: 'unlink' }, { kind: 'link' }]);
+        expect(members.filter((m) => m.machine.role === 'primary')).toHaveLength(1);
+      }),
+      { numRuns: 20_000, seed: 20261124 },
+    );
+  });
+
+  it('role - the flap: the promoted member crashes and comes back as configured backup while the other waits as backup; linked again, the configured primary takes the role', () => {
+    const members = run([{ kind: 'link' }, { kind: 'crash', who: 0 }, { kind: 'probe' }, { kind: 'probe' }, { kind: 'restart', who: 0 }, { kind: 'link' }, { kind: 'crash', who: 1 }, { kind: 'restart', who: 1 }, { kind: 'probe' }, { kind: 'link' }]);
+    expect(members.map((m) => m.machine.role)).toEqual(['primary', 'backup']);
   });
 });
