@@ -19,6 +19,7 @@ export const HaKind = {
   SwitchoverDone: 106,
   TakeBack: 107,
   BackupReloaded: 108,
+  Challenge: 109,
 } as const;
 
 /** How far one side has received the other's journal: a stream resumes after `lastRecord`. */
@@ -36,7 +37,10 @@ export interface HaHelloMessage {
   pairName: string;
   /** The masters the sender is configured with, in its order. */
   masters: string[];
-  secret: string;
+  /** The dialer's nonce (hex), for the listener's proof in Welcome [PROTO-HA-9]. */
+  nonce: string;
+  /** HMAC-SHA256 over the listener's Challenge nonce and `nonce`, keyed by the pair secret (hex): the secret never travels. */
+  proof: string;
   /** The role the sender holds now (a promoted backup says primary). */
   role: HaRole;
   /** Where clients reach the sender (probed by the other side when the link is down). */
@@ -51,6 +55,8 @@ export interface HaHelloMessage {
 export interface HaWelcomeMessage {
   kind: typeof HaKind.Welcome;
   version: number;
+  /** The listener's HMAC over the dialer's nonce and its own: the dialer knows it reached its pair [PROTO-HA-9]. */
+  proof: string;
   role: HaRole;
   clientEndpoint: string;
   received?: JournalPosition;
@@ -98,6 +104,12 @@ export interface HaAckMessage {
   upTo: number;
 }
 
+/** Listener → dialer, first frame: the nonce the dialer's proof must cover [PROTO-HA-9]. */
+export interface HaChallengeMessage {
+  kind: typeof HaKind.Challenge;
+  nonce: string;
+}
+
 /** Configured primary (serving as backup) → primary: hand the role back (`--auto-restore-primary`). */
 export interface HaTakeBackMessage {
   kind: typeof HaKind.TakeBack;
@@ -110,6 +122,7 @@ export interface HaBackupReloadedMessage {
 }
 
 export type HaMessage =
+  | HaChallengeMessage
   | HaHelloMessage
   | HaWelcomeMessage
   | HaStreamStartMessage
@@ -222,7 +235,8 @@ export function validateHaMessage(body: unknown): HaMessage {
         versions: versions as number[],
         pairName: str(body, 'pairName', 'Hello', 255),
         masters: masters as string[],
-        secret: str(body, 'secret', 'Hello', 1024),
+        nonce: str(body, 'nonce', 'Hello', 128),
+        proof: str(body, 'proof', 'Hello', 128),
         role: role(body, 'Hello'),
         clientEndpoint: str(body, 'clientEndpoint', 'Hello', 300),
       };
@@ -236,6 +250,7 @@ export function validateHaMessage(body: unknown): HaMessage {
       const message: HaWelcomeMessage = {
         kind: HaKind.Welcome,
         version: uint(body, 'version', 'Welcome'),
+        proof: str(body, 'proof', 'Welcome', 128),
         role: role(body, 'Welcome'),
         clientEndpoint: str(body, 'clientEndpoint', 'Welcome', 300),
       };
@@ -245,6 +260,8 @@ export function validateHaMessage(body: unknown): HaMessage {
       if (lineage) message.lineage = lineage;
       return message;
     }
+    case HaKind.Challenge:
+      return { kind: HaKind.Challenge, nonce: str(body, 'nonce', 'Challenge', 128) };
     case HaKind.StreamStart:
       return { kind: HaKind.StreamStart, journalId: str(body, 'journalId', 'StreamStart', 64), resumed: body.resumed === true };
     case HaKind.Switchover:

@@ -23,6 +23,7 @@ import type { UpstreamLink } from '../proxy/upstream.js';
 import type { SessionObserver } from '../service/config-service.js';
 import type { ClientSession } from '../service/session.js';
 import type { Logger } from '../util/logger.js';
+import { helloProof, newNonce, sameProof, welcomeProof } from './handshake.js';
 import { HaServer, lineageRefusal, type PairIdentity } from './ha-server.js';
 import { Journal } from './journal.js';
 import { PairLink, type JournalTraffic, type PairLinkHost } from './pair-link.js';
@@ -124,13 +125,23 @@ export class HaNode extends EventEmitter implements PairRole, PairLinkHost {
     this.identity = { pairName: options.pairName, masters: deps.masters, secret: options.secret };
     if (options.haPort !== undefined) {
       const lineage = (): Lineage | undefined => (this.source?.isLoaded ? this.source.lineage() : undefined);
-      this.server = new HaServer({ host: options.haHost ?? '127.0.0.1', port: options.haPort, tls: options.haTls, identity: this.identity, lineage, logger: deps.logger }, (connection, hello) => {
-        this.link?.close('replaced by a new connection of the peer');
+      this.server = new HaServer({ host: options.haHost ?? '127.0.0.1', port: options.haPort, tls: options.haTls, identity: this.identity, lineage, logger: deps.logger }, (connection, hello, proof) => {
+        const live = this.link;
+        if (live?.isOpen) {
+          // Knowing the secret is not enough to take the link from a backup that still answers.
+          const silentMs = live.silentForMs();
+          if (silentMs < this.options.addpTimeoutMs) {
+            return { code: ErrorCode.HA_MISMATCH, message: `a live peer is linked (heard from ${Math.round(silentMs)} ms ago); a new connection replaces it only once it stops answering` };
+          }
+          this.deps.logger.warn({ event: 'HA-016', silentMs: Math.round(silentMs), from: connection.remoteAddress }, 'HA link replaced: the linked peer went silent and a new connection authenticated');
+          live.close('replaced by a new connection of the peer');
+        }
         // Roles are settled here first, so the Welcome tells the dialer the role we hold now.
         this.settleRoles(hello.role, hello.clientEndpoint);
         const own = lineage();
-        connection.send({ kind: HaKind.Welcome, version: 1, role: this.machine.role, clientEndpoint: this.deps.clientEndpoint(), ...(this.received ? { received: this.received } : {}), ...(own ? { lineage: own } : {}) });
+        connection.send({ kind: HaKind.Welcome, version: 1, proof, role: this.machine.role, clientEndpoint: this.deps.clientEndpoint(), ...(this.received ? { received: this.received } : {}), ...(own ? { lineage: own } : {}) });
         this.link = new PairLink(connection, this, hello.received, hello.clientEndpoint);
+        return undefined;
       });
     }
   }
@@ -238,9 +249,35 @@ export class HaNode extends EventEmitter implements PairRole, PairLinkHost {
     // A peer that takes the connection but never answers must not leave us waiting forever.
     const welcomeTimer = setTimeout(() => connection.destroy({ message: 'no Welcome from the peer', local: true }), Math.max(2_000, this.options.addpTimeoutMs));
     welcomeTimer.unref();
+    const nonce = newNonce();
+    let challenge: string | undefined;
     connection.setHandler({
       onMessage: (message) => {
+        if (message.kind === HaKind.Challenge && challenge === undefined) {
+          // The secret itself never travels: only proofs over both sides' nonces [PROTO-HA-9].
+          challenge = message.nonce;
+          connection.send({
+            kind: HaKind.Hello,
+            versions: [...HA_PROTOCOL_VERSIONS],
+            pairName: this.identity.pairName,
+            masters: this.identity.masters,
+            nonce,
+            proof: helloProof(this.options.secret, this.identity.pairName, challenge, nonce),
+            role: this.machine.role,
+            clientEndpoint: this.deps.clientEndpoint(),
+            ...(this.received ? { received: this.received } : {}),
+            ...(this.source?.isLoaded ? { lineage: this.source.lineage() } : {}),
+          });
+          return;
+        }
         clearTimeout(welcomeTimer);
+        if (message.kind === HaKind.Welcome && (challenge === undefined || !sameProof(welcomeProof(this.options.secret, this.identity.pairName, nonce, challenge), message.proof))) {
+          const refusal = { code: ErrorCode.HA_AUTH_FAILED, message: 'the listener could not prove it knows the pair secret: not our primary' } as const;
+          this.deps.logger.error({ code: refusal.code, reason: refusal.message }, 'HA peer refused');
+          this.emit('refused', refusal);
+          connection.close(refusal);
+          return;
+        }
         if (message.kind === HaKind.Welcome) {
           const refusal = lineageRefusal(this.source?.isLoaded ? this.source.lineage() : undefined, message.lineage);
           if (refusal) {
@@ -262,15 +299,6 @@ export class HaNode extends EventEmitter implements PairRole, PairLinkHost {
         clearTimeout(welcomeTimer);
         this.dialing = false; // refused or lost before the Welcome (once linked, the PairLink handles the close)
       },
-    });
-    connection.send({
-      kind: HaKind.Hello,
-      versions: [...HA_PROTOCOL_VERSIONS],
-      ...this.identity,
-      role: this.machine.role,
-      clientEndpoint: this.deps.clientEndpoint(),
-      ...(this.received ? { received: this.received } : {}),
-      ...(this.source?.isLoaded ? { lineage: this.source.lineage() } : {}),
     });
   }
 

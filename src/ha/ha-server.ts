@@ -1,7 +1,7 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Server, Socket } from 'node:net';
 import { ErrorCode, HA_PROTOCOL_VERSIONS, HaKind, validateHaMessage, type HaHelloMessage, type HaMessage, type Lineage } from '../../protocol/index.js';
 import { describeLineage, sameLineage } from '../model/lineage.js';
+import { helloProof, newNonce, sameProof, welcomeProof } from './handshake.js';
 import { Connection, DEFAULT_UNAUTHENTICATED_FRAME_BYTES } from '../net/connection.js';
 import { boundPort, listen } from '../net/listener.js';
 import type { TlsFiles } from '../net/tls-options.js';
@@ -26,14 +26,20 @@ export function lineageRefusal(own: Lineage | undefined, peer: Lineage | undefin
   };
 }
 
-type Refusal = { code: typeof ErrorCode.HA_MISMATCH | typeof ErrorCode.HA_AUTH_FAILED | typeof ErrorCode.UNSUPPORTED_VERSION; message: string };
+export type Refusal = { code: typeof ErrorCode.HA_MISMATCH | typeof ErrorCode.HA_AUTH_FAILED | typeof ErrorCode.UNSUPPORTED_VERSION; message: string };
 
-/** Checks a peer's Hello against this member's identity; undefined when they are one pair. */
-export function checkHello(hello: HaHelloMessage, identity: PairIdentity, lineage?: Lineage): Refusal | undefined {
+/**
+ * Checks a peer's Hello against this member's identity and the challenge it was sent; undefined
+ * when they are one pair.
+ */
+export function checkHello(hello: HaHelloMessage, identity: PairIdentity, challengeNonce: string, lineage?: Lineage): Refusal | undefined {
   if (!hello.versions.some((v) => (HA_PROTOCOL_VERSIONS as readonly number[]).includes(v))) {
     return { code: ErrorCode.UNSUPPORTED_VERSION, message: `no common HA protocol version (peer: ${hello.versions.join(', ')})` };
   }
-  if (!sameSecret(hello.secret, identity.secret)) return { code: ErrorCode.HA_AUTH_FAILED, message: 'wrong pair secret' };
+  // Authenticated first (the proof covers the pair name the peer says), compared after: a stranger learns nothing.
+  if (!sameProof(helloProof(identity.secret, hello.pairName, challengeNonce, hello.nonce), hello.proof)) {
+    return { code: ErrorCode.HA_AUTH_FAILED, message: 'the peer could not prove it knows the pair secret (--ha-secret differs?)' };
+  }
   if (hello.pairName !== identity.pairName) {
     return { code: ErrorCode.HA_MISMATCH, message: `pair name differs: this proxy is in pair '${identity.pairName}', the peer in '${hello.pairName}'` };
   }
@@ -41,11 +47,6 @@ export function checkHello(hello: HaHelloMessage, identity: PairIdentity, lineag
     return { code: ErrorCode.HA_MISMATCH, message: `masters differ: this proxy uses ${identity.masters.join(',')}, the peer ${hello.masters.join(',')}` };
   }
   return lineageRefusal(lineage, hello.lineage);
-}
-
-function sameSecret(a: string, b: string): boolean {
-  // Compare digests so neither the length nor the content leaks through timing.
-  return timingSafeEqual(createHash('sha256').update(a).digest(), createHash('sha256').update(b).digest());
 }
 
 /**
@@ -59,7 +60,8 @@ export class HaServer {
 
   constructor(
     private readonly options: { host: string; port: number; tls?: TlsFiles; identity: PairIdentity; lineage: () => Lineage | undefined; logger: Logger },
-    private readonly onPeer: (connection: Connection<HaMessage>, hello: HaHelloMessage) => void,
+    /** An authenticated peer; `proof` is what the Welcome must carry. Returns a refusal to close it with instead. */
+    private readonly onPeer: (connection: Connection<HaMessage>, hello: HaHelloMessage, proof: string) => Refusal | undefined,
   ) {}
 
   get port(): number {
@@ -76,6 +78,7 @@ export class HaServer {
     const connection = new Connection<HaMessage>(socket, { validate: validateHaMessage, unauthenticatedFrameBytes: DEFAULT_UNAUTHENTICATED_FRAME_BYTES });
     const helloTimer = setTimeout(() => connection.close({ code: ErrorCode.NOT_REGISTERED, message: 'no Hello within 10 s' }), 10_000);
     helloTimer.unref();
+    const challenge = newNonce();
     connection.setHandler({
       onMessage: (message) => {
         clearTimeout(helloTimer);
@@ -83,7 +86,7 @@ export class HaServer {
           connection.close({ code: ErrorCode.NOT_REGISTERED, message: 'send Hello first' });
           return;
         }
-        const refusal = checkHello(message, this.options.identity, this.options.lineage());
+        const refusal = checkHello(message, this.options.identity, challenge, this.options.lineage());
         if (refusal) {
           this.refusals += 1;
           this.options.logger.error({ peer: connection.remoteAddress, code: refusal.code, reason: refusal.message }, 'HA peer refused');
@@ -91,11 +94,17 @@ export class HaServer {
           return;
         }
         connection.authenticated();
-        this.onPeer(connection, message);
+        const taken = this.onPeer(connection, message, welcomeProof(this.options.identity.secret, this.options.identity.pairName, message.nonce, challenge));
+        if (taken) {
+          this.refusals += 1;
+          this.options.logger.warn({ peer: connection.remoteAddress, code: taken.code, reason: taken.message }, 'HA peer refused');
+          connection.close(taken);
+        }
       },
       onInvalidMessage: (error) => connection.close({ code: error.code, message: error.message }),
       onClose: () => clearTimeout(helloTimer),
     });
+    connection.send({ kind: HaKind.Challenge, nonce: challenge });
   }
 
   async stop(): Promise<void> {

@@ -83,6 +83,11 @@ export class PairLink {
     return this.open;
   }
 
+  /** How long the peer has said nothing (ADDP polls it when idle, so a live peer is never silent for long). */
+  silentForMs(): number {
+    return performance.now() - this.connection.lastReceivedAt;
+  }
+
   /** As primary: stream the journal, from where the peer is or from a sessions snapshot. */
   startSending(): void {
     if (this.sending || !this.open) return;

@@ -1,5 +1,5 @@
 import net from 'node:net';
-import { encodeFrame, FrameDecoder, type Message } from '../../protocol/index.js';
+import { encodeFrame, FrameDecoder, validateHaMessage, validateMessage, type Message } from '../../protocol/index.js';
 
 /**
  * A client built on the project's codec that can misbehave: send raw bytes, stop answering
@@ -11,8 +11,11 @@ export class RawPeer {
   closed: Promise<void>;
   private waiters: Array<() => void> = [];
 
-  private constructor(readonly socket: net.Socket) {
-    const decoder = new FrameDecoder({
+  private constructor(
+    readonly socket: net.Socket,
+    ha: boolean,
+  ) {
+    const decoder = new FrameDecoder<Message>({
       onMessage: (message) => {
         this.received.push(message);
         if (message.kind === 17 && !this.hang) this.send({ kind: 18, n: message.n });
@@ -20,15 +23,16 @@ export class RawPeer {
       },
       onInvalidMessage: () => undefined,
       onProtocolError: () => undefined,
-    });
+    }, undefined, (ha ? validateHaMessage : validateMessage) as (body: unknown) => Message);
     socket.on('data', (chunk: Buffer) => decoder.push(chunk));
     socket.on('error', () => undefined);
     this.closed = new Promise((resolve) => socket.once('close', () => resolve()));
   }
 
-  static connect(port: number): Promise<RawPeer> {
+  /** `ha`: the peer speaks the HA link's message set (a fake pair member). */
+  static connect(port: number, options: { ha?: boolean } = {}): Promise<RawPeer> {
     return new Promise((resolve, reject) => {
-      const socket = net.connect({ host: '127.0.0.1', port }, () => resolve(new RawPeer(socket)));
+      const socket = net.connect({ host: '127.0.0.1', port }, () => resolve(new RawPeer(socket, options.ha === true)));
       socket.once('error', reject);
     });
   }

@@ -95,7 +95,7 @@ describe('hostile peers', () => {
       encodeFrame({ kind: Kind.Subscribe, id: 2, filter: { type: 'DN' } }),
       encodeFrame({ kind: Kind.Register, id: 3, versions: [1], clientName: 'f', clientType: 'f', user: 'admin', password: 'wrong' }),
     ];
-    const wrongSecret = encodeFrame({ kind: HaKind.Hello, versions: [1], pairName: 'cfgproxy', masters: [], secret: 'guess', role: 'backup', clientEndpoint: 'x:1' });
+    const wrongSecret = encodeFrame({ kind: HaKind.Hello, versions: [1], pairName: 'cfgproxy', masters: [], nonce: 'aa'.repeat(32), proof: 'bb'.repeat(32), role: 'backup', clientEndpoint: 'x:1' });
     const haFrames = [wrongSecret, encodeFrame({ kind: HaKind.Records, records: [{ r: 1, k: 'reset' }] })];
     const login = encodeFrame({ kind: Kind.Register, id: 1, versions: [1], clientName: 'a', clientType: 'a', user: 'admin', password: ADMIN_PASSWORD }).toString('hex');
 
@@ -106,7 +106,7 @@ describe('hostile peers', () => {
         const started = performance.now();
         await good.readAll('DN', { tenant: 1 });
         latencies.push(performance.now() - started);
-        await new Promise((resolve) => setTimeout(resolve, 5));
+        await new Promise((resolve) => setImmediate(resolve));
       }
     })();
     const outcome = await attack([
@@ -131,9 +131,9 @@ describe('hostile peers', () => {
     expect(outcome.slice(0, 8)).toEqual(Array(8).fill('closed'));
 
     latencies.sort((a, b) => a - b);
-    expect(latencies.length).toBeGreaterThan(20);
+    expect(latencies.length).toBeGreaterThan(200);
     expect(latencies[Math.floor(latencies.length * 0.99)]).toBeLessThan(100);
-    expect(proxy.ha!.server!.refusals).toBe(1); // the Hello with the wrong secret
+    expect(proxy.ha!.server!.refusals).toBeGreaterThanOrEqual(1); // the Hello with the wrong secret (and mutated ones)
 
     // A logged-in peer's stream goes on after such a frame.
     const loggedIn = await RawPeer.connect(clientPort);

@@ -1,8 +1,9 @@
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ErrorCode, Kind } from '../../protocol/index.js';
+import { ErrorCode, HaKind, Kind } from '../../protocol/index.js';
 import { connect, type CfgClient, type Notification } from '../../src/client/index.js';
 import { HA_DEFAULTS, type HaOptions } from '../../src/ha/ha-node.js';
+import { helloProof, newNonce, welcomeProof } from '../../src/ha/handshake.js';
 import type { RoleEvent } from '../../src/ha/role-machine.js';
 import type { ProxyOptions, ProxyServer } from '../../src/proxy/proxy-server.js';
 import { ADMIN_PASSWORD, startTestMaster } from '../helpers/master.js';
@@ -379,9 +380,13 @@ describe('pair admin port', () => {
     const { master, dir, cleanup } = await startTestMaster();
     toClose.push(cleanup);
     const primary = await member(dir, master.port, 'target', haOptions('primary', { haPort: 0 }));
-    const fake = await RawPeer.connect(primary.ha!.server!.port);
+    const fake = await RawPeer.connect(primary.ha!.server!.port, { ha: true });
     toClose.push(() => fake.close());
-    fake.send({ kind: 100, versions: [1], pairName: 'cfgproxy', masters: [`127.0.0.1:${master.port}`], secret: 's3cret', role: 'backup', clientEndpoint: '127.0.0.1:1' });
+    const challenge = (await fake.waitFor((m) => (m.kind as number) === HaKind.Challenge)) as unknown as { nonce: string };
+    const nonce = newNonce();
+    fake.send({ kind: HaKind.Hello, versions: [1], pairName: 'cfgproxy', masters: [`127.0.0.1:${master.port}`], nonce, proof: helloProof('s3cret', 'cfgproxy', challenge.nonce, nonce), role: 'backup', clientEndpoint: '127.0.0.1:1' });
+    const welcome = (await fake.waitFor((m) => (m.kind as number) === HaKind.Welcome)) as unknown as { proof: string };
+    expect(welcome.proof).toBe(welcomeProof('s3cret', 'cfgproxy', nonce, challenge.nonce)); // it authenticated
     fake.send({ kind: 102, records: [{ r: 1, k: 'open', id: 'forged', person: 1, clientName: 'x', clientType: 'x', subs: [{}], pos: 0 }] });
     fake.send({ kind: Kind.AddpPoll, n: 42 });
     await fake.waitFor((m) => m.kind === Kind.AddpReply && m.n === 42); // everything before it was handled
