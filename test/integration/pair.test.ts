@@ -79,6 +79,8 @@ describe('pair', () => {
     expect(refused?.details?.primary).toBe(`127.0.0.1:${primary.port}`);
     expect((await client(primary.port)).server?.serverRole).toBe('primary');
 
+    // A pair has one backup: the first leaves before another links (a live one is never displaced).
+    await backup.stop();
     const relay2 = await Relay.start(primary.ha!.server!.port);
     toClose.push(() => relay2.close());
     const reading = await member(dir, master.port, 'reading-backup', haOptions('backup', { peer: `127.0.0.1:${relay2.port}`, acceptClientsInBackupMode: true }));
