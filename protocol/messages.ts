@@ -175,6 +175,11 @@ export interface RegisterMessage {
   password: string;
   addp?: AddpSettings;
   session?: SessionToRestore;
+  /**
+   * Restore by id alone [PROTO-RESTORE-5]: the server takes the session's subscriptions and
+   * position from its own records. Ignored when `session` is given.
+   */
+  sessionId?: string;
 }
 
 /**

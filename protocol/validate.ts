@@ -184,6 +184,8 @@ export function validateMessage(body: unknown): Message {
         }
         message.addp = { localTimeoutMs: a.uint('localTimeoutMs'), remoteTimeoutMs: a.uint('remoteTimeoutMs'), trace };
       }
+      const sessionId = f.optionalString('sessionId', 64);
+      if (sessionId !== undefined) message.sessionId = sessionId;
       const session = f.optionalMap('session');
       if (session) {
         const s = new Fields(session, id, 'Register.session');

@@ -115,6 +115,7 @@ export class HistoryLog {
         'INSERT OR REPLACE INTO sessions (id, person, client_name, client_type, subscriptions, last_seq, closed, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
       ),
       sessions: this.db.prepare('SELECT * FROM sessions ORDER BY updated_at'),
+      session: this.db.prepare('SELECT * FROM sessions WHERE id = ?'),
       pruneSessions: this.db.prepare('DELETE FROM sessions WHERE closed = 1 AND updated_at < ?'),
       clearSessions: this.db.prepare('DELETE FROM sessions'),
       setImage: this.db.prepare('INSERT OR REPLACE INTO image (name, value) VALUES (?, ?)'),
@@ -224,6 +225,7 @@ export class HistoryLog {
     this.pendingCredentials.clear();
     this.pendingApplied = undefined;
     this.recent.clear();
+    this.pendingSessions.clear();
     this.recentFloor = image.seq;
     this.floorSeq = image.seq;
     this.freshStartPending = true;
@@ -266,26 +268,21 @@ export class HistoryLog {
     return removed;
   }
 
+  /** One session's record: the newest, pending or stored; undefined when none (or the file cannot be read). */
+  session(id: string): SessionRecord | undefined {
+    const pending = this.pendingSessions.get(id);
+    if (pending) return pending;
+    try {
+      const row = this.statements.session.get(id) as SessionRow | undefined;
+      return row && rowToSession(row);
+    } catch {
+      return undefined;
+    }
+  }
+
   sessions(): SessionRecord[] {
     this.flush();
-    const rows = this.statements.sessions.all() as Array<{
-      id: string;
-      person: number;
-      client_name: string;
-      client_type: string;
-      subscriptions: string;
-      last_seq: number;
-      closed: number;
-    }>;
-    return rows.map((row) => ({
-      id: row.id,
-      personDbid: row.person,
-      clientName: row.client_name,
-      clientType: row.client_type,
-      subscriptions: JSON.parse(row.subscriptions) as NotificationFilter[],
-      lastSeq: row.last_seq,
-      closed: row.closed === 1,
-    }));
+    return (this.statements.sessions.all() as SessionRow[]).map(rowToSession);
   }
 
   /** Writes what is pending now; a failure switches the log to failing instead of throwing. */
@@ -327,7 +324,9 @@ export class HistoryLog {
   private writeWholeImage(image: CacheImage, freshStart: boolean): void {
     const s = this.statements;
     if (freshStart) {
+      // Positions of the sessions recorded so far count in the old seq space: they restore nothing now.
       this.changes.clear();
+      s.clearSessions.run();
       s.setMeta.run('floor', image.seq);
     }
     s.clearObjects.run();
@@ -426,4 +425,26 @@ export class HistoryLog {
       this.flush();
     });
   }
+}
+
+interface SessionRow {
+  id: string;
+  person: number;
+  client_name: string;
+  client_type: string;
+  subscriptions: string;
+  last_seq: number;
+  closed: number;
+}
+
+function rowToSession(row: SessionRow): SessionRecord {
+  return {
+    id: row.id,
+    personDbid: row.person,
+    clientName: row.client_name,
+    clientType: row.client_type,
+    subscriptions: JSON.parse(row.subscriptions) as NotificationFilter[],
+    lastSeq: row.last_seq,
+    closed: row.closed === 1,
+  };
 }

@@ -19,7 +19,7 @@ import { describeLineage, NO_LINEAGE, sameLineage } from '../model/lineage.js';
 import { diffObjects } from '../model/object-diff.js';
 import type { Principal } from '../model/permissions.js';
 import { applyDelta } from '../model/validate-object.js';
-import type { CacheImage, HistoryLog } from '../history/history-log.js';
+import type { CacheImage, HistoryLog, SessionRecord } from '../history/history-log.js';
 import { approximateBytes } from '../service/chunks.js';
 import type { ChangesAfter, ConfigSource, WriteOutcome } from '../service/source.js';
 import { ConfigState } from '../store/config-state.js';
@@ -127,6 +127,10 @@ export class ProxySource implements ConfigSource {
 
   changesAfter(seq: number): ChangesAfter {
     return this.history.changesAfter(seq);
+  }
+
+  sessionRecord(id: string): SessionRecord | undefined {
+    return this.history.session(id);
   }
 
   authenticate(user: string, password: string): Promise<number | undefined> {

@@ -1,4 +1,4 @@
-import type { CfgError, Lineage, NewObject, ObjectDelta, ObjectType, ServerKind, ServerRole } from '../../protocol/index.js';
+import type { CfgError, Lineage, NewObject, NotificationFilter, ObjectDelta, ObjectType, ServerKind, ServerRole } from '../../protocol/index.js';
 import type { ChangeRecord } from '../model/change.js';
 import type { Principal } from '../model/permissions.js';
 import type { ConfigStore } from '../store/config-store.js';
@@ -52,6 +52,11 @@ export interface ConfigSource {
    * says where, and which seq and lineage the copy holds [PROTO-BACKUP-1]. The caller deletes it.
    */
   backupDatabase?(): Promise<{ path: string; seq: number; lineage: Lineage }>;
+  /**
+   * What this server recorded of a client session (a proxy's history log, which on a pair's backup
+   * mirrors the primary's sessions); undefined where nothing is recorded [PROTO-RESTORE-5].
+   */
+  sessionRecord?(id: string): { personDbid: number; lastSeq: number; subscriptions: NotificationFilter[] } | undefined;
   /** Calls `listener` for every applied change, in seq order; returns the unsubscribe function. */
   onChange(listener: (change: ChangeRecord) => void): () => void;
 }

@@ -1,7 +1,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { ErrorCode, Kind, type Message } from '../../protocol/index.js';
 import type { Notification } from '../../src/client/index.js';
-import { adminClient, startTestMaster } from '../helpers/master.js';
+import { ADMIN_PASSWORD, adminClient, startTestMaster } from '../helpers/master.js';
+import { startTestProxy } from '../helpers/proxy.js';
+import { RawPeer } from '../helpers/raw-peer.js';
 import { Relay } from '../helpers/relay.js';
+import { until } from '../helpers/until.js';
 
 const toClose: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -81,5 +85,44 @@ describe('position', () => {
     while (idle.lastSeq < last) await new Promise((resolve) => idle.once('position', resolve));
     expect(idle.lastSeq).toBe(last);
     expect(notified).toEqual([]);
+  });
+});
+
+describe('restore by session id alone', () => {
+  it('restore - a client that presents only its session id gets its subscriptions and what it missed from the proxy\'s history log; another user may not take the session', async () => {
+    const { master, dir, cleanup } = await startTestMaster();
+    toClose.push(cleanup);
+    const proxy = await startTestProxy(dir, [master.port]);
+    toClose.push(() => proxy.stop());
+    const writer = await adminClient(master.port);
+    toClose.push(() => writer.close());
+    await writer.create({ type: 'Person', name: 'other', props: { password: 'other-secret', isAdmin: true } });
+
+    const first = await RawPeer.connect(proxy.port);
+    const registered = (await first.register(ADMIN_PASSWORD)) as Extract<Message, { kind: typeof Kind.Registered }>;
+    first.send({ kind: Kind.Subscribe, id: 2, filter: { type: 'Skill' } });
+    await first.waitFor((m) => m.kind === Kind.Ack && m.id === 2);
+    const seen = (await writer.create({ type: 'Skill', name: 'seen', tenant: 1 })).seq;
+    await first.waitFor((m) => m.kind === Kind.ObjectCreated && m.seq === seen);
+    await first.close();
+    await until(() => proxy.service.fanOut.size === 0); // the session's close is recorded
+    const missed = [(await writer.create({ type: 'Skill', name: 'missed-1', tenant: 1 })).seq, (await writer.create({ type: 'Switch', name: 'not-subscribed', tenant: 1 })).seq, (await writer.create({ type: 'Skill', name: 'missed-2', tenant: 1 })).seq];
+    await proxy.source.waitForSeq(missed[2], 5000);
+
+    const thief = await RawPeer.connect(proxy.port);
+    toClose.push(() => thief.close());
+    expect(await thief.register('other-secret', { user: 'other', sessionId: registered.sessionId })).toMatchObject({ kind: Kind.Error, code: ErrorCode.PERMISSION_DENIED });
+
+    const back = await RawPeer.connect(proxy.port);
+    toClose.push(() => back.close());
+    expect(await back.register(ADMIN_PASSWORD, { sessionId: registered.sessionId })).toMatchObject({ kind: Kind.Registered, restored: true, sessionId: registered.sessionId });
+    await back.waitFor((m) => m.kind === Kind.ObjectCreated && m.seq === missed[2]);
+    const replayed = back.received.filter((m) => m.kind === Kind.ObjectCreated).map((m) => (m as { seq: number }).seq);
+    expect(replayed).toEqual([missed[0], missed[2]]); // its Skill subscription, nothing it had already got
+
+    const unknown = await RawPeer.connect(proxy.port);
+    toClose.push(() => unknown.close());
+    expect(await unknown.register(ADMIN_PASSWORD, { sessionId: 'never-seen' })).toMatchObject({ kind: Kind.Registered, restored: false });
+    expect(await unknown.waitFor((m) => m.kind === Kind.HistoryLogExpired)).toMatchObject({ kind: Kind.HistoryLogExpired });
   });
 });

@@ -1,5 +1,5 @@
-import { CfgError, ErrorCode, Kind, PROTOCOL_VERSIONS, type RegisteredMessage, type RegisterMessage } from '../../../protocol/index.js';
-import { describeLineage, sameLineage } from '../../model/lineage.js';
+import { CfgError, ErrorCode, Kind, PROTOCOL_VERSIONS, type RegisteredMessage, type RegisterMessage, type SessionToRestore } from '../../../protocol/index.js';
+import { describeLineage, NO_LINEAGE, sameLineage } from '../../model/lineage.js';
 import { pacingHighWater } from '../limits.js';
 import type { ClientSession } from '../session.js';
 
@@ -26,12 +26,12 @@ export async function handleRegister(session: ClientSession, message: RegisterMe
     if (session.state === 'registering') session.state = before;
   }
   if (!admitted || session.state !== before) return; // closed while it waited
+  const restore = sessionToRestore(session, message);
   session.loggedIn('active');
 
   const addp = message.addp;
   if (addp && addp.remoteTimeoutMs > 0) session.startAddp(addp.remoteTimeoutMs, addp.trace === 'remote' || addp.trace === 'both');
 
-  const restore = message.session;
   const seq = source.appliedSeq();
   const lineage = source.lineage();
   // Built whole, not spread: msgpackr encodes a spread copy several times slower, and a failover
@@ -60,7 +60,7 @@ export async function handleRegister(session: ClientSession, message: RegisterMe
   for (const filter of restore.subscriptions.slice(0, session.host.limits.maxSubscriptionsPerSession)) session.addSubscription(filter);
   // A position in another seq space means nothing here: never replay unrelated seqs [PROTO-LINEAGE-3].
   const ownLineage = sameLineage(restore.lineage, lineage);
-  if (!ownLineage) {
+  if (!ownLineage && restore.lineage !== NO_LINEAGE) {
     session.logger.info({ session: restore.id, client: message.clientName, presented: describeLineage(restore.lineage), lineage: describeLineage(lineage) }, 'session of another database lineage: the client re-reads');
   }
   const history = !ownLineage || restore.lastSeq > seq ? ({ kind: 'expired', oldestSeq: seq + 1 } as const) : source.changesAfter(restore.lastSeq);
@@ -77,6 +77,26 @@ export async function handleRegister(session: ClientSession, message: RegisterMe
   session.send(registered(true));
   const replayed = await replay(session, restore.lastSeq);
   session.logger.debug({ session: session.id, lastSeq: restore.lastSeq, replayed }, 'session restored');
+}
+
+/**
+ * The session to restore: as the client presents it, or by its id alone from this server's records
+ * [PROTO-RESTORE-5] (subscriptions and the position written to the client's socket: frames lost in
+ * flight when the connection broke are not sent again, so a client that tracks its own position
+ * should present it). A session recorded for another user is refused. An id this server has no
+ * record of starts a session under that id that must re-read.
+ */
+function sessionToRestore(session: ClientSession, message: RegisterMessage): SessionToRestore | undefined {
+  const id = message.session?.id ?? message.sessionId;
+  if (id === undefined) return undefined;
+  const { source } = session.host;
+  const record = source.sessionRecord?.(id);
+  if (record && record.personDbid !== session.personDbid) {
+    throw new CfgError(ErrorCode.PERMISSION_DENIED, 'that session belongs to another user');
+  }
+  if (message.session) return message.session;
+  if (!record) return { id, lastSeq: 0, lineage: NO_LINEAGE, subscriptions: [] };
+  return { id, lastSeq: record.lastSeq, lineage: source.lineage(), subscriptions: record.subscriptions };
 }
 
 /**
