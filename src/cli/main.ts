@@ -112,6 +112,7 @@ function serverLimits(pick: ReturnType<typeof optionPicker>): Partial<ServiceLim
   return {
     maxClients: numberOption(pick, 'maxClients', 1),
     maxPendingConnections: numberOption(pick, 'maxPending', 1),
+    unauthenticatedFrameBytes: numberOption(pick, 'maxLoginFrameBytes', 1024),
     maxFrameBytes: numberOption(pick, 'maxFrameBytes', 1),
     maxOutboundBytes: numberOption(pick, 'maxOutboundBytes'),
     drainTimeoutMs: numberOption(pick, 'drainTimeout') * 1000,
@@ -166,6 +167,7 @@ function withServerOptions(command: Command, port: number, name: string): Comman
     .option('--max-clients <n>', 'logged-in clients (registered or standing by) past which logins get TOO_MANY_CLIENTS', String(DEFAULT_SERVICE_LIMITS.maxClients))
     .option('--max-pending <n>', 'connections not logged in yet, counted apart; past it the oldest idle one is closed', String(DEFAULT_SERVICE_LIMITS.maxPendingConnections))
     .option('--max-frame-bytes <n>', 'largest frame accepted from a client', String(DEFAULT_SERVICE_LIMITS.maxFrameBytes))
+    .option('--max-login-frame-bytes <n>', 'largest frame accepted before a client has logged in', String(DEFAULT_SERVICE_LIMITS.unauthenticatedFrameBytes))
     .option('--max-outbound-bytes <n>', 'cut off a client that lets this many bytes pile up unread', String(DEFAULT_SERVICE_LIMITS.maxOutboundBytes))
     .option('--drain-timeout <seconds>', 'cut off a client whose socket has not drained for this long', String(DEFAULT_SERVICE_LIMITS.drainTimeoutMs / 1000))
     .option('--tls-cert <file>', 'serve TLS with this certificate')

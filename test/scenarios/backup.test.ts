@@ -16,9 +16,12 @@ const toClose: Array<() => Promise<void>> = [];
 const dirs: string[] = [];
 
 afterEach(async () => {
+  // Invariant 8: no server process may end or log an uncaught exception, whatever a test did to it.
+  const faults = takeServerFaults();
   for (const close of toClose.splice(0).reverse()) await close();
   killAll();
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+  expect(faults).toEqual([]);
 });
 
 function cli(args: string[], input?: string): Promise<{ stdout: string; stderr: string }> {

@@ -3,13 +3,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect } from '../../src/client/index.js';
-import { killAll, killed, startMasterProcess } from '../helpers/processes.js';
+import { killAll, killed, startMasterProcess, takeServerFaults } from '../helpers/processes.js';
 
 const dirs: string[] = [];
 
 afterEach(() => {
+  // Invariant 8: no server process may end or log an uncaught exception, whatever a test did to it.
+  const faults = takeServerFaults();
   killAll();
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+  expect(faults).toEqual([]);
 });
 
 describe('master process', () => {

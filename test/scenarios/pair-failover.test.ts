@@ -6,14 +6,17 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect, type CfgClient, type Notification } from '../../src/client/index.js';
 import { ADMIN_PASSWORD, adminClient, startTestMaster } from '../helpers/master.js';
-import { freePort, killAll, killed, startCli, type CliProcess } from '../helpers/processes.js';
+import { freePort, killAll, killed, startCli, type CliProcess, takeServerFaults } from '../helpers/processes.js';
 
 const toClose: Array<() => Promise<void>> = [];
 const dirs: string[] = [];
 afterEach(async () => {
+  // Invariant 8: no server process may end or log an uncaught exception, whatever a test did to it.
+  const faults = takeServerFaults();
   killAll();
   for (const close of toClose.splice(0).reverse()) await close();
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+  expect(faults).toEqual([]);
 });
 
 const SECRET = 'pair-secret';

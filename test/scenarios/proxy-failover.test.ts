@@ -5,16 +5,19 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../protocol/index.js';
 import { connect, type CfgClient, type Notification } from '../../src/client/index.js';
 import { ProxyServer } from '../../src/proxy/proxy-server.js';
-import { freePort, killAll, killed, startMasterProcess } from '../helpers/processes.js';
+import { freePort, killAll, killed, startMasterProcess, takeServerFaults } from '../helpers/processes.js';
 
 const PASSWORD = 'proxy-failover';
 const toClose: Array<() => Promise<void>> = [];
 const dirs: string[] = [];
 
 afterEach(async () => {
+  // Invariant 8: no server process may end or log an uncaught exception, whatever a test did to it.
+  const faults = takeServerFaults();
   for (const close of toClose.splice(0).reverse()) await close();
   killAll();
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+  expect(faults).toEqual([]);
 });
 
 async function client(port: number, user = 'admin', password = PASSWORD): Promise<CfgClient> {
