@@ -4,6 +4,7 @@ import type Database from 'better-sqlite3';
 import { Packr } from 'msgpackr';
 import type { ConfigObject, Lineage, NotificationFilter, ObjectType } from '../../protocol/index.js';
 import type { ChangeRecord } from '../model/change.js';
+import { sameLineage } from '../model/lineage.js';
 import type { ChangesAfter } from '../service/source.js';
 import { openOwnedDatabase } from '../store/owned-database.js';
 import { silentLogger, type Logger } from '../util/logger.js';
@@ -225,7 +226,6 @@ export class HistoryLog {
     this.pendingCredentials.clear();
     this.pendingApplied = undefined;
     this.recent.clear();
-    this.pendingSessions.clear();
     this.recentFloor = image.seq;
     this.floorSeq = image.seq;
     this.freshStartPending = true;
@@ -324,10 +324,12 @@ export class HistoryLog {
   private writeWholeImage(image: CacheImage, freshStart: boolean): void {
     const s = this.statements;
     if (freshStart) {
-      // Positions of the sessions recorded so far count in the old seq space: they restore nothing now.
       this.changes.clear();
-      s.clearSessions.run();
       s.setMeta.run('floor', image.seq);
+      // Positions recorded in another seq space restore nothing now (a first start has none: the
+      // sessions a backup mirrored while it loaded stay).
+      const previous = (s.getImage.get('lineage') as { value: string } | undefined)?.value;
+      if (previous !== undefined && !sameLineage(JSON.parse(previous) as Lineage, image.lineage)) s.clearSessions.run();
     }
     s.clearObjects.run();
     for (const object of image.objects) s.upsertObject.run(object.type, object.dbid, packr.pack(object));
