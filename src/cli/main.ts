@@ -7,7 +7,7 @@ import { CfgClient, type ConnectOptions } from '../client/client.js';
 import { MasterServer, MASTER_DEFAULTS } from '../master/master-server.js';
 import { DEFAULT_MAX_OBJECT_BYTES } from '../master/master-source.js';
 import type { TlsFiles } from '../net/tls-options.js';
-import { HA_DEFAULTS, type HaOptions } from '../ha/ha-node.js';
+import { DEFAULT_PROTECTED_MODE_TIMEOUT_MS, HA_DEFAULTS, type HaOptions } from '../ha/ha-node.js';
 import { PROXY_DEFAULTS, ProxyServer } from '../proxy/proxy-server.js';
 import { DEFAULT_SERVICE_LIMITS, type ServiceLimits } from '../service/limits.js';
 import { createLogger, type Logger } from '../util/logger.js';
@@ -241,6 +241,7 @@ withServerOptions(program.command('proxy').description('run a configuration prox
   .option('--accept-clients-in-backup-mode', 'backup: serve reads and subscriptions (never writes) instead of refusing clients')
   .option('--auto-restore-primary', 'the configured primary takes the role back once healthy for --failures-to-switch heartbeats')
   .option('--config-reload-delay-if-primary', 'protected mode: on history-expired the backup reloads first, the pair switches over, then the former primary reloads')
+  .option('--protected-mode-timeout <seconds>', 'protected mode: reload anyway when the backup has not reloaded and taken over by then', String(DEFAULT_PROTECTED_MODE_TIMEOUT_MS / 1000))
   .option('--ha-chunk-size <n>', 'journal records per chunk on the HA link', String(HA_DEFAULTS.chunkSize))
   .option('--ha-chunk-timeout <ms>', 'longest a journal record waits for its chunk', String(HA_DEFAULTS.chunkTimeoutMs))
   .option('--ha-max-sessions-sync-at-once <n>', 'sessions per second in a full sessions snapshot to the backup', String(HA_DEFAULTS.maxSessionsSyncAtOnce))
@@ -312,6 +313,7 @@ function pairOptions(pick: ReturnType<typeof optionPicker>): HaOptions | undefin
     acceptClientsInBackupMode: Boolean(pick('acceptClientsInBackupMode')),
     autoRestorePrimary: Boolean(pick('autoRestorePrimary')),
     configReloadDelayIfPrimary: Boolean(pick('configReloadDelayIfPrimary')),
+    protectedModeTimeoutMs: numberOption(pick, 'protectedModeTimeout', 1) * 1000,
     chunkSize: numberOption(pick, 'haChunkSize', 1),
     chunkTimeoutMs: numberOption(pick, 'haChunkTimeout'),
     maxSessionsSyncAtOnce: numberOption(pick, 'haMaxSessionsSyncAtOnce', 1),

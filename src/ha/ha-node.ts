@@ -50,6 +50,8 @@ export interface HaOptions {
   autoRestorePrimary?: boolean;
   /** `--config-reload-delay-if-primary` (protected mode): on history-expired the backup reloads first, then the pair switches over. */
   configReloadDelayIfPrimary?: boolean;
+  /** Protected mode's deadline: past it (or with the link down) the primary reloads itself. */
+  protectedModeTimeoutMs?: number;
   chunkSize: number;
   chunkTimeoutMs: number;
   maxSessionsSyncAtOnce: number;
@@ -66,6 +68,9 @@ export const HA_DEFAULTS = {
   maxSessionsSyncAtOnce: 1_000,
   journalCapacity: 100_000,
 } as const;
+
+/** The default of `--protected-mode-timeout`. */
+export const DEFAULT_PROTECTED_MODE_TIMEOUT_MS = 120_000;
 
 /** How long a switchover waits for the peer to take over. */
 const SWITCHOVER_TIMEOUT_MS = 10_000;
@@ -111,6 +116,7 @@ export class HaNode extends EventEmitter implements PairRole, PairLinkHost {
   private takeBackAsked = false;
   /** Protected mode: the backup said it reloaded; our deferred reload may follow a switchover. */
   private peerReloaded = false;
+  private protectedTimer: NodeJS.Timeout | null = null;
   private readonly identity: PairIdentity;
 
   constructor(
@@ -195,6 +201,7 @@ export class HaNode extends EventEmitter implements PairRole, PairLinkHost {
       upstream.setReloadGate(() => !(this.machine.role === 'primary' && this.linkUp));
       upstream.on('reload-deferred', () => {
         if (this.peerReloaded) void this.protectedSwitchover();
+        else this.startProtectedDeadline();
       });
       upstream.on('loaded', ({ first, seq }: { first: boolean; seq: number }) => {
         if (!first && this.machine.role === 'backup') this.link?.notify({ reloadedAt: seq });
@@ -315,6 +322,7 @@ export class HaNode extends EventEmitter implements PairRole, PairLinkHost {
     this.dialing = false;
     this.deps.logger.warn({ reason }, 'HA link closed');
     this.onRoleEvents(this.machine.onLinkDown());
+    this.endProtectedMode('the HA link went down');
   }
 
   /** Auto-restore: a configured primary serving as backup asks for the role back once it has been healthy long enough. */
@@ -341,9 +349,34 @@ export class HaNode extends EventEmitter implements PairRole, PairLinkHost {
   /** Protected mode: the backup has fresh data; hand over, then reload as backup. */
   private async protectedSwitchover(): Promise<void> {
     this.peerReloaded = false;
+    this.clearProtectedDeadline();
     const outcome = await this.switchover();
     this.deps.logger.info({ event: 'HA-013', ok: outcome.ok, reason: outcome.message }, 'protected mode: switched over to the reloaded backup');
-    this.upstream?.releaseDeferredReload();
+    this.upstream?.releaseDeferredReload(!outcome.ok);
+  }
+
+  /**
+   * Protected mode never holds the primary on stale data for long: if the backup has not reloaded
+   * and taken over by the deadline (`--protected-mode-timeout`), or the link goes down, the primary
+   * reloads itself (HA-017 says why protected mode ended).
+   */
+  private startProtectedDeadline(): void {
+    if (this.protectedTimer) return;
+    const timeoutMs = this.options.protectedModeTimeoutMs ?? DEFAULT_PROTECTED_MODE_TIMEOUT_MS;
+    this.protectedTimer = setTimeout(() => this.endProtectedMode(`the backup did not reload within ${timeoutMs} ms`), timeoutMs);
+    this.protectedTimer.unref();
+  }
+
+  private clearProtectedDeadline(): void {
+    if (this.protectedTimer) clearTimeout(this.protectedTimer);
+    this.protectedTimer = null;
+  }
+
+  private endProtectedMode(reason: string): void {
+    this.clearProtectedDeadline();
+    if (!this.upstream?.hasDeferredReload) return;
+    this.deps.logger.warn({ event: 'HA-017', reason, appliedSeq: this.source?.appliedSeq() }, 'protected mode ended: reloading now');
+    this.upstream.releaseDeferredReload(true);
   }
 
   /** Every client session now, as journal 'open' entries. */
@@ -491,6 +524,7 @@ export class HaNode extends EventEmitter implements PairRole, PairLinkHost {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.clearProtectedDeadline();
     if (this.heartbeat) clearInterval(this.heartbeat);
     if (this.positionTimer) clearInterval(this.positionTimer);
     this.stopApplied?.();

@@ -51,6 +51,8 @@ export class UpstreamLink extends EventEmitter implements UpstreamWriter {
   /** Protected mode: may this proxy reload now? (A primary with a live backup waits for its turn.) */
   private reloadGate: (() => boolean) | null = null;
   private reloadDeferred = false;
+  /** Protected mode ended without the backup's reload: the next load does not ask the gate. */
+  private gateOverridden = false;
   private readonly firstLoad: Promise<void>;
   private resolveFirstLoad!: () => void;
 
@@ -129,7 +131,11 @@ export class UpstreamLink extends EventEmitter implements UpstreamWriter {
     client.on('error', (error: unknown) => logger.warn({ err: describe(error) }, 'master link error'));
   }
 
+  /** The seq of the last change received from the master, applied, held or dropped. */
+  receivedSeq = 0;
+
   private onChange(message: ChangeMessage): void {
+    this.receivedSeq = message.seq;
     const credential = this.credentialsBySeq.get(message.seq);
     if (credential !== undefined) this.credentialsBySeq.delete(message.seq);
     this.accept(message, credential);
@@ -137,7 +143,9 @@ export class UpstreamLink extends EventEmitter implements UpstreamWriter {
 
   private accept(message: ChangeMessage, credential: string | undefined): void {
     if (this.holding) {
-      this.held.push({ message, credential });
+      // A deferred reload has not asked for its snapshot yet, and that snapshot will cover all of
+      // these: holding them would grow memory for as long as protected mode lasts.
+      if (!this.reloadDeferred) this.held.push({ message, credential });
       return;
     }
     this.backlog.push({ message, credential });
@@ -214,17 +222,23 @@ export class UpstreamLink extends EventEmitter implements UpstreamWriter {
     return this.reloadDeferred;
   }
 
-  /** The gate now allows it: the deferred reload starts. */
-  releaseDeferredReload(): void {
+  /** Changes held back for a load in progress. */
+  get heldChanges(): number {
+    return this.held.length;
+  }
+
+  /** The deferred reload starts: the gate allows it now, or (`force`) protected mode ended without it. */
+  releaseDeferredReload(force = false): void {
     if (!this.reloadDeferred) return;
     this.reloadDeferred = false;
+    this.gateOverridden = force;
     this.scheduleLoad(0);
   }
 
   private async load(): Promise<void> {
     const client = this.client;
     if (!client?.connected || this.loading || !this.needsLoad) return;
-    if (this.source.isLoaded && this.reloadGate && !this.reloadGate()) {
+    if (this.source.isLoaded && this.reloadGate && !this.gateOverridden && !this.reloadGate()) {
       // Serve the current data meanwhile; the changes stay held until the reload.
       this.reloadDeferred = true;
       this.options.logger.info({ event: 'HA-011', appliedSeq: this.source.appliedSeq() }, 'reload deferred: the backup reloads first (protected mode)');
@@ -233,6 +247,7 @@ export class UpstreamLink extends EventEmitter implements UpstreamWriter {
     }
     this.loading = true;
     this.holding = true;
+    this.gateOverridden = false;
     const first = !this.source.isLoaded;
     // The first load builds in place (nobody is served yet); a reload builds aside and swaps.
     const store = first ? this.source.store : new ConfigStore();

@@ -11,6 +11,7 @@ import { startTestProxy } from '../helpers/proxy.js';
 import { freePort } from '../helpers/processes.js';
 import { RawPeer } from '../helpers/raw-peer.js';
 import { Relay } from '../helpers/relay.js';
+import { until } from '../helpers/until.js';
 
 const toClose: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -395,5 +396,41 @@ describe('pair admin port', () => {
     expect(primary.ha!.role()).toBe('primary');
     expect(primary.ha!.mirroredSessions.has('forged')).toBe(false);
     expect(primary.history.sessions().some((s) => s.id === 'forged')).toBe(false);
+  });
+});
+
+describe('pair protected mode', () => {
+  it('pair - protected mode where only the primary\'s history expired: the backup never reloads, so the deadline releases the primary\'s reload; it buffered nothing meanwhile', async () => {
+    const { master, dir, cleanup } = await startTestMaster();
+    toClose.push(cleanup);
+    const toMasterP = await Relay.start(master.port);
+    toClose.push(() => toMasterP.close());
+    const upstreamAddp = { localTimeoutMs: 300, remoteTimeoutMs: 300 };
+    const protectedMode = { configReloadDelayIfPrimary: true, protectedModeTimeoutMs: 1500 };
+    const masters = [`127.0.0.1:${toMasterP.port}`, `127.0.0.1:${master.port}`];
+    const primary = await member(dir, toMasterP.port, 'primary', haOptions('primary', { haPort: 0, ...protectedMode }), { upstreamAddp, masters });
+    const backup = await member(dir, master.port, 'backup', haOptions('backup', { peer: `127.0.0.1:${primary.ha!.server!.port}`, ...protectedMode }), { upstreamAddp, masters: [`127.0.0.1:${master.port}`, `127.0.0.1:${toMasterP.port}`] });
+    await linkUp(backup);
+
+    const lost = new Promise((resolve) => primary.upstream.once('disconnected', resolve));
+    toMasterP.cut();
+    await lost;
+    const writer = await client(master.port);
+    for (let i = 0; i < 5; i += 1) await writer.create({ type: 'Skill', name: `only-primary-missed-${i}`, tenant: 1 });
+    master.prune(1, 24 * 3600_000);
+    const deferred = new Promise<number>((resolve) => primary.upstream.once('reload-deferred', () => resolve(performance.now())));
+    const reloaded = new Promise<number>((resolve) => primary.upstream.on('loaded', ({ first }: { first: boolean }) => !first && resolve(performance.now())));
+    toMasterP.heal();
+    const deferredAt = await deferred;
+    let last = 0;
+    for (let i = 0; i < 20; i += 1) last = (await writer.create({ type: 'Skill', name: `during-protected-${i}`, tenant: 1 })).seq;
+    await until(() => primary.upstream.receivedSeq >= last, 5000, 'the stream reaching the primary');
+    if (primary.upstream.hasDeferredReload) expect(primary.upstream.heldChanges).toBe(0); // nothing piles up while it waits
+    const reloadedAt = await reloaded;
+    expect(reloadedAt - deferredAt).toBeGreaterThanOrEqual(1400); // it waited for the backup, up to the deadline…
+    expect(reloadedAt - deferredAt).toBeLessThan(6000); // …and no longer
+    await primary.source.waitForSeq(master.source.appliedSeq(), 5000);
+    expect(primary.source.appliedSeq()).toBe(master.source.appliedSeq());
+    expect(primary.ha!.role()).toBe('primary'); // no switchover: the backup never reloaded
   });
 });
