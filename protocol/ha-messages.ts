@@ -20,6 +20,7 @@ export const HaKind = {
   TakeBack: 107,
   BackupReloaded: 108,
   Challenge: 109,
+  Status: 110,
 } as const;
 
 /** How far one side has received the other's journal: a stream resumes after `lastRecord`. */
@@ -110,6 +111,13 @@ export interface HaChallengeMessage {
   nonce: string;
 }
 
+/** Backup → primary every heartbeat: how far it is, for the primary's readiness [PROTO-HA-11]. */
+export interface HaStatusMessage {
+  kind: typeof HaKind.Status;
+  loaded: boolean;
+  appliedSeq: number;
+}
+
 /** Configured primary (serving as backup) → primary: hand the role back (`--auto-restore-primary`). */
 export interface HaTakeBackMessage {
   kind: typeof HaKind.TakeBack;
@@ -123,6 +131,7 @@ export interface HaBackupReloadedMessage {
 
 export type HaMessage =
   | HaChallengeMessage
+  | HaStatusMessage
   | HaHelloMessage
   | HaWelcomeMessage
   | HaStreamStartMessage
@@ -260,6 +269,8 @@ export function validateHaMessage(body: unknown): HaMessage {
       if (lineage) message.lineage = lineage;
       return message;
     }
+    case HaKind.Status:
+      return { kind: HaKind.Status, loaded: body.loaded === true, appliedSeq: uint(body, 'appliedSeq', 'Status') };
     case HaKind.Challenge:
       return { kind: HaKind.Challenge, nonce: str(body, 'nonce', 'Challenge', 128) };
     case HaKind.StreamStart:

@@ -15,8 +15,8 @@ export interface AdminTarget {
   haStatus(): Record<string, unknown> | undefined;
   /** The Prometheus samples, each with its help text. */
   metrics(): Metric[];
-  /** The graceful switchover of a pair; undefined when this server is not in a pair. */
-  switchover?(): Promise<{ ok: boolean; message: string }>;
+  /** The graceful switchover of a pair (`force`: even when it is not ready); undefined when this server is not in a pair. */
+  switchover?(force: boolean): Promise<{ ok: boolean; message: string }>;
 }
 
 /** One Prometheus sample; a name ending in `_total` is a counter, any other a gauge. */
@@ -78,7 +78,8 @@ export class AdminServer {
     if (request.method === 'POST' && path === '/ha/switchover') {
       const switchover = this.target.switchover;
       if (!switchover) return send(404, `${JSON.stringify({ ok: false, message: 'this server is not in a pair' })}\n`, 'application/json');
-      void switchover().then(
+      const force = new URL(request.url ?? '/', 'http://admin').searchParams.get('force') === '1';
+      void switchover.call(this.target, force).then(
         (outcome) => send(outcome.ok ? 200 : 409, `${JSON.stringify(outcome)}\n`, 'application/json'),
         (error: unknown) => send(500, `${JSON.stringify({ ok: false, message: (error as Error).message })}\n`, 'application/json'),
       );

@@ -7,7 +7,7 @@ import { CfgClient, type ConnectOptions } from '../client/client.js';
 import { MasterServer, MASTER_DEFAULTS } from '../master/master-server.js';
 import { DEFAULT_MAX_OBJECT_BYTES } from '../master/master-source.js';
 import type { TlsFiles } from '../net/tls-options.js';
-import { DEFAULT_PROTECTED_MODE_TIMEOUT_MS, HA_DEFAULTS, type HaOptions } from '../ha/ha-node.js';
+import { DEFAULT_PROTECTED_MODE_TIMEOUT_MS, DEFAULT_READY_AFTER_MS, HA_DEFAULTS, type HaOptions } from '../ha/ha-node.js';
 import { PROXY_DEFAULTS, ProxyServer } from '../proxy/proxy-server.js';
 import { DEFAULT_SERVICE_LIMITS, type ServiceLimits } from '../service/limits.js';
 import { createLogger, type Logger } from '../util/logger.js';
@@ -241,6 +241,7 @@ withServerOptions(program.command('proxy').description('run a configuration prox
   .option('--accept-clients-in-backup-mode', 'backup: serve reads and subscriptions (never writes) instead of refusing clients')
   .option('--auto-restore-primary', 'the configured primary takes the role back once healthy for --failures-to-switch heartbeats')
   .option('--config-reload-delay-if-primary', 'protected mode: on history-expired the backup reloads first, the pair switches over, then the former primary reloads')
+  .option('--ready-after <seconds>', 'a pair is ready for a switchover only after its link has been up this long (and the backup caught up)', String(DEFAULT_READY_AFTER_MS / 1000))
   .option('--protected-mode-timeout <seconds>', 'protected mode: reload anyway when the backup has not reloaded and taken over by then', String(DEFAULT_PROTECTED_MODE_TIMEOUT_MS / 1000))
   .option('--ha-chunk-size <n>', 'journal records per chunk on the HA link', String(HA_DEFAULTS.chunkSize))
   .option('--ha-chunk-timeout <ms>', 'longest a journal record waits for its chunk', String(HA_DEFAULTS.chunkTimeoutMs))
@@ -314,6 +315,7 @@ function pairOptions(pick: ReturnType<typeof optionPicker>): HaOptions | undefin
     autoRestorePrimary: Boolean(pick('autoRestorePrimary')),
     configReloadDelayIfPrimary: Boolean(pick('configReloadDelayIfPrimary')),
     protectedModeTimeoutMs: numberOption(pick, 'protectedModeTimeout', 1) * 1000,
+    readyAfterMs: numberOption(pick, 'readyAfter') * 1000,
     chunkSize: numberOption(pick, 'haChunkSize', 1),
     chunkTimeoutMs: numberOption(pick, 'haChunkTimeout'),
     maxSessionsSyncAtOnce: numberOption(pick, 'haMaxSessionsSyncAtOnce', 1),
@@ -360,11 +362,12 @@ ha.command('switchover')
   .description('hand the primary role to the backup gracefully (ask the primary\'s admin port)')
   .option('--admin <host:port>', "the primary's admin HTTP port", '127.0.0.1:9031')
   .option('--admin-token <token>', 'the admin token the proxy was started with (or CFGPROXY_ADMIN_TOKEN)')
-  .action(async (flags: { admin: string; adminToken?: string }) => {
+  .option('--force', 'switch over even when the pair is not ready (the backup may be behind)')
+  .action(async (flags: { admin: string; adminToken?: string; force?: boolean }) => {
     const token = flags.adminToken ?? process.env.CFGPROXY_ADMIN_TOKEN;
     let response: Response;
     try {
-      response = await fetch(`http://${flags.admin}/ha/switchover`, { method: 'POST', headers: token ? { authorization: `Bearer ${token}` } : {} });
+      response = await fetch(`http://${flags.admin}/ha/switchover${flags.force ? '?force=1' : ''}`, { method: 'POST', headers: token ? { authorization: `Bearer ${token}` } : {} });
     } catch (error) {
       throw new CfgError('CONNECTION_LOST', `cannot reach the admin port ${flags.admin}: ${(error as Error).message}`);
     }

@@ -52,6 +52,8 @@ export interface HaOptions {
   configReloadDelayIfPrimary?: boolean;
   /** Protected mode's deadline: past it (or with the link down) the primary reloads itself. */
   protectedModeTimeoutMs?: number;
+  /** A pair is ready for a switchover only after its link has been up this long (`--ready-after`, default 60 s). */
+  readyAfterMs?: number;
   chunkSize: number;
   chunkTimeoutMs: number;
   maxSessionsSyncAtOnce: number;
@@ -69,11 +71,17 @@ export const HA_DEFAULTS = {
   journalCapacity: 100_000,
 } as const;
 
+/** The default of `--ready-after`. */
+export const DEFAULT_READY_AFTER_MS = 60_000;
+
 /** The default of `--protected-mode-timeout`. */
 export const DEFAULT_PROTECTED_MODE_TIMEOUT_MS = 120_000;
 
-/** How long a switchover waits for the peer to take over. */
-const SWITCHOVER_TIMEOUT_MS = 10_000;
+/**
+ * How long a switchover waits for the peer to take over: meanwhile neither member takes new
+ * sessions, so it is short; a ready backup takes over in milliseconds.
+ */
+const SWITCHOVER_TIMEOUT_MS = 1_000;
 
 interface HaNodeDeps {
   history: HistoryLog;
@@ -117,6 +125,14 @@ export class HaNode extends EventEmitter implements PairRole, PairLinkHost {
   /** Protected mode: the backup said it reloaded; our deferred reload may follow a switchover. */
   private peerReloaded = false;
   private protectedTimer: NodeJS.Timeout | null = null;
+  /** When the current link came up (performance.now()). */
+  private linkUpAt = 0;
+  /** The backup's last Status, and where this primary was one heartbeat before it came. */
+  private peerStatus: { loaded: boolean; appliedSeq: number } | undefined;
+  private previousBeat = { appliedSeq: 0, journalRecord: 0 };
+  private currentBeat = { appliedSeq: 0, journalRecord: 0 };
+  /** As backup: the seq of the newest change the primary's journal carried. */
+  private journalChangeSeq = 0;
   private readonly identity: PairIdentity;
 
   constructor(
@@ -225,6 +241,9 @@ export class HaNode extends EventEmitter implements PairRole, PairLinkHost {
   private async beat(): Promise<void> {
     if (this.stopped) return;
     if (!this.link && this.options.peer && !this.dialing) void this.dialPeer();
+    this.previousBeat = this.currentBeat;
+    this.currentBeat = { appliedSeq: this.source?.appliedSeq() ?? 0, journalRecord: this.journal.lastRecord };
+    if (this.machine.role === 'backup') this.link?.sendStatus(this.source?.isLoaded === true, this.source?.appliedSeq() ?? 0);
     this.considerTakingBack();
     if (!this.machine.shouldProbe) return;
     // The primary's client port once a handshake told us where it is; before that only its HA
@@ -312,6 +331,8 @@ export class HaNode extends EventEmitter implements PairRole, PairLinkHost {
   /** The handshake is done: roles are settled (the listener first), then the link streams the right way. */
   private settleRoles(peerRole: HaRole, peerClientEndpoint: string): void {
     this.peerClientEndpoint = peerClientEndpoint;
+    this.linkUpAt = performance.now();
+    this.peerStatus = undefined;
     this.deps.logger.info({ peerRole, peer: peerClientEndpoint, role: this.machine.role }, 'HA link up');
     this.onRoleEvents(this.machine.onLinkUp(peerRole));
   }
@@ -337,6 +358,34 @@ export class HaNode extends EventEmitter implements PairRole, PairLinkHost {
     }
   }
 
+  onPeerStatus(status: { loaded: boolean; appliedSeq: number }): void {
+    this.peerStatus = status;
+  }
+
+  /**
+   * Whether a switchover would go well now, and if not why [PROTO-HA-11]. The primary: the link has
+   * been up `--ready-after`, the backup has loaded, has applied every change this member had one
+   * heartbeat ago, and has acknowledged the journal up to where it was then (so every session is
+   * mirrored). The backup: linked, loaded, and it has applied every change the journal brought.
+   */
+  readiness(): { ready: boolean; reason?: string } {
+    const not = (reason: string): { ready: boolean; reason: string } => ({ ready: false, reason });
+    if (!this.linkUp) return not('the HA link is down');
+    if (!this.source?.isLoaded) return not('this member has not loaded the configuration');
+    if (this.machine.role === 'backup') {
+      const applied = this.source.appliedSeq();
+      return applied >= this.journalChangeSeq ? { ready: true } : not(`this backup is at seq ${applied}, the primary's journal at ${this.journalChangeSeq}`);
+    }
+    const readyAfterMs = this.options.readyAfterMs ?? DEFAULT_READY_AFTER_MS;
+    const upMs = performance.now() - this.linkUpAt;
+    if (upMs < readyAfterMs) return not(`the link has been up ${Math.round(upMs / 1000)} s of the ${readyAfterMs / 1000} s --ready-after asks`);
+    const peer = this.peerStatus;
+    if (!peer?.loaded) return not('the backup has not loaded the configuration');
+    if (peer.appliedSeq < this.previousBeat.appliedSeq) return not(`the backup is at seq ${peer.appliedSeq}, behind ${this.previousBeat.appliedSeq}`);
+    if (this.traffic.ackedUpTo < this.previousBeat.journalRecord) return not(`the backup has acknowledged journal record ${this.traffic.ackedUpTo} of ${this.previousBeat.journalRecord}: sessions are still being mirrored`);
+    return { ready: true };
+  }
+
   onPeerRequest(request: 'take-back' | 'backup-reloaded'): void {
     if (request === 'take-back') {
       if (this.machine.role === 'primary' && this.options.role === 'backup') void this.switchover();
@@ -350,7 +399,8 @@ export class HaNode extends EventEmitter implements PairRole, PairLinkHost {
   private async protectedSwitchover(): Promise<void> {
     this.peerReloaded = false;
     this.clearProtectedDeadline();
-    const outcome = await this.switchover();
+    // The backup has just reloaded: it is fresher than this member, whatever the readiness says.
+    const outcome = await this.switchover({ force: true });
     this.deps.logger.info({ event: 'HA-013', ok: outcome.ok, reason: outcome.message }, 'protected mode: switched over to the reloaded backup');
     this.upstream?.releaseDeferredReload(!outcome.ok);
   }
@@ -449,6 +499,7 @@ export class HaNode extends EventEmitter implements PairRole, PairLinkHost {
           break;
         }
         case 'change':
+          this.journalChangeSeq = Math.max(this.journalChangeSeq, record.change.seq);
           this.source?.applyForwarded(record.change, record.credential);
           break;
       }
@@ -460,10 +511,12 @@ export class HaNode extends EventEmitter implements PairRole, PairLinkHost {
    * The manual switchover [PROTO-HA-6], on the primary: stop taking requests, flush the journal,
    * let the backup take over once it has every change we applied, then send our clients to it.
    */
-  async switchover(): Promise<{ ok: boolean; message: string }> {
+  async switchover(options: { force?: boolean } = {}): Promise<{ ok: boolean; message: string }> {
     const link = this.link;
     if (this.machine.role !== 'primary') return { ok: false, message: `this member is the backup; ask the primary${this.peerClientEndpoint ? ` (${this.peerClientEndpoint})` : ''}` };
     if (!link?.isOpen) return { ok: false, message: 'the HA link is down: no backup to hand over to' };
+    const readiness = this.readiness();
+    if (!readiness.ready && !options.force) return { ok: false, message: `the pair is not ready for a switchover: ${readiness.reason} (force overrides)` };
     this.onRoleEvents(this.machine.handOver());
     link.stopSending();
     const outcome = await link.requestSwitchover(this.source?.appliedSeq() ?? 0, SWITCHOVER_TIMEOUT_MS);
@@ -509,7 +562,8 @@ export class HaNode extends EventEmitter implements PairRole, PairLinkHost {
       peer: this.options.peer ?? null,
       primaryEndpoint: this.primaryEndpoint() ?? null,
       journal: { lastRecord: this.journal.lastRecord, lag, ...this.traffic, mirroredSessions: this.mirroredSessions.size },
-      readyForSwitchover: this.linkUp && lag <= 0 ? 1 : 0,
+      readyForSwitchover: this.readiness().ready ? 1 : 0,
+      notReadyBecause: this.readiness().reason ?? null,
       readyForUpgrade: role === 'backup' ? 1 : 0,
     };
   }

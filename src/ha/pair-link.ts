@@ -26,6 +26,8 @@ export interface JournalTraffic {
 
 /** What a link needs from the pair member that owns it. */
 export interface PairLinkHost {
+  /** The backup's Status [PROTO-HA-11]. */
+  onPeerStatus(status: { loaded: boolean; appliedSeq: number }): void;
   role(): HaRole;
   readonly journal: Journal;
   readonly traffic: JournalTraffic;
@@ -163,6 +165,9 @@ export class PairLink {
       case HaKind.TakeBack:
         this.host.onPeerRequest('take-back');
         return;
+      case HaKind.Status:
+        this.host.onPeerStatus(message);
+        return;
       case HaKind.BackupReloaded:
         this.host.onPeerRequest('backup-reloaded');
         return;
@@ -252,6 +257,11 @@ export class PairLink {
     this.connection.writeFrame(frame);
     this.host.traffic.recordsSent += records.length;
     this.host.traffic.bytesSent += frame.length;
+  }
+
+  /** As backup: how far this member is, for the primary's readiness [PROTO-HA-11]. */
+  sendStatus(loaded: boolean, appliedSeq: number): void {
+    if (this.open) this.connection.send({ kind: HaKind.Status, loaded, appliedSeq });
   }
 
   /** Tells the peer something it acts on: take-back (give us the role) or backup-reloaded. */

@@ -222,7 +222,7 @@ function adminTarget(source: ProxySource, service: ConfigService, upstream: Upst
     },
     active: () => serving() && source.serverRole() !== 'backup',
     haStatus: () => ha?.status(),
-    ...(ha ? { switchover: () => ha.switchover() } : {}),
+    ...(ha ? { switchover: (force: boolean) => ha.switchover({ force }) } : {}),
     metrics: () => {
       const metrics: Metric[] = [
         { name: 'cfgproxy_applied_seq', help: 'Seq of the last change applied from the master.', value: source.appliedSeq() },

@@ -19,7 +19,7 @@ afterEach(async () => {
 });
 
 function haOptions(role: 'primary' | 'backup', extra: Partial<HaOptions> = {}): HaOptions {
-  return { ...HA_DEFAULTS, role, secret: 's3cret', addpTimeoutMs: 300, heartbeatIntervalMs: 100, failuresToSwitch: 3, acceptClientsInBackupMode: false, ...extra };
+  return { ...HA_DEFAULTS, role, secret: 's3cret', addpTimeoutMs: 300, heartbeatIntervalMs: 100, failuresToSwitch: 3, acceptClientsInBackupMode: false, readyAfterMs: 0, ...extra };
 }
 
 async function member(dir: string, masterPort: number, name: string, ha: HaOptions, extra: Partial<ProxyOptions> = {}): Promise<ProxyServer> {
@@ -186,6 +186,7 @@ describe('pair', () => {
     })();
     while (committed.length < 30) await new Promise((resolve) => writer.once('notification', resolve));
 
+    await until(() => primary.ha!.readiness().ready, 5000, 'the pair being ready');
     // Through the admin port, as `cfgproxy ha switchover` does.
     const response = await fetch(`http://127.0.0.1:${primary.admin!.port}/ha/switchover`, { method: 'POST' });
     expect(response.status).toBe(200);
@@ -432,5 +433,36 @@ describe('pair protected mode', () => {
     await primary.source.waitForSeq(master.source.appliedSeq(), 5000);
     expect(primary.source.appliedSeq()).toBe(master.source.appliedSeq());
     expect(primary.ha!.role()).toBe('primary'); // no switchover: the backup never reloaded
+  });
+});
+
+describe('pair readiness', () => {
+  it('readiness - not ready until the link has been up --ready-after and the backup caught up; a refused switchover (409, with the reason) leaves the primary serving; --force overrides', async () => {
+    const { master, dir, cleanup } = await startTestMaster();
+    toClose.push(cleanup);
+    const primary = await member(dir, master.port, 'primary', haOptions('primary', { haPort: 0, readyAfterMs: 1500 }));
+    const backup = await member(dir, master.port, 'backup', haOptions('backup', { peer: `127.0.0.1:${primary.ha!.server!.port}`, readyAfterMs: 1500 }));
+    await linkUp(backup);
+    const url = `http://127.0.0.1:${primary.admin!.port}`;
+    const ha = async (): Promise<{ readyForSwitchover: number; notReadyBecause: string | null }> => (await (await fetch(`${url}/ha`)).json()) as { readyForSwitchover: number; notReadyBecause: string | null };
+    expect(await ha()).toMatchObject({ readyForSwitchover: 0, notReadyBecause: expect.stringMatching(/ready-after/) });
+    const refused = await fetch(`${url}/ha/switchover`, { method: 'POST' });
+    expect(refused.status).toBe(409);
+    expect(((await refused.json()) as { message: string }).message).toMatch(/not ready/);
+    expect(primary.ha!.role()).toBe('primary');
+    expect((await client(primary.port)).server?.serverRole).toBe('primary'); // still takes new sessions
+
+    await until(() => primary.ha!.readiness().ready, 6000, 'the pair being ready');
+    expect(await ha()).toMatchObject({ readyForSwitchover: 1, notReadyBecause: null });
+    expect(backup.ha!.readiness()).toEqual({ ready: true });
+    const done = await fetch(`${url}/ha/switchover`, { method: 'POST' });
+    expect(done.status).toBe(200);
+    expect(backup.ha!.role()).toBe('primary');
+
+    // Right after the switchover the new primary's link is young again: only force switches back.
+    const backUrl = `http://127.0.0.1:${backup.admin!.port}`;
+    expect((await fetch(`${backUrl}/ha/switchover`, { method: 'POST' })).status).toBe(409);
+    expect((await fetch(`${backUrl}/ha/switchover?force=1`, { method: 'POST' })).status).toBe(200);
+    expect(primary.ha!.role()).toBe('primary');
   });
 });

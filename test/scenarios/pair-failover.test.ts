@@ -31,7 +31,7 @@ async function pair() {
   toClose.push(cleanup);
   const masterPort = master.port;
   const [primaryPort, haPort] = [await freePort(), await freePort()];
-  const common = ['--master', `127.0.0.1:${masterPort}`, '--user', 'admin', '--ha-addp', '1', '--heartbeat-interval', '0.2', '--failures-to-switch', '3', '--master-addp', '1', '--admin-port', '0'];
+  const common = ['--master', `127.0.0.1:${masterPort}`, '--user', 'admin', '--ha-addp', '1', '--heartbeat-interval', '0.2', '--failures-to-switch', '3', '--master-addp', '1', '--admin-port', '0', '--ready-after', '0'];
   const env = { CFGPROXY_PROXY_PASSWORD: ADMIN_PASSWORD, CFGPROXY_HA_SECRET: SECRET };
   const primary = await startCli(['proxy', ...common, '--role', 'primary', '--port', String(primaryPort), '--ha-port', String(haPort), '--history-db', join(dir, 'primary.db')], 'configuration loaded', env);
   const backup = await startCli(['proxy', ...common, '--role', 'backup', '--port', '0', '--peer', `127.0.0.1:${haPort}`, '--history-db', join(dir, 'backup.db')], 'configuration loaded', env);
@@ -117,8 +117,12 @@ describe('warm-standby pair', () => {
     toClose.push(() => writer.close());
     const committed = [(await writer.create({ type: 'Skill', name: 'before-term', tenant: 1 })).seq];
 
-    // What an operator sees first: `cfgproxy status` on the primary's admin port.
+    // What an operator sees first: `cfgproxy status` on the primary's admin port, once the pair is ready.
     const adminPort = primary.lines.find((line) => line.msg === 'admin HTTP listening')!.adminPort as number;
+    for (let tries = 0; ((await (await fetch(`http://127.0.0.1:${adminPort}/ha`)).json()) as { readyForSwitchover: number }).readyForSwitchover !== 1; tries += 1) {
+      if (tries > 50) throw new Error('the pair never became ready');
+      await new Promise((resolve) => setTimeout(resolve, 100)); // readiness emits no event: poll, as an operator would
+    }
     const status = JSON.parse((await run(process.execPath, [CLI, 'status', '--admin', `127.0.0.1:${adminPort}`, '--json'])).stdout) as { serving: boolean; active: boolean; pair: { role: string; link: string; readyForSwitchover: number } };
     expect(status).toMatchObject({ serving: true, active: true, pair: { role: 'primary', link: 'up', readyForSwitchover: 1 } });
 
