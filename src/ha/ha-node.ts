@@ -24,6 +24,7 @@ import type { SessionObserver } from '../service/config-service.js';
 import type { ClientSession } from '../service/session.js';
 import type { Logger } from '../util/logger.js';
 import { helloProof, newNonce, sameProof, welcomeProof } from './handshake.js';
+import { JournalCheck } from './journal-check.js';
 import { HaServer, lineageRefusal, type PairIdentity } from './ha-server.js';
 import { Journal } from './journal.js';
 import { PairLink, type JournalTraffic, type PairLinkHost } from './pair-link.js';
@@ -125,6 +126,12 @@ export class HaNode extends EventEmitter implements PairRole, PairLinkHost {
   /** Protected mode: the backup said it reloaded; our deferred reload may follow a switchover. */
   private peerReloaded = false;
   private protectedTimer: NodeJS.Timeout | null = null;
+  private readonly journalCheck = new JournalCheck((seq, why) => {
+    this.journalDisagreements += 1;
+    this.deps.logger.warn({ event: 'HA-018', seq }, `journal change refused: ${why}`);
+  });
+  /** Change records of the primary that disagreed with this member's master stream. */
+  journalDisagreements = 0;
   /** When the current link came up (performance.now()). */
   private linkUpAt = 0;
   /** The backup's last Status, and where this primary was one heartbeat before it came. */
@@ -228,6 +235,7 @@ export class HaNode extends EventEmitter implements PairRole, PairLinkHost {
     await this.server?.start();
     this.stopApplied = source.onApplied((change, credential) => {
       if (this.machine.role === 'primary') this.journal.append({ k: 'change', change, ...(credential !== undefined ? { credential } : {}) });
+      else this.journalCheck.ownApplied(change);
     });
     this.positionTimer = setInterval(() => this.journalPositions(), this.options.chunkTimeoutMs);
     this.positionTimer.unref();
@@ -499,8 +507,9 @@ export class HaNode extends EventEmitter implements PairRole, PairLinkHost {
           break;
         }
         case 'change':
+          // Verified against this member's own master stream, never applied from the primary's word.
           this.journalChangeSeq = Math.max(this.journalChangeSeq, record.change.seq);
-          this.source?.applyForwarded(record.change, record.credential);
+          this.journalCheck.forwardedChange(record.change);
           break;
       }
     }

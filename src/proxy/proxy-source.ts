@@ -300,16 +300,6 @@ export class ProxySource implements ConfigSource {
     return () => this.events.off('applied', listener);
   }
 
-  /**
-   * A change the primary forwards over the HA link: applied only when it is the very next seq,
-   * so it can never open a gap; anything else comes through this proxy's own master link.
-   */
-  applyForwarded(message: ChangeMessage, credential: string | undefined): boolean {
-    if (!this.loaded || message.seq !== this.state.appliedSeq + 1) return false;
-    this.applyChange(message, credential);
-    return true;
-  }
-
   /** Puts one change into the history log and memory (the shared landing). */
   private record(before: ConfigObject | undefined, after: ConfigObject | undefined, notification: ChangeMessage, credential: string | undefined): void {
     const placed = (after ?? before)!;

@@ -1,6 +1,7 @@
+import net from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ErrorCode, HaKind, Kind } from '../../protocol/index.js';
+import { encodeFrame, ErrorCode, FrameDecoder, HaKind, Kind, validateHaMessage, type HaMessage } from '../../protocol/index.js';
 import { connect, type CfgClient, type Notification } from '../../src/client/index.js';
 import { HA_DEFAULTS, type HaOptions } from '../../src/ha/ha-node.js';
 import { helloProof, newNonce, welcomeProof } from '../../src/ha/handshake.js';
@@ -452,17 +453,61 @@ describe('pair readiness', () => {
     expect(primary.ha!.role()).toBe('primary');
     expect((await client(primary.port)).server?.serverRole).toBe('primary'); // still takes new sessions
 
-    await until(() => primary.ha!.readiness().ready, 6000, 'the pair being ready');
-    expect(await ha()).toMatchObject({ readyForSwitchover: 1, notReadyBecause: null });
-    expect(backup.ha!.readiness()).toEqual({ ready: true });
-    const done = await fetch(`${url}/ha/switchover`, { method: 'POST' });
-    expect(done.status).toBe(200);
+    // Force overrides: the roles turn even though the link is young.
+    expect((await fetch(`${url}/ha/switchover?force=1`, { method: 'POST' })).status).toBe(200);
     expect(backup.ha!.role()).toBe('primary');
 
-    // Right after the switchover the new primary's link is young again: only force switches back.
+    // Once the pair is ready, a plain switchover turns them back.
     const backUrl = `http://127.0.0.1:${backup.admin!.port}`;
-    expect((await fetch(`${backUrl}/ha/switchover`, { method: 'POST' })).status).toBe(409);
-    expect((await fetch(`${backUrl}/ha/switchover?force=1`, { method: 'POST' })).status).toBe(200);
+    await until(() => backup.ha!.readiness().ready, 6000, 'the pair being ready');
+    expect(((await (await fetch(`${backUrl}/ha`)).json()) as { readyForSwitchover: number })).toMatchObject({ readyForSwitchover: 1, notReadyBecause: null });
+    expect(primary.ha!.readiness()).toEqual({ ready: true }); // the backup side: linked, loaded, caught up
+    expect((await fetch(`${backUrl}/ha/switchover`, { method: 'POST' })).status).toBe(200);
     expect(primary.ha!.role()).toBe('primary');
+  });
+});
+
+describe('pair journal check', () => {
+  it("pair - a fake primary that knows the secret forwards a forged change: the backup applies only its own master's change and reports the disagreement", async () => {
+    const { master, dir, cleanup } = await startTestMaster();
+    toClose.push(cleanup);
+    // The fake primary: the HA listener side, built on the project's codec.
+    const sockets: net.Socket[] = [];
+    let linked!: (socket: net.Socket) => void;
+    const forged = new Promise<net.Socket>((resolve) => (linked = resolve));
+    const fake = net.createServer((socket) => {
+      sockets.push(socket);
+      const challenge = newNonce();
+      const decoder = new FrameDecoder<HaMessage>({
+        onMessage: (message) => {
+          if (message.kind !== HaKind.Hello) return;
+          socket.write(encodeFrame({ kind: HaKind.Welcome, version: 1, proof: welcomeProof('s3cret', 'cfgproxy', message.nonce, challenge), role: 'primary', clientEndpoint: '127.0.0.1:1' }));
+          socket.write(encodeFrame({ kind: HaKind.StreamStart, journalId: 'fake', resumed: false }));
+          linked(socket);
+        },
+        onInvalidMessage: () => undefined,
+        onProtocolError: () => undefined,
+      }, undefined, validateHaMessage);
+      socket.on('data', (chunk: Buffer) => decoder.push(chunk));
+      socket.on('error', () => undefined);
+      socket.write(encodeFrame({ kind: HaKind.Challenge, nonce: challenge }));
+    });
+    await new Promise<void>((resolve) => fake.listen(0, '127.0.0.1', resolve));
+    toClose.push(() => new Promise<void>((resolve) => { for (const s of sockets) s.destroy(); fake.close(() => resolve()); }));
+
+    const backup = await member(dir, master.port, 'backup', haOptions('backup', { peer: `127.0.0.1:${(fake.address() as net.AddressInfo).port}` }));
+    const socket = await forged;
+
+    const writer = await client(master.port);
+    const next = master.source.appliedSeq() + 1;
+    const at = Date.now();
+    // The next seq, forged: a Skill the master never created.
+    socket.write(encodeFrame({ kind: HaKind.Records, records: [{ r: 1, k: 'change', change: { kind: Kind.ObjectCreated, seq: next, at, object: { type: 'Skill', dbid: 9999, name: 'forged', tenant: 1, folder: 0, state: 'enabled', props: {}, options: {}, annex: {} } } }] }));
+    const real = await writer.create({ type: 'Skill', name: 'real', tenant: 1 });
+    expect(real.seq).toBe(next);
+    await backup.source.waitForSeq(next, 5000);
+    await until(() => backup.ha!.journalDisagreements === 1, 5000, 'the disagreement being reported');
+    expect(backup.source.store.get('Skill', 9999)).toBeUndefined();
+    expect(backup.source.store.get('Skill', real.dbid)?.name).toBe('real');
   });
 });
