@@ -1,29 +1,16 @@
-import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { connect, type CfgClient } from '../../src/client/index.js';
 import { Mirror, snapshotOf } from '../helpers/mirror.js';
-import { freePort, killAll, killed, startMasterProcess, startProxyProcess, takeServerFaults } from '../helpers/processes.js';
+import { freePort, killed, startMasterProcess, startProxyProcess } from '../helpers/processes.js';
+import { scenarioHooks } from '../helpers/scenario.js';
+
+const { toClose, tempDir } = scenarioHooks('lineage');
 
 const PASSWORD = 'lineage-scenario';
-const toClose: Array<() => Promise<void>> = [];
-const dirs: string[] = [];
 
-afterEach(async () => {
-  // Invariant 8: no server process may end or log an uncaught exception, whatever a test did to it.
-  const faults = takeServerFaults();
-  for (const close of toClose.splice(0).reverse()) await close();
-  killAll();
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-  expect(faults).toEqual([]);
-});
 
-function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'cfgproxy-lineage-'));
-  dirs.push(dir);
-  return dir;
-}
 
 async function client(port: number, extra: { reconnect?: boolean } = {}): Promise<CfgClient> {
   const c = await connect({ endpoints: `127.0.0.1:${port}`, user: 'admin', password: PASSWORD, standby: false, ...extra });
@@ -86,7 +73,6 @@ describe('one seq space: a proxy never merges two databases', () => {
       expect(atB.options.note).toEqual({ via: 'proxy' });
 
       expect(proxy.child.exitCode).toBeNull();
-      expect(takeServerFaults()).toEqual([]);
     });
   }
 
@@ -123,6 +109,5 @@ describe('one seq space: a proxy never merges two databases', () => {
     expect(mirror.sorted()).toEqual(await snapshotOf(writer));
     expect([...mirror.objects.values()].some((o) => o.name.startsWith('late-'))).toBe(false);
     expect(mirror.misfits).toEqual([]);
-    expect(takeServerFaults()).toEqual([]);
   });
 });

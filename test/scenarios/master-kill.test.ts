@@ -1,24 +1,14 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { connect } from '../../src/client/index.js';
-import { killAll, killed, startMasterProcess, takeServerFaults } from '../helpers/processes.js';
+import { killed, startMasterProcess } from '../helpers/processes.js';
+import { scenarioHooks } from '../helpers/scenario.js';
 
-const dirs: string[] = [];
-
-afterEach(() => {
-  // Invariant 8: no server process may end or log an uncaught exception, whatever a test did to it.
-  const faults = takeServerFaults();
-  killAll();
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-  expect(faults).toEqual([]);
-});
+const { tempDir } = scenarioHooks('kill');
 
 describe('master process', () => {
   it('master - SIGKILL in the middle of a write stream loses no committed change and no seq', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'cfgproxy-kill-'));
-    dirs.push(dir);
+    const dir = tempDir();
     const dbPath = join(dir, 'master.db');
     const first = await startMasterProcess(dbPath, 'kill-test');
     const writer = await connect({ endpoints: `127.0.0.1:${first.port}`, user: 'admin', password: 'kill-test', reconnect: false });

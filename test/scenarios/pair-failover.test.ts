@@ -1,23 +1,14 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { connect, type CfgClient, type Notification } from '../../src/client/index.js';
 import { ADMIN_PASSWORD, adminClient, startTestMaster } from '../helpers/master.js';
-import { freePort, killAll, killed, startCli, type CliProcess, takeServerFaults } from '../helpers/processes.js';
+import { freePort, killed, startCli } from '../helpers/processes.js';
+import { scenarioHooks } from '../helpers/scenario.js';
 
-const toClose: Array<() => Promise<void>> = [];
-const dirs: string[] = [];
-afterEach(async () => {
-  // Invariant 8: no server process may end or log an uncaught exception, whatever a test did to it.
-  const faults = takeServerFaults();
-  killAll();
-  for (const close of toClose.splice(0).reverse()) await close();
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-  expect(faults).toEqual([]);
-});
+const { toClose, tempDir } = scenarioHooks('pair');
+
 
 const SECRET = 'pair-secret';
 const CLI = new URL('../../bin/cfgproxy.js', import.meta.url).pathname;
@@ -25,8 +16,7 @@ const run = promisify(execFile);
 
 /** A master (in this process) and a primary and a backup proxy (real processes) paired on an HA port. */
 async function pair() {
-  const dir = mkdtempSync(join(tmpdir(), 'cfgproxy-pair-'));
-  dirs.push(dir);
+  const dir = tempDir();
   const { master, cleanup } = await startTestMaster();
   toClose.push(cleanup);
   const masterPort = master.port;

@@ -1,20 +1,11 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ADMIN_PASSWORD, startTestMaster } from '../helpers/master.js';
-import { freePort, killAll, killed, startCli, takeServerFaults, type CliProcess } from '../helpers/processes.js';
+import { freePort, killed, startCli, type CliProcess } from '../helpers/processes.js';
+import { scenarioHooks } from '../helpers/scenario.js';
 
-const toClose: Array<() => Promise<void>> = [];
-const dirs: string[] = [];
-afterEach(async () => {
-  // Invariant 8: no server process may end or log an uncaught exception, whatever a test did to it.
-  const faults = takeServerFaults();
-  killAll();
-  for (const close of toClose.splice(0).reverse()) await close();
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-  expect(faults).toEqual([]);
-});
+const { toClose, tempDir } = scenarioHooks('flap');
+
 
 // The defaults (1 s, 3 failures to switch): a restart within 3 s leaves the waiting member backup.
 const HEARTBEAT_MS = 1000;
@@ -28,8 +19,7 @@ async function activeMembers(adminPorts: number[]): Promise<number[]> {
 describe('pair flap', () => {
   for (const delayMs of [300, 2000, 6000]) {
     it(`flap - the promoted member crashes and is restarted after ${delayMs} ms: exactly one primary serves again within two heartbeats of the link coming up`, async () => {
-      const dir = mkdtempSync(join(tmpdir(), 'cfgproxy-flap-'));
-      dirs.push(dir);
+      const dir = tempDir();
       const { master, cleanup } = await startTestMaster();
       toClose.push(cleanup);
       const [haPort, adminA, adminB, portA, portB] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);

@@ -1,24 +1,15 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../protocol/index.js';
 import { connect, type CfgClient, type Notification } from '../../src/client/index.js';
 import { ProxyServer } from '../../src/proxy/proxy-server.js';
-import { freePort, killAll, killed, startMasterProcess, takeServerFaults } from '../helpers/processes.js';
+import { freePort, killed, startMasterProcess } from '../helpers/processes.js';
+import { scenarioHooks } from '../helpers/scenario.js';
+
+const { toClose, tempDir } = scenarioHooks('proxy-failover');
 
 const PASSWORD = 'proxy-failover';
-const toClose: Array<() => Promise<void>> = [];
-const dirs: string[] = [];
 
-afterEach(async () => {
-  // Invariant 8: no server process may end or log an uncaught exception, whatever a test did to it.
-  const faults = takeServerFaults();
-  for (const close of toClose.splice(0).reverse()) await close();
-  killAll();
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-  expect(faults).toEqual([]);
-});
 
 async function client(port: number, user = 'admin', password = PASSWORD): Promise<CfgClient> {
   const c = await connect({ endpoints: `127.0.0.1:${port}`, user, password });
@@ -42,8 +33,7 @@ function nextNotifications(c: CfgClient, count: number): Promise<number[]> {
 
 describe('proxy with a master process that dies', () => {
   it('proxy - master SIGKILLed: reads, logins and subscriptions go on, writes fail fast; restarted: the proxy catches up', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'cfgproxy-proxy-kill-'));
-    dirs.push(dir);
+    const dir = tempDir();
     const port = await freePort();
     const dbPath = join(dir, 'master.db');
     let master = await startMasterProcess(dbPath, PASSWORD, port);

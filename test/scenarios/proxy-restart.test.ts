@@ -2,29 +2,17 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { connect, type CfgClient, type Notification } from '../../src/client/index.js';
-import { freePort, killAll, killed, startCli, startMasterProcess, startProxyProcess, takeServerFaults } from '../helpers/processes.js';
+import { freePort, killed, startCli, startMasterProcess, startProxyProcess } from '../helpers/processes.js';
 import { requireCapability } from '../helpers/tools.js';
+import { scenarioHooks } from '../helpers/scenario.js';
+
+const { toClose, tempDir } = scenarioHooks('restart');
 
 const PASSWORD = 'proxy-restart';
-const toClose: Array<() => Promise<void>> = [];
-const dirs: string[] = [];
 
-afterEach(async () => {
-  // Invariant 8: no server process may end or log an uncaught exception, whatever a test did to it.
-  const faults = takeServerFaults();
-  for (const close of toClose.splice(0).reverse()) await close();
-  killAll();
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-  expect(faults).toEqual([]);
-});
 
-function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'cfgproxy-restart-'));
-  dirs.push(dir);
-  return dir;
-}
 
 /** An SDK client of the proxy that records every notification seq and every reset. */
 interface Watcher {
@@ -83,7 +71,6 @@ describe('a proxy restarted on its history log', () => {
       expect(w.resets).toBe(0);
       expect(w.seqs).toEqual(committed);
     }
-    expect(takeServerFaults()).toEqual([]);
   }, 60_000);
 
   it('restart - the history db on a full file system: the proxy keeps serving, says so on /health and /metrics, and recovers when space returns', async (context) => {
@@ -130,7 +117,6 @@ describe('a proxy restarted on its history log', () => {
     const again = await startProxyProcess(args);
     const resumed = again.lines.find((line) => line.event === 'PROXY-002');
     expect(resumed?.seq).toBe(last);
-    expect(takeServerFaults()).toEqual([]);
   }, 60_000);
 });
 
