@@ -7,13 +7,12 @@
  */
 import { fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { connect } from '../src/client/index.js';
 import { seedMasterDatabase } from './seed.js';
-import { PASSWORD, percentile, request, startServer } from './support.js';
+import { freePort, PASSWORD, percentile, request, startServer } from './support.js';
 
 const { values } = parseArgs({
   options: {
@@ -108,13 +107,3 @@ master.child.kill('SIGKILL');
 rmSync(dir, { recursive: true, force: true });
 process.exit(0);
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}

@@ -3,7 +3,7 @@ import { ErrorCode, Kind, type ErrorMessage, type Message } from '../../protocol
 import { connect, type CfgClient, type Notification } from '../../src/client/index.js';
 import { approximateBytes } from '../../src/service/chunks.js';
 import { Ring } from '../../src/util/ring.js';
-import { ADMIN_PASSWORD, adminClient, startTestMaster } from '../helpers/master.js';
+import { ADMIN_PASSWORD, startTestMaster } from '../helpers/master.js';
 import { startTestProxy } from '../helpers/proxy.js';
 import { RawPeer } from '../helpers/raw-peer.js';
 import { until } from '../helpers/until.js';
