@@ -511,3 +511,30 @@ describe('pair journal check', () => {
     expect(backup.source.store.get('Skill', real.dbid)?.name).toBe('real');
   });
 });
+
+describe('pair switchover window', () => {
+  it('switchover - at most 1 s passes in which neither member takes a new session', async () => {
+    const { primary, backup } = await setup();
+    await until(() => primary.ha!.readiness().ready, 5000, 'the pair being ready');
+    const sessionsTakenAt: number[] = [];
+    let trying = true;
+    const login = async (port: number): Promise<void> => {
+      const c = await connect({ endpoints: `127.0.0.1:${port}`, user: 'admin', password: ADMIN_PASSWORD, reconnect: false, standby: false }).catch(() => undefined);
+      if (c?.server?.serverRole === 'primary') sessionsTakenAt.push(performance.now());
+      await c?.close();
+    };
+    const attempts = (async () => {
+      while (trying) await Promise.all([login(primary.port), login(backup.port)]);
+    })();
+    await until(() => sessionsTakenAt.length >= 5, 5000, 'logins before the switchover');
+    const response = await fetch(`http://127.0.0.1:${primary.admin!.port}/ha/switchover`, { method: 'POST' });
+    expect(response.status).toBe(200);
+    const switchedAt = performance.now();
+    await until(() => sessionsTakenAt.some((t) => t > switchedAt + 200), 5000, 'logins after the switchover');
+    trying = false;
+    await attempts;
+    const gaps = sessionsTakenAt.slice(1).map((t, i) => t - sessionsTakenAt[i]);
+    expect(Math.max(...gaps)).toBeLessThan(1000);
+    expect(backup.ha!.role()).toBe('primary');
+  });
+});
