@@ -44,6 +44,8 @@ export interface HaHelloMessage {
   proof: string;
   /** The role the sender holds now (a promoted backup says primary). */
   role: HaRole;
+  /** The sender's term: raised by every promotion, persisted; the higher wins [PROTO-HA-12]. */
+  term?: number;
   /** Where clients reach the sender (probed by the other side when the link is down). */
   clientEndpoint: string;
   /** How far the sender got in the other side's journal, so only what it missed is sent. */
@@ -59,6 +61,8 @@ export interface HaWelcomeMessage {
   /** The listener's HMAC over the dialer's nonce and its own: the dialer knows it reached its pair [PROTO-HA-9]. */
   proof: string;
   role: HaRole;
+  /** The listener's term after it settled its role [PROTO-HA-12]. */
+  term?: number;
   clientEndpoint: string;
   received?: JournalPosition;
   lineage?: Lineage;
@@ -247,6 +251,7 @@ export function validateHaMessage(body: unknown): HaMessage {
         nonce: str(body, 'nonce', 'Hello', 128),
         proof: str(body, 'proof', 'Hello', 128),
         role: role(body, 'Hello'),
+        ...(body.term !== undefined ? { term: uint(body, 'term', 'Hello') } : {}),
         clientEndpoint: str(body, 'clientEndpoint', 'Hello', 300),
       };
       const received = journalPosition(body.received, 'Hello.received');
@@ -261,6 +266,7 @@ export function validateHaMessage(body: unknown): HaMessage {
         version: uint(body, 'version', 'Welcome'),
         proof: str(body, 'proof', 'Welcome', 128),
         role: role(body, 'Welcome'),
+        ...(body.term !== undefined ? { term: uint(body, 'term', 'Welcome') } : {}),
         clientEndpoint: str(body, 'clientEndpoint', 'Welcome', 300),
       };
       const received = journalPosition(body.received, 'Welcome.received');

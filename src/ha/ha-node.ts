@@ -126,6 +126,8 @@ export class HaNode extends EventEmitter implements PairRole, PairLinkHost {
   /** Protected mode: the backup said it reloaded; our deferred reload may follow a switchover. */
   private peerReloaded = false;
   private protectedTimer: NodeJS.Timeout | null = null;
+  /** The term last written to the history log. */
+  private savedTerm = -1;
   private readonly journalCheck = new JournalCheck((seq, why) => {
     this.journalDisagreements += 1;
     this.deps.logger.warn({ event: 'HA-018', seq }, `journal change refused: ${why}`);
@@ -148,7 +150,7 @@ export class HaNode extends EventEmitter implements PairRole, PairLinkHost {
   ) {
     super();
     this.setMaxListeners(0); // every client held during a failover waits on role events
-    this.machine = new RoleMachine(options.role, options.failuresToSwitch);
+    this.machine = new RoleMachine(options.role, options.failuresToSwitch, deps.history.pairTerm());
     this.journal = new Journal(options.journalCapacity);
     this.settings = { chunkSize: options.chunkSize, chunkTimeoutMs: options.chunkTimeoutMs, maxSessionsSyncAtOnce: options.maxSessionsSyncAtOnce, addpTimeoutMs: options.addpTimeoutMs };
     this.identity = { pairName: options.pairName, masters: deps.masters, secret: options.secret };
@@ -166,9 +168,9 @@ export class HaNode extends EventEmitter implements PairRole, PairLinkHost {
           live.close('replaced by a new connection of the peer');
         }
         // Roles are settled here first, so the Welcome tells the dialer the role we hold now.
-        this.settleRoles(hello.role, hello.clientEndpoint);
+        this.settleRoles(hello.role, hello.term ?? 0, hello.clientEndpoint);
         const own = lineage();
-        connection.send({ kind: HaKind.Welcome, version: 1, proof, role: this.machine.role, clientEndpoint: this.deps.clientEndpoint(), ...(this.received ? { received: this.received } : {}), ...(own ? { lineage: own } : {}) });
+        connection.send({ kind: HaKind.Welcome, version: 1, proof, role: this.machine.role, term: this.machine.term, clientEndpoint: this.deps.clientEndpoint(), ...(this.received ? { received: this.received } : {}), ...(own ? { lineage: own } : {}) });
         this.link = new PairLink(connection, this, hello.received, hello.clientEndpoint);
         return undefined;
       });
@@ -298,6 +300,7 @@ export class HaNode extends EventEmitter implements PairRole, PairLinkHost {
             nonce,
             proof: helloProof(this.options.secret, this.identity.pairName, challenge, nonce),
             role: this.machine.role,
+            term: this.machine.term,
             clientEndpoint: this.deps.clientEndpoint(),
             ...(this.received ? { received: this.received } : {}),
             ...(this.source?.isLoaded ? { lineage: this.source.lineage() } : {}),
@@ -321,7 +324,7 @@ export class HaNode extends EventEmitter implements PairRole, PairLinkHost {
             return;
           }
           this.dialing = false;
-          this.settleRoles(message.role, message.clientEndpoint);
+          this.settleRoles(message.role, message.term ?? 0, message.clientEndpoint);
           this.link = new PairLink(connection, this, message.received, message.clientEndpoint);
         } else if (message.kind === Kind.Error) {
           this.deps.logger.error({ code: message.code, reason: message.message }, 'the peer refused this pair member');
@@ -337,12 +340,12 @@ export class HaNode extends EventEmitter implements PairRole, PairLinkHost {
   }
 
   /** The handshake is done: roles are settled (the listener first), then the link streams the right way. */
-  private settleRoles(peerRole: HaRole, peerClientEndpoint: string): void {
+  private settleRoles(peerRole: HaRole, peerTerm: number, peerClientEndpoint: string): void {
     this.peerClientEndpoint = peerClientEndpoint;
     this.linkUpAt = performance.now();
     this.peerStatus = undefined;
-    this.deps.logger.info({ peerRole, peer: peerClientEndpoint, role: this.machine.role }, 'HA link up');
-    this.onRoleEvents(this.machine.onLinkUp(peerRole));
+    this.deps.logger.info({ peerRole, peerTerm, peer: peerClientEndpoint, role: this.machine.role, term: this.machine.term }, 'HA link up');
+    this.onRoleEvents(this.machine.onLinkUp(peerRole, peerTerm));
   }
 
   onLinkClosed(link: PairLink, reason: string): void {
@@ -548,6 +551,11 @@ export class HaNode extends EventEmitter implements PairRole, PairLinkHost {
   }
 
   private onRoleEvents(events: RoleEvent[]): void {
+    // The term is persisted before anything acts on the new role [PROTO-HA-12].
+    if (this.machine.term !== this.savedTerm) {
+      this.savedTerm = this.machine.term;
+      this.deps.history.savePairTerm(this.machine.term);
+    }
     for (const event of events) {
       const { id, what, ...fields } = event;
       this.deps.logger.info({ event: id, role: this.machine.role, ...fields }, what);
@@ -565,6 +573,7 @@ export class HaNode extends EventEmitter implements PairRole, PairLinkHost {
     const lag = role === 'primary' && this.linkUp ? this.journal.lastRecord - this.traffic.ackedUpTo : 0;
     return {
       role,
+      term: this.machine.term,
       configuredRole: this.options.role,
       pairName: this.options.pairName,
       link: this.linkUp ? 'up' : 'down',

@@ -7,7 +7,7 @@ export type RoleEvent =
   | { id: 'HA-003'; what: 'primary unreachable'; failures: number; failuresToSwitch: number }
   | { id: 'HA-004'; what: 'promoted to primary'; failures: number }
   | { id: 'HA-005'; what: 'link down but the primary answers: staying backup' }
-  | { id: 'HA-006'; what: 'two primaries: stepping down (configured as backup)' }
+  | { id: 'HA-006'; what: 'two primaries: stepping down (the peer holds the higher term)' }
   | { id: 'HA-007'; what: 'switchover: handing over to the peer' }
   | { id: 'HA-008'; what: 'switchover: took over from the peer' }
   | { id: 'HA-009'; what: 'switchover failed: primary again'; reason: string }
@@ -17,13 +17,18 @@ export type RoleEvent =
 /**
  * The role of one proxy of a pair [ARCH-6], pure: no sockets, no timers. The backup promotes
  * itself only when the HA link is down AND `failuresToSwitch` probes of the primary's client port
- * in a row failed; while the primary still answers it stays backup (no two primaries). When both
- * are primary (a healed partition), the one configured as backup steps down; when both are backup,
- * the one configured as primary takes the role. A member that starts and finds its peer already
- * primary (it was restarted after a failover) joins as backup.
+ * in a row failed; while the primary still answers it stays backup (no two primaries).
+ *
+ * Every promotion raises the member's **term**, which the driver persists and both members tell
+ * each other on the link [PROTO-HA-12]. On a link with two primaries (a healed partition, or a
+ * configured primary restarted after a failover) the lower term steps down, a tie going to the
+ * configured primary; on a link with two backups the configured primary takes the role at a new
+ * term. Once linked, both hold the higher term. So whatever crashes, restarts and partitions came
+ * before, a link leaves exactly one primary.
  */
 export class RoleMachine {
   private current: HaRole;
+  private currentTerm: number;
   private linkIsUp = false;
   private failures = 0;
   /** Linked to the peer at least once since start: a later "both primary" is a healed partition. */
@@ -34,8 +39,16 @@ export class RoleMachine {
   constructor(
     readonly configured: HaRole,
     private readonly failuresToSwitch: number,
+    /** The term persisted by an earlier run (0 for a new member). */
+    term = 0,
   ) {
     this.current = configured;
+    this.currentTerm = term;
+  }
+
+  /** Raised by every promotion; the higher term wins on a link with two primaries. */
+  get term(): number {
+    return this.currentTerm;
   }
 
   get role(): HaRole {
@@ -46,30 +59,35 @@ export class RoleMachine {
     return this.linkIsUp;
   }
 
-  /** The HA link is established; `peerRole` is what the other side says it is. */
-  onLinkUp(peerRole: HaRole): RoleEvent[] {
+  /** The HA link is established; `peerRole` and `peerTerm` are what the other side says. */
+  onLinkUp(peerRole: HaRole, peerTerm = 0): RoleEvent[] {
     this.linkIsUp = true;
     this.failures = 0;
     const firstLink = !this.everLinked;
     this.everLinked = true;
     const events: RoleEvent[] = [{ id: 'HA-001', what: 'link up', peerRole }];
+    const higher = Math.max(this.currentTerm, peerTerm);
     if (peerRole === 'backup' && this.current === 'backup') {
       // Both backup (the promoted member crashed and came back as configured backup while the other
       // waited as backup): a linked pair always has one primary, and ties go to the configured one.
       if (this.configured === 'primary') {
         this.current = 'primary';
+        this.currentTerm = higher + 1;
         events.push({ id: 'HA-014', what: 'linked to a peer that is backup too: the configured primary takes the role' });
-      }
+      } else this.currentTerm = higher;
       return events;
     }
-    if (peerRole !== 'primary' || this.current !== 'primary') return events;
-    if (firstLink && this.configured === 'primary') {
-      this.current = 'backup';
-      events.push({ id: 'HA-010', what: 'joined a pair whose peer is already primary: serving as backup' });
-    } else if (this.configured === 'backup') {
-      this.current = 'backup';
-      events.push({ id: 'HA-006', what: 'two primaries: stepping down (configured as backup)' });
-    }
+    const bothPrimary = peerRole === 'primary' && this.current === 'primary';
+    // The lower term steps down; on a tie, the member configured as backup.
+    const yields = bothPrimary && (peerTerm > this.currentTerm || (peerTerm === this.currentTerm && this.configured === 'backup'));
+    this.currentTerm = higher;
+    if (!yields) return events;
+    this.current = 'backup';
+    events.push(
+      firstLink && this.configured === 'primary'
+        ? { id: 'HA-010', what: 'joined a pair whose peer is already primary: serving as backup' }
+        : { id: 'HA-006', what: 'two primaries: stepping down (the peer holds the higher term)' },
+    );
     return events;
   }
 
@@ -95,6 +113,7 @@ export class RoleMachine {
       return [{ id: 'HA-003', what: 'primary unreachable', failures: this.failures, failuresToSwitch: this.failuresToSwitch }];
     }
     this.current = 'primary';
+    this.currentTerm += 1;
     return [{ id: 'HA-004', what: 'promoted to primary', failures: this.failures }];
   }
 
@@ -115,6 +134,7 @@ export class RoleMachine {
   takeOver(): RoleEvent[] {
     if (this.current !== 'backup') return [];
     this.current = 'primary';
+    this.currentTerm += 1;
     this.failures = 0;
     return [{ id: 'HA-008', what: 'switchover: took over from the peer' }];
   }

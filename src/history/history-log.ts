@@ -235,6 +235,16 @@ export class HistoryLog {
     });
   }
 
+  /** The pair term this member persisted [PROTO-HA-12]; 0 when none. */
+  pairTerm(): number {
+    return Number((this.statements.getImage.get('pair_term') as { value: string } | undefined)?.value ?? 0);
+  }
+
+  /** Persists the pair term at once: a term acted on must survive a crash. */
+  savePairTerm(term: number): void {
+    this.guarded(() => this.statements.setImage.run('pair_term', String(term)));
+  }
+
   /** The image a previous run left, when there is a complete one; its objects are read lazily. */
   storedImage(): CacheImage | undefined {
     const value = (name: string): string | undefined => (this.statements.getImage.get(name) as { value: string } | undefined)?.value;

@@ -211,7 +211,7 @@ describe('pair', () => {
     expect((await fetch(`http://127.0.0.1:${primary.admin!.port}/health/active`)).status).toBe(503);
   });
 
-  it('pair - a partition makes two primaries; healed, the member configured as backup steps down and exactly one primary remains', async () => {
+  it('pair - a partition makes two primaries; healed, the lower term (the configured primary, which never promoted) steps down and exactly one primary remains', async () => {
     const { master, dir, cleanup } = await startTestMaster();
     toClose.push(cleanup);
     // The backup sees the primary only through relays: one for the HA port, one for the client port.
@@ -229,16 +229,20 @@ describe('pair', () => {
     clientRelay.cut(); // accepts and drops: the probe gets no answer
     await promoted;
     expect([primary.ha!.role(), backup.ha!.role()]).toEqual(['primary', 'primary']);
-    const someoneOnBackup = await client(backup.port);
-    const disconnected = new Promise((resolve) => someoneOnBackup.once('closed', resolve).once('disconnected', resolve));
+    expect([primary.ha!.machine.term, backup.ha!.machine.term]).toEqual([0, 1]);
+    const someoneOnPrimary = await client(primary.port);
+    const disconnected = new Promise((resolve) => someoneOnPrimary.once('closed', resolve).once('disconnected', resolve));
 
-    const steppedDown = roleEvent(backup, 'HA-006');
+    const steppedDown = roleEvent(primary, 'HA-006');
     clientRelay.heal();
     haRelay.heal();
     await steppedDown;
-    expect(primary.ha!.role()).toBe('primary');
-    expect(backup.ha!.role()).toBe('backup');
-    await disconnected; // its clients were sent to the primary
+    expect(primary.ha!.role()).toBe('backup');
+    expect(backup.ha!.role()).toBe('primary');
+    expect([primary.ha!.machine.term, backup.ha!.machine.term]).toEqual([1, 1]);
+    await disconnected; // its clients were sent to the new primary
+    // The term survives a restart of the history log: a member restarted later starts from it.
+    expect(primary.history.pairTerm()).toBe(1);
   });
 
   it('pair - a client stands by at the backup; when the primary dies it registers there on that connection: restored, no new connection, nothing missed', async () => {

@@ -30,30 +30,43 @@ describe('role machine', () => {
     expect(machine.role).toBe('backup');
   });
 
-  it('role - two primaries after a healed partition: the configured backup steps down, the configured primary stays', () => {
+  it('role - two primaries after a healed partition: the higher term stays, the lower steps down; a tie goes to the configured primary', () => {
     const promoted = new RoleMachine('backup', 1);
-    promoted.onProbe(false);
-    expect(promoted.role).toBe('primary');
-    expect(promoted.onLinkUp('primary').map((e) => e.id)).toEqual(['HA-001', 'HA-006']);
-    expect(promoted.role).toBe('backup');
+    promoted.onLinkUp('primary', 0);
+    promoted.onLinkDown();
+    promoted.onProbe(false); // the partition: it promotes itself, term 1
+    expect([promoted.role, promoted.term]).toEqual(['primary', 1]);
     const primary = new RoleMachine('primary', 1);
-    primary.onLinkUp('backup'); // they were a pair before the partition
+    primary.onLinkUp('backup', 0); // they were a pair before the partition
     primary.onLinkDown();
-    expect(primary.onLinkUp('primary').map((e) => e.id)).toEqual(['HA-001']);
-    expect(primary.role).toBe('primary');
+    // Healed: the primary of term 0 yields to the one of term 1, which stays.
+    expect(primary.onLinkUp('primary', promoted.term).map((e) => e.id)).toEqual(['HA-001', 'HA-006']);
+    expect(promoted.onLinkUp('backup', primary.term).map((e) => e.id)).toEqual(['HA-001']);
+    expect([primary.role, promoted.role]).toEqual(['backup', 'primary']);
+    expect(primary.term).toBe(1);
+
+    // Equal terms (two members that each reached term 4): the configured primary keeps the role.
+    const tiedBackup = new RoleMachine('backup', 1, 3);
+    tiedBackup.onLinkUp('backup', 3);
+    tiedBackup.onLinkDown();
+    tiedBackup.onProbe(false); // term 4
+    const tiedPrimary = new RoleMachine('primary', 1, 4);
+    tiedPrimary.onLinkUp('backup', 3);
+    tiedPrimary.onLinkDown();
+    expect(tiedPrimary.onLinkUp('primary', 4).map((e) => e.id)).toEqual(['HA-001']);
+    expect(tiedBackup.onLinkUp('primary', 4).map((e) => e.id)).toEqual(['HA-001', 'HA-006']);
   });
 });
 
 describe('role machine - restarts', () => {
-  it('role - a configured primary that starts and finds its peer already primary joins as backup; later both-primary is a healed partition', () => {
-    const restarted = new RoleMachine('primary', 3);
-    expect(restarted.onLinkUp('primary').map((e) => e.id)).toEqual(['HA-001', 'HA-010']);
-    expect(restarted.role).toBe('backup');
-    const primary = new RoleMachine('primary', 3);
-    primary.onLinkUp('backup');
-    primary.onLinkDown();
-    expect(primary.onLinkUp('primary').map((e) => e.id)).toEqual(['HA-001']); // the peer (configured backup) steps down
-    expect(primary.role).toBe('primary');
+  it('role - a configured primary restarted with the term it persisted finds its peer primary at a higher term and joins as backup', () => {
+    const restarted = new RoleMachine('primary', 3, 2);
+    expect(restarted.onLinkUp('primary', 3).map((e) => e.id)).toEqual(['HA-001', 'HA-010']);
+    expect([restarted.role, restarted.term]).toEqual(['backup', 3]);
+    // Its peer, at the higher term, stays primary.
+    const peer = new RoleMachine('backup', 3, 3);
+    peer.onLinkUp('backup', 0);
+    expect(peer.role).toBe('backup'); // a backup stays backup when the peer is backup and it is configured backup
   });
 });
 
@@ -78,12 +91,15 @@ describe('role machine - properties', () => {
         if (linked) members[1 - step.who].machine.onLinkDown();
         linked = false;
       } else if (step.kind === 'restart' && !members[step.who].alive) {
-        members[step.who] = { machine: new RoleMachine(step.who === 0 ? 'primary' : 'backup', 2), alive: true };
+        // A restarted member starts in its configured role with the term it persisted.
+        members[step.who] = { machine: new RoleMachine(step.who === 0 ? 'primary' : 'backup', 2, members[step.who].machine.term), alive: true };
       } else if (step.kind === 'link' && !linked && members[0].alive && members[1].alive) {
-        members[0].machine.onLinkUp(members[1].machine.role);
-        members[1].machine.onLinkUp(members[0].machine.role);
+        // The listener settles first and tells the dialer its role and term in the Welcome.
+        members[0].machine.onLinkUp(members[1].machine.role, members[1].machine.term);
+        members[1].machine.onLinkUp(members[0].machine.role, members[0].machine.term);
         linked = true;
         expect(members.filter((m) => m.machine.role === 'primary')).toHaveLength(1);
+        expect(members[0].machine.term).toBe(members[1].machine.term); // linked, both hold the higher term
       } else if (step.kind === 'unlink' && linked) {
         for (const m of members) m.machine.onLinkDown();
         linked = false;
