@@ -18,8 +18,9 @@ import { Connection, DEFAULT_CONNECTION_LIMITS } from '../net/connection.js';
 import { dial } from '../net/dial.js';
 import { parseEndpoint } from '../net/endpoint.js';
 import type { TlsFiles } from '../net/tls-options.js';
-import type { PairRole, ProxySource } from '../proxy/proxy-source.js';
-import type { UpstreamLink } from '../proxy/upstream.js';
+import type { PairRole, Replica, ReplicaUpstream } from './replica.js';
+import { JournalWriter } from './journal-writer.js';
+import { SessionMirror } from './session-mirror.js';
 import type { SessionObserver } from '../service/config-service.js';
 import type { ClientSession } from '../service/session.js';
 import type { Logger } from '../util/logger.js';
@@ -106,8 +107,8 @@ export class HaNode extends EventEmitter implements PairRole, PairLinkHost {
   readonly traffic: JournalTraffic = { recordsSent: 0, bytesSent: 0, recordsReceived: 0, bytesReceived: 0, snapshots: 0, ackedUpTo: 0 };
   readonly settings: PairLinkHost['settings'];
   readonly server: HaServer | undefined;
-  /** The primary's sessions as this member, while backup, knows them. */
-  readonly mirroredSessions = new Map<string, SessionRecord>();
+  private readonly mirror: SessionMirror;
+  private readonly writer: JournalWriter;
   received: JournalPosition | undefined;
   /** Where the peer takes clients, learned at the handshake. */
   peerClientEndpoint: string | undefined;
@@ -115,10 +116,9 @@ export class HaNode extends EventEmitter implements PairRole, PairLinkHost {
   private dialing = false;
   private heartbeat: NodeJS.Timeout | null = null;
   private positionTimer: NodeJS.Timeout | null = null;
-  private readonly journaledPositions = new Map<string, number>();
   private stopApplied: (() => void) | null = null;
-  private source: ProxySource | undefined;
-  private upstream: UpstreamLink | undefined;
+  private source: Replica | undefined;
+  private upstream: ReplicaUpstream | undefined;
   private stopped = false;
   /** Heartbeats the configured primary has been a healthy, linked backup (auto-restore). */
   private healthyBeats = 0;
@@ -151,7 +151,9 @@ export class HaNode extends EventEmitter implements PairRole, PairLinkHost {
     super();
     this.setMaxListeners(0); // every client held during a failover waits on role events
     this.machine = new RoleMachine(options.role, options.failuresToSwitch, deps.history.pairTerm());
+    this.mirror = new SessionMirror(deps.history);
     this.journal = new Journal(options.journalCapacity);
+    this.writer = new JournalWriter(this.journal, deps.sessions, () => this.machine.role === 'primary');
     this.settings = { chunkSize: options.chunkSize, chunkTimeoutMs: options.chunkTimeoutMs, maxSessionsSyncAtOnce: options.maxSessionsSyncAtOnce, addpTimeoutMs: options.addpTimeoutMs };
     this.identity = { pairName: options.pairName, masters: deps.masters, secret: options.secret };
     if (options.haPort !== undefined) {
@@ -175,6 +177,11 @@ export class HaNode extends EventEmitter implements PairRole, PairLinkHost {
         return undefined;
       });
     }
+  }
+
+  /** The primary's sessions as this member, while backup, knows them. */
+  get mirroredSessions(): ReadonlyMap<string, SessionRecord> {
+    return this.mirror.sessions;
   }
 
   get logger(): Logger {
@@ -219,7 +226,7 @@ export class HaNode extends EventEmitter implements PairRole, PairLinkHost {
     });
   }
 
-  async start(source: ProxySource, upstream: UpstreamLink): Promise<void> {
+  async start(source: Replica, upstream: ReplicaUpstream): Promise<void> {
     this.source = source;
     this.upstream = upstream;
     if (this.options.configReloadDelayIfPrimary) {
@@ -239,7 +246,7 @@ export class HaNode extends EventEmitter implements PairRole, PairLinkHost {
       if (this.machine.role === 'primary') this.journal.append({ k: 'change', change, ...(credential !== undefined ? { credential } : {}) });
       else this.journalCheck.ownApplied(change);
     });
-    this.positionTimer = setInterval(() => this.journalPositions(), this.options.chunkTimeoutMs);
+    this.positionTimer = setInterval(() => this.writer.writePositions(), this.options.chunkTimeoutMs);
     this.positionTimer.unref();
     this.heartbeat = setInterval(() => void this.beat(), this.options.heartbeatIntervalMs);
     this.heartbeat.unref();
@@ -442,79 +449,23 @@ export class HaNode extends EventEmitter implements PairRole, PairLinkHost {
 
   /** Every client session now, as journal 'open' entries. */
   sessionsSnapshot(): Array<Extract<JournalRecord, { k: 'open' }>> {
-    return [...this.deps.sessions()].filter((s) => s.state === 'active').map((s) => openRecord(s));
+    return this.writer.snapshot();
   }
 
   /** Session events go to the journal while this proxy is the primary. */
   sessionObserver(): SessionObserver {
-    const journaling = (): boolean => this.machine.role === 'primary';
-    return {
-      sessionOpened: (session) => {
-        if (!journaling()) return;
-        this.journal.append(openRecord(session));
-        this.journaledPositions.set(session.id, session.lastDeliveredSeq);
-      },
-      sessionChanged: (session) => {
-        if (journaling()) this.journal.append({ k: 'subs', id: session.id, subs: [...session.subscriptions.values()] });
-      },
-      sessionClosed: (session) => {
-        if (!journaling()) return;
-        this.journal.append({ k: 'close', id: session.id });
-        this.journaledPositions.delete(session.id);
-      },
-    };
-  }
-
-  /** Positions are batched: one record per tick for the sessions whose position moved. */
-  private journalPositions(): void {
-    if (this.machine.role !== 'primary') return;
-    const positions: Array<[string, number]> = [];
-    for (const session of this.deps.sessions()) {
-      if (session.state !== 'active') continue;
-      if (this.journaledPositions.get(session.id) === session.lastDeliveredSeq) continue;
-      this.journaledPositions.set(session.id, session.lastDeliveredSeq);
-      positions.push([session.id, session.lastDeliveredSeq]);
-    }
-    if (positions.length > 0) this.journal.append({ k: 'pos', positions });
+    return this.writer;
   }
 
   onRecords(records: JournalRecord[]): void {
-    const { history } = this.deps;
     for (const record of records) {
-      switch (record.k) {
-        case 'reset':
-          this.mirroredSessions.clear();
-          history.clearSessions();
-          break;
-        case 'open': {
-          const session: SessionRecord = { id: record.id, personDbid: record.person, clientName: record.clientName, clientType: record.clientType, subscriptions: record.subs, lastSeq: record.pos, closed: false };
-          this.mirroredSessions.set(record.id, session);
-          history.recordSession(session);
-          break;
-        }
-        case 'subs': {
-          const session = this.mirroredSessions.get(record.id);
-          if (session) history.recordSession(Object.assign(session, { subscriptions: record.subs }));
-          break;
-        }
-        case 'pos':
-          for (const [id, seq] of record.positions) {
-            const session = this.mirroredSessions.get(id);
-            if (session) history.recordSession(Object.assign(session, { lastSeq: seq }));
-          }
-          break;
-        case 'close': {
-          const session = this.mirroredSessions.get(record.id);
-          if (session) history.recordSession({ ...session, closed: true });
-          this.mirroredSessions.delete(record.id);
-          break;
-        }
-        case 'change':
-          // Verified against this member's own master stream, never applied from the primary's word.
-          this.journalChangeSeq = Math.max(this.journalChangeSeq, record.change.seq);
-          this.journalCheck.forwardedChange(record.change);
-          break;
+      if (record.k !== 'change') {
+        this.mirror.apply(record);
+        continue;
       }
+      // Verified against this member's own master stream, never applied from the primary's word.
+      this.journalChangeSeq = Math.max(this.journalChangeSeq, record.change.seq);
+      this.journalCheck.forwardedChange(record.change);
     }
     this.emit('records', records.length);
   }
@@ -603,19 +554,6 @@ export class HaNode extends EventEmitter implements PairRole, PairLinkHost {
     this.link?.close('stopping');
     await this.server?.stop();
   }
-}
-
-function openRecord(session: ClientSession): Extract<JournalRecord, { k: 'open' }> {
-  return {
-    r: 0,
-    k: 'open',
-    id: session.id,
-    person: session.personDbid,
-    clientName: session.clientName,
-    clientType: session.clientType,
-    subs: [...session.subscriptions.values()],
-    pos: session.lastDeliveredSeq,
-  };
 }
 
 /**

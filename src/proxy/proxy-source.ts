@@ -19,6 +19,7 @@ import { describeLineage, NO_LINEAGE, sameLineage } from '../model/lineage.js';
 import { diffObjects } from '../model/object-diff.js';
 import type { Principal } from '../model/permissions.js';
 import { applyDelta } from '../model/validate-object.js';
+import type { PairRole } from '../ha/replica.js';
 import type { CacheImage, HistoryLog, SessionRecord } from '../history/history-log.js';
 import { approximateBytes } from '../service/chunks.js';
 import type { ChangesAfter, ConfigSource, WriteOutcome } from '../service/source.js';
@@ -41,17 +42,6 @@ export interface Snapshot {
   credentials: Map<number, string>;
   seq: number;
   lineage: Lineage;
-}
-
-/** The proxy's place in a warm-standby pair, when it is in one. */
-export interface PairRole {
-  role(): 'primary' | 'backup';
-  /** A backup serves reads and subscriptions (never writes) when started so. */
-  readonly acceptClientsInBackupMode: boolean;
-  /** Where the primary takes clients, for the refusal a backup gives. */
-  primaryEndpoint(): string | undefined;
-  /** Resolves at a promotion, or when none is coming soon (the HA link is up, or the window passed). */
-  awaitPromotion(): Promise<void>;
 }
 
 export interface ProxySourceOptions {
