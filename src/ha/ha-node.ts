@@ -1,35 +1,21 @@
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
-import {
-  encodeFrame,
-  ErrorCode,
-  HA_PROTOCOL_VERSIONS,
-  HaKind,
-  Kind,
-  validateHaMessage,
-  type HaMessage,
-  type HaRole,
-  type JournalPosition,
-  type JournalRecord,
-  type Lineage,
-} from '../../protocol/index.js';
+import { encodeFrame, ErrorCode, HaKind, Kind, type HaRole, type JournalPosition, type JournalRecord, type Lineage } from '../../protocol/index.js';
 import type { HistoryLog, SessionRecord } from '../history/history-log.js';
-import { Connection, DEFAULT_CONNECTION_LIMITS } from '../net/connection.js';
-import { dial } from '../net/dial.js';
 import { parseEndpoint } from '../net/endpoint.js';
 import type { TlsFiles } from '../net/tls-options.js';
-import type { PairRole, Replica, ReplicaUpstream } from './replica.js';
-import { JournalWriter } from './journal-writer.js';
-import { SessionMirror } from './session-mirror.js';
 import type { SessionObserver } from '../service/config-service.js';
 import type { ClientSession } from '../service/session.js';
 import type { Logger } from '../util/logger.js';
-import { helloProof, newNonce, sameProof, welcomeProof } from './handshake.js';
+import { HaServer, type PairIdentity } from './ha-server.js';
 import { JournalCheck } from './journal-check.js';
-import { HaServer, lineageRefusal, type PairIdentity } from './ha-server.js';
+import { JournalWriter } from './journal-writer.js';
 import { Journal } from './journal.js';
+import { dialPair } from './pair-dialer.js';
 import { PairLink, type JournalTraffic, type PairLinkHost } from './pair-link.js';
+import type { PairRole, Replica, ReplicaUpstream } from './replica.js';
 import { RoleMachine, type RoleEvent } from './role-machine.js';
+import { SessionMirror } from './session-mirror.js';
 
 export interface HaOptions {
   /** The role this proxy is configured for; the role it holds can change. */
@@ -277,73 +263,36 @@ export class HaNode extends EventEmitter implements PairRole, PairLinkHost {
 
   private async dialPeer(): Promise<void> {
     this.dialing = true;
-    let connection: Connection<HaMessage>;
-    try {
-      const socket = await dial(parseEndpoint(this.options.peer!, false), this.options.peerTls, this.options.heartbeatIntervalMs);
-      connection = new Connection<HaMessage>(socket, { limits: { ...DEFAULT_CONNECTION_LIMITS, drainTimeoutMs: 0 }, validate: validateHaMessage });
-    } catch {
-      this.dialing = false;
-      return; // the next heartbeat tries again
-    }
-    if (this.stopped) {
-      connection.destroy({ message: 'stopping', local: true });
-      return;
-    }
-    // A peer that takes the connection but never answers must not leave us waiting forever.
-    const welcomeTimer = setTimeout(() => connection.destroy({ message: 'no Welcome from the peer', local: true }), Math.max(2_000, this.options.addpTimeoutMs));
-    welcomeTimer.unref();
-    const nonce = newNonce();
-    let challenge: string | undefined;
-    connection.setHandler({
-      onMessage: (message) => {
-        if (message.kind === HaKind.Challenge && challenge === undefined) {
-          // The secret itself never travels: only proofs over both sides' nonces [PROTO-HA-9].
-          challenge = message.nonce;
-          connection.send({
-            kind: HaKind.Hello,
-            versions: [...HA_PROTOCOL_VERSIONS],
-            pairName: this.identity.pairName,
-            masters: this.identity.masters,
-            nonce,
-            proof: helloProof(this.options.secret, this.identity.pairName, challenge, nonce),
-            role: this.machine.role,
-            term: this.machine.term,
-            clientEndpoint: this.deps.clientEndpoint(),
-            ...(this.received ? { received: this.received } : {}),
-            ...(this.source?.isLoaded ? { lineage: this.source.lineage() } : {}),
-          });
+    const outcome = await dialPair({
+      peer: this.options.peer!,
+      tls: this.options.peerTls,
+      connectTimeoutMs: this.options.heartbeatIntervalMs,
+      welcomeTimeoutMs: Math.max(2_000, this.options.addpTimeoutMs),
+      pairName: this.identity.pairName,
+      masters: this.identity.masters,
+      secret: this.options.secret,
+      hello: () => ({
+        role: this.machine.role,
+        term: this.machine.term,
+        clientEndpoint: this.deps.clientEndpoint(),
+        received: this.received,
+        lineage: this.source?.isLoaded ? this.source.lineage() : undefined,
+      }),
+      lineage: () => (this.source?.isLoaded ? this.source.lineage() : undefined),
+      onLinked: (connection, welcome) => {
+        if (this.stopped) {
+          connection.destroy({ message: 'stopping', local: true });
           return;
         }
-        clearTimeout(welcomeTimer);
-        if (message.kind === HaKind.Welcome && (challenge === undefined || !sameProof(welcomeProof(this.options.secret, this.identity.pairName, nonce, challenge), message.proof))) {
-          const refusal = { code: ErrorCode.HA_AUTH_FAILED, message: 'the listener could not prove it knows the pair secret: not our primary' } as const;
-          this.deps.logger.error({ code: refusal.code, reason: refusal.message }, 'HA peer refused');
-          this.emit('refused', refusal);
-          connection.close(refusal);
-          return;
-        }
-        if (message.kind === HaKind.Welcome) {
-          const refusal = lineageRefusal(this.source?.isLoaded ? this.source.lineage() : undefined, message.lineage);
-          if (refusal) {
-            this.deps.logger.error({ code: refusal.code, reason: refusal.message }, 'HA peer refused');
-            this.emit('refused', refusal);
-            connection.close(refusal);
-            return;
-          }
-          this.dialing = false;
-          this.settleRoles(message.role, message.term ?? 0, message.clientEndpoint);
-          this.link = new PairLink(connection, this, message.received, message.clientEndpoint);
-        } else if (message.kind === Kind.Error) {
-          this.deps.logger.error({ code: message.code, reason: message.message }, 'the peer refused this pair member');
-          this.emit('refused', { code: message.code, message: message.message });
-        }
-      },
-      onInvalidMessage: (error) => connection.close({ code: error.code, message: error.message }),
-      onClose: () => {
-        clearTimeout(welcomeTimer);
-        this.dialing = false; // refused or lost before the Welcome (once linked, the PairLink handles the close)
+        this.settleRoles(welcome.role, welcome.term ?? 0, welcome.clientEndpoint);
+        this.link = new PairLink(connection, this, welcome.received, welcome.clientEndpoint);
       },
     });
+    this.dialing = false;
+    if (outcome.kind === 'refused') {
+      this.deps.logger.error({ code: outcome.code, reason: outcome.message }, 'HA peer refused');
+      this.emit('refused', { code: outcome.code, message: outcome.message });
+    }
   }
 
   /** The handshake is done: roles are settled (the listener first), then the link streams the right way. */
