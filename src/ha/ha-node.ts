@@ -1,8 +1,6 @@
 import { EventEmitter } from 'node:events';
-import net from 'node:net';
-import { encodeFrame, ErrorCode, HaKind, Kind, type HaRole, type JournalPosition, type JournalRecord, type Lineage } from '../../protocol/index.js';
+import { ErrorCode, HaKind, type HaRole, type JournalPosition, type JournalRecord, type Lineage } from '../../protocol/index.js';
 import type { HistoryLog, SessionRecord } from '../history/history-log.js';
-import { parseEndpoint } from '../net/endpoint.js';
 import type { TlsFiles } from '../net/tls-options.js';
 import type { SessionObserver } from '../service/config-service.js';
 import type { ClientSession } from '../service/session.js';
@@ -12,6 +10,7 @@ import { JournalCheck } from './journal-check.js';
 import { JournalWriter } from './journal-writer.js';
 import { Journal } from './journal.js';
 import { dialPair } from './pair-dialer.js';
+import { probe } from './probe.js';
 import { PairLink, type JournalTraffic, type PairLinkHost } from './pair-link.js';
 import type { PairRole, Replica, ReplicaUpstream } from './replica.js';
 import { RoleMachine, type RoleEvent } from './role-machine.js';
@@ -503,32 +502,4 @@ export class HaNode extends EventEmitter implements PairRole, PairLinkHost {
     this.link?.close('stopping');
     await this.server?.stop();
   }
-}
-
-/**
- * True when the server at `endpoint` answers within `timeoutMs`. `answer`: a keepalive poll is
- * sent on a fresh connection and any bytes back count (a client port answers AddpPoll even before
- * Register), so a port that accepts and drops, or a hung process, does not answer. `connect`: an
- * accepted connection is enough (an HA port, possibly TLS, says nothing to a stranger).
- */
-function probe(endpoint: string, timeoutMs: number, mode: 'answer' | 'connect'): Promise<boolean> {
-  let target: { host: string; port: number };
-  try {
-    target = parseEndpoint(endpoint, false);
-  } catch {
-    return Promise.resolve(false);
-  }
-  return new Promise((resolve) => {
-    const socket = net.connect(target);
-    const done = (answered: boolean): void => {
-      clearTimeout(timer);
-      socket.destroy();
-      resolve(answered);
-    };
-    const timer = setTimeout(() => done(false), timeoutMs);
-    socket.once('connect', () => (mode === 'connect' ? done(true) : socket.write(encodeFrame({ kind: Kind.AddpPoll, n: 0 }))));
-    socket.once('data', () => done(true));
-    socket.once('error', () => done(false));
-    socket.once('close', () => done(false));
-  });
 }
