@@ -14,133 +14,156 @@ export type RoleEvent =
   | { id: 'HA-010'; what: 'joined a pair whose peer is already primary: serving as backup' }
   | { id: 'HA-014'; what: 'linked to a peer that is backup too: the configured primary takes the role' };
 
-/**
- * The role of one proxy of a pair [ARCH-6], pure: no sockets, no timers. The backup promotes
- * itself only when the HA link is down AND `failuresToSwitch` probes of the primary's client port
- * in a row failed; while the primary still answers it stays backup (no two primaries).
- *
- * Every promotion raises the member's **term**, which the driver persists and both members tell
- * each other on the link [PROTO-HA-12]. On a link with two primaries (a healed partition, or a
- * configured primary restarted after a failover) the lower term steps down, a tie going to the
- * configured primary; on a link with two backups the configured primary takes the role at a new
- * term. Once linked, both hold the higher term. So whatever crashes, restarts and partitions came
- * before, a link leaves exactly one primary.
- */
-export class RoleMachine {
-  private current: HaRole;
-  private currentTerm: number;
-  private linkIsUp = false;
-  private failures = 0;
-  /** Linked to the peer at least once since start: a later "both primary" is a healed partition. */
-  private everLinked = false;
-  /** HA-005 is logged once per outage of the link, not at every heartbeat. */
-  private saidPrimaryAnswers = false;
+/** Everything the role logic knows: a value, replaced by each step, never mutated. */
+export interface RoleState {
+  readonly configured: HaRole;
+  readonly failuresToSwitch: number;
+  readonly role: HaRole;
+  /** Raised by every promotion; persisted by the driver; the higher wins [PROTO-HA-12]. */
+  readonly term: number;
+  readonly linkUp: boolean;
+  /** Failed probes of the primary in a row, while the link is down. */
+  readonly failures: number;
+  /** Linked to the peer at least once since start (a restarted configured primary has not). */
+  readonly everLinked: boolean;
+  /** HA-005 is said once per outage of the link, not at every heartbeat. */
+  readonly saidPrimaryAnswers: boolean;
+}
 
-  constructor(
-    readonly configured: HaRole,
-    private readonly failuresToSwitch: number,
-    /** The term persisted by an earlier run (0 for a new member). */
-    term = 0,
-  ) {
-    this.current = configured;
-    this.currentTerm = term;
+/** What happens to a member, as the driver observes it. */
+export type RoleInput =
+  | { kind: 'link-up'; peerRole: HaRole; peerTerm: number }
+  | { kind: 'link-down' }
+  | { kind: 'probe'; answered: boolean }
+  | { kind: 'hand-over' }
+  | { kind: 'hand-over-failed'; reason: string }
+  | { kind: 'take-over' };
+
+export function initialRoleState(configured: HaRole, failuresToSwitch: number, term = 0): RoleState {
+  return { configured, failuresToSwitch, role: configured, term, linkUp: false, failures: 0, everLinked: false, saidPrimaryAnswers: false };
+}
+
+/**
+ * The role of one proxy of a pair [ARCH-6] as one pure function, after etcd's raft: the state and
+ * an input in, the next state and the events to log and act on out. No sockets, timers or clocks,
+ * so any interleaving can be tested in memory.
+ *
+ * - The backup promotes itself only when the HA link is down AND `failuresToSwitch` probes of the
+ *   primary's client port in a row failed; while the primary still answers it stays backup.
+ * - Every promotion raises the **term**, which the driver persists before acting and both members
+ *   tell each other on the link [PROTO-HA-12]. Two primaries on a link: the lower term steps down,
+ *   a tie going to the configured primary. Two backups: the configured primary takes the role at a
+ *   new term. Linked, both hold the higher term. So whatever crashes, restarts and partitions came
+ *   before, a link leaves exactly one primary.
+ */
+export function step(state: RoleState, input: RoleInput): { state: RoleState; events: RoleEvent[] } {
+  switch (input.kind) {
+    case 'link-up': {
+      const { peerRole, peerTerm } = input;
+      const higher = Math.max(state.term, peerTerm);
+      const linked: RoleState = { ...state, linkUp: true, failures: 0, everLinked: true, term: higher };
+      const events: RoleEvent[] = [{ id: 'HA-001', what: 'link up', peerRole }];
+      if (peerRole === 'backup' && state.role === 'backup') {
+        if (state.configured !== 'primary') return { state: linked, events };
+        events.push({ id: 'HA-014', what: 'linked to a peer that is backup too: the configured primary takes the role' });
+        return { state: { ...linked, role: 'primary', term: higher + 1 }, events };
+      }
+      const bothPrimary = peerRole === 'primary' && state.role === 'primary';
+      const yields = bothPrimary && (peerTerm > state.term || (peerTerm === state.term && state.configured === 'backup'));
+      if (!yields) return { state: linked, events };
+      events.push(
+        !state.everLinked && state.configured === 'primary'
+          ? { id: 'HA-010', what: 'joined a pair whose peer is already primary: serving as backup' }
+          : { id: 'HA-006', what: 'two primaries: stepping down (the peer holds the higher term)' },
+      );
+      return { state: { ...linked, role: 'backup' }, events };
+    }
+    case 'link-down':
+      if (!state.linkUp) return { state, events: [] };
+      return { state: { ...state, linkUp: false, failures: 0, saidPrimaryAnswers: false }, events: [{ id: 'HA-002', what: 'link down' }] };
+    case 'probe': {
+      if (state.role !== 'backup' || state.linkUp) return { state, events: [] };
+      if (input.answered) {
+        if (state.saidPrimaryAnswers) return { state: { ...state, failures: 0 }, events: [] };
+        return { state: { ...state, failures: 0, saidPrimaryAnswers: true }, events: [{ id: 'HA-005', what: 'link down but the primary answers: staying backup' }] };
+      }
+      const failures = state.failures + 1;
+      if (failures < state.failuresToSwitch) {
+        return { state: { ...state, failures }, events: [{ id: 'HA-003', what: 'primary unreachable', failures, failuresToSwitch: state.failuresToSwitch }] };
+      }
+      return { state: { ...state, failures, role: 'primary', term: state.term + 1 }, events: [{ id: 'HA-004', what: 'promoted to primary', failures }] };
+    }
+    case 'hand-over':
+      if (state.role !== 'primary') return { state, events: [] };
+      return { state: { ...state, role: 'backup' }, events: [{ id: 'HA-007', what: 'switchover: handing over to the peer' }] };
+    case 'hand-over-failed':
+      return { state: { ...state, role: 'primary' }, events: [{ id: 'HA-009', what: 'switchover failed: primary again', reason: input.reason }] };
+    case 'take-over':
+      if (state.role !== 'backup') return { state, events: [] };
+      return { state: { ...state, role: 'primary', term: state.term + 1, failures: 0 }, events: [{ id: 'HA-008', what: 'switchover: took over from the peer' }] };
+  }
+}
+
+/** Holds one member's RoleState and steps it: the driver's handle on the pure function. */
+export class RoleMachine {
+  private state: RoleState;
+
+  constructor(configured: HaRole, failuresToSwitch: number, term = 0) {
+    this.state = initialRoleState(configured, failuresToSwitch, term);
   }
 
-  /** Raised by every promotion; the higher term wins on a link with two primaries. */
-  get term(): number {
-    return this.currentTerm;
+  get configured(): HaRole {
+    return this.state.configured;
   }
 
   get role(): HaRole {
-    return this.current;
+    return this.state.role;
+  }
+
+  get term(): number {
+    return this.state.term;
   }
 
   get linkUp(): boolean {
-    return this.linkIsUp;
-  }
-
-  /** The HA link is established; `peerRole` and `peerTerm` are what the other side says. */
-  onLinkUp(peerRole: HaRole, peerTerm = 0): RoleEvent[] {
-    this.linkIsUp = true;
-    this.failures = 0;
-    const firstLink = !this.everLinked;
-    this.everLinked = true;
-    const events: RoleEvent[] = [{ id: 'HA-001', what: 'link up', peerRole }];
-    const higher = Math.max(this.currentTerm, peerTerm);
-    if (peerRole === 'backup' && this.current === 'backup') {
-      // Both backup (the promoted member crashed and came back as configured backup while the other
-      // waited as backup): a linked pair always has one primary, and ties go to the configured one.
-      if (this.configured === 'primary') {
-        this.current = 'primary';
-        this.currentTerm = higher + 1;
-        events.push({ id: 'HA-014', what: 'linked to a peer that is backup too: the configured primary takes the role' });
-      } else this.currentTerm = higher;
-      return events;
-    }
-    const bothPrimary = peerRole === 'primary' && this.current === 'primary';
-    // The lower term steps down; on a tie, the member configured as backup.
-    const yields = bothPrimary && (peerTerm > this.currentTerm || (peerTerm === this.currentTerm && this.configured === 'backup'));
-    this.currentTerm = higher;
-    if (!yields) return events;
-    this.current = 'backup';
-    events.push(
-      firstLink && this.configured === 'primary'
-        ? { id: 'HA-010', what: 'joined a pair whose peer is already primary: serving as backup' }
-        : { id: 'HA-006', what: 'two primaries: stepping down (the peer holds the higher term)' },
-    );
-    return events;
-  }
-
-  onLinkDown(): RoleEvent[] {
-    if (!this.linkIsUp) return [];
-    this.linkIsUp = false;
-    this.failures = 0;
-    this.saidPrimaryAnswers = false;
-    return [{ id: 'HA-002', what: 'link down' }];
-  }
-
-  /** The result of one heartbeat probe of the primary's client port (only asked while the link is down). */
-  onProbe(primaryAnswered: boolean): RoleEvent[] {
-    if (this.current !== 'backup' || this.linkIsUp) return [];
-    if (primaryAnswered) {
-      this.failures = 0;
-      if (this.saidPrimaryAnswers) return [];
-      this.saidPrimaryAnswers = true;
-      return [{ id: 'HA-005', what: 'link down but the primary answers: staying backup' }];
-    }
-    this.failures += 1;
-    if (this.failures < this.failuresToSwitch) {
-      return [{ id: 'HA-003', what: 'primary unreachable', failures: this.failures, failuresToSwitch: this.failuresToSwitch }];
-    }
-    this.current = 'primary';
-    this.currentTerm += 1;
-    return [{ id: 'HA-004', what: 'promoted to primary', failures: this.failures }];
-  }
-
-  /** A graceful switchover, on the primary: it stops being primary before the peer takes over. */
-  handOver(): RoleEvent[] {
-    if (this.current !== 'primary') return [];
-    this.current = 'backup';
-    return [{ id: 'HA-007', what: 'switchover: handing over to the peer' }];
-  }
-
-  /** The switchover did not complete: the former primary takes its role back. */
-  handOverFailed(reason: string): RoleEvent[] {
-    this.current = 'primary';
-    return [{ id: 'HA-009', what: 'switchover failed: primary again', reason }];
-  }
-
-  /** A graceful switchover, on the backup, once it has every change the primary had. */
-  takeOver(): RoleEvent[] {
-    if (this.current !== 'backup') return [];
-    this.current = 'primary';
-    this.currentTerm += 1;
-    this.failures = 0;
-    return [{ id: 'HA-008', what: 'switchover: took over from the peer' }];
+    return this.state.linkUp;
   }
 
   /** Whether the heartbeat should probe the primary now. */
   get shouldProbe(): boolean {
-    return this.current === 'backup' && !this.linkIsUp;
+    return this.state.role === 'backup' && !this.state.linkUp;
+  }
+
+  onLinkUp(peerRole: HaRole, peerTerm = 0): RoleEvent[] {
+    return this.apply({ kind: 'link-up', peerRole, peerTerm });
+  }
+
+  onLinkDown(): RoleEvent[] {
+    return this.apply({ kind: 'link-down' });
+  }
+
+  /** The result of one heartbeat probe of the primary's client port (only asked while the link is down). */
+  onProbe(primaryAnswered: boolean): RoleEvent[] {
+    return this.apply({ kind: 'probe', answered: primaryAnswered });
+  }
+
+  /** A graceful switchover, on the primary: it stops being primary before the peer takes over. */
+  handOver(): RoleEvent[] {
+    return this.apply({ kind: 'hand-over' });
+  }
+
+  /** The switchover did not complete: the former primary takes its role back. */
+  handOverFailed(reason: string): RoleEvent[] {
+    return this.apply({ kind: 'hand-over-failed', reason });
+  }
+
+  /** A graceful switchover, on the backup, once it has every change the primary had. */
+  takeOver(): RoleEvent[] {
+    return this.apply({ kind: 'take-over' });
+  }
+
+  private apply(input: RoleInput): RoleEvent[] {
+    const next = step(this.state, input);
+    this.state = next.state;
+    return next.events;
   }
 }

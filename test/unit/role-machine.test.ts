@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { RoleMachine } from '../../src/ha/role-machine.js';
+import { initialRoleState, RoleMachine, step, type RoleInput } from '../../src/ha/role-machine.js';
 
 describe('role machine', () => {
   it('role - a backup promotes itself only after failuresToSwitch failed probes in a row with the link down', () => {
@@ -127,5 +127,28 @@ describe('role machine - properties', () => {
   it('role - the flap: the promoted member crashes and comes back as configured backup while the other waits as backup; linked again, the configured primary takes the role', () => {
     const members = run([{ kind: 'link' }, { kind: 'crash', who: 0 }, { kind: 'probe' }, { kind: 'probe' }, { kind: 'restart', who: 0 }, { kind: 'link' }, { kind: 'crash', who: 1 }, { kind: 'restart', who: 1 }, { kind: 'probe' }, { kind: 'link' }]);
     expect(members.map((m) => m.machine.role)).toEqual(['primary', 'backup']);
+  });
+});
+
+describe('role machine - the pure step', () => {
+  it('role - step is a pure function: frozen states in, new states out, the same answer every time', () => {
+    const inputs: RoleInput[] = [
+      { kind: 'link-up', peerRole: 'primary', peerTerm: 0 },
+      { kind: 'link-down' },
+      { kind: 'probe', answered: false },
+      { kind: 'probe', answered: false },
+      { kind: 'link-up', peerRole: 'backup', peerTerm: 0 },
+      { kind: 'hand-over' },
+      { kind: 'hand-over-failed', reason: 'test' },
+    ];
+    let state = Object.freeze(initialRoleState('backup', 2));
+    const roles: string[] = [];
+    for (const input of inputs) {
+      const once = step(state, input);
+      expect(step(state, input)).toEqual(once); // deterministic
+      state = Object.freeze(once.state); // a mutation of a frozen state would throw in strict mode
+      roles.push(`${state.role}/${state.term}`);
+    }
+    expect(roles).toEqual(['backup/0', 'backup/0', 'backup/0', 'primary/1', 'primary/1', 'backup/1', 'primary/1']);
   });
 });
