@@ -239,7 +239,7 @@ export class UpstreamLink extends EventEmitter implements UpstreamWriter {
     const client = this.client;
     if (!client?.connected || this.loading || !this.needsLoad) return;
     if (this.source.isLoaded && this.reloadGate && !this.gateOverridden && !this.reloadGate()) {
-      // Serve the current data meanwhile; the changes stay held until the reload.
+      // Serve the current data meanwhile; the master's stream is not kept (see accept): the reload's snapshot covers it.
       this.reloadDeferred = true;
       this.options.logger.info({ event: 'HA-011', appliedSeq: this.source.appliedSeq() }, 'reload deferred: the backup reloads first (protected mode)');
       this.emit('reload-deferred');
