@@ -9,6 +9,8 @@ import { requireCapability } from '../helpers/tools.js';
 import { scenarioHooks } from '../helpers/scenario.js';
 
 const { toClose, tempDir } = scenarioHooks('restart');
+// A real full disk needs a small file system: a tmpfs, which only root may mount.
+const haveTmpfs = requireCapability('mounting a tmpfs (root)', process.getuid?.() === 0 && canMountTmpfs());
 
 const PASSWORD = 'proxy-restart';
 
@@ -73,8 +75,7 @@ describe('a proxy restarted on its history log', () => {
     }
   }, 60_000);
 
-  it('restart - the history db on a full file system: the proxy keeps serving, says so on /health and /metrics, and recovers when space returns', async (context) => {
-    if (!requireCapability('mounting a tmpfs (root)', process.getuid?.() === 0 && canMountTmpfs())) return context.skip();
+  it.runIf(haveTmpfs)('restart - the history db on a full file system: the proxy keeps serving, says so on /health and /metrics, and recovers when space returns', async () => {
     const dir = tempDir();
     const small = join(dir, 'small');
     mkdirSync(small);

@@ -1,31 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AddpMonitor } from '../../src/net/addp.js';
-import type { Clock } from '../../src/net/clock.js';
-
-class FakeClock implements Clock {
-  time = 0;
-  private timers: Array<{ at: number; callback: () => void; handle: number }> = [];
-  private nextHandle = 1;
-  now(): number { return this.time; }
-  setTimeout(callback: () => void, delayMs: number): unknown {
-    const handle = this.nextHandle++;
-    this.timers.push({ at: this.time + delayMs, callback, handle });
-    return handle;
-  }
-  clearTimeout(handle: unknown): void { this.timers = this.timers.filter((t) => t.handle !== handle); }
-  advance(ms: number): void {
-    const end = this.time + ms;
-    for (;;) {
-      this.timers.sort((a, b) => a.at - b.at);
-      const next = this.timers[0];
-      if (!next || next.at > end) break;
-      this.timers.shift();
-      this.time = next.at;
-      next.callback();
-    }
-    this.time = end;
-  }
-}
+import { FakeClock } from '../helpers/fake-clock.js';
 
 function setup(timeoutMs = 1000) {
   const clock = new FakeClock();

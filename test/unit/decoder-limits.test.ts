@@ -2,6 +2,7 @@ import { createServer, connect as netConnect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CfgError, encodeFrame, ErrorCode, FrameDecoder, Kind, msgpackShapeError, type Message } from '../../protocol/index.js';
 import { Connection } from '../../src/net/connection.js';
+import { FakeClock } from '../helpers/fake-clock.js';
 
 const cleanups: Array<() => void> = [];
 afterEach(() => {
@@ -166,6 +167,31 @@ describe('connection write path', () => {
     await new Promise((resolve) => setImmediate(resolve));
     expect(received.messages).toEqual([{ kind: Kind.AddpReply, n: 7 }]);
     expect(handled).toEqual([{ kind: Kind.GetServerInfo, id: 2 }]);
+  });
+
+  it('connection - a frame that does not complete within frameTimeoutMs closes the connection (FRAME_TIMEOUT); frames that complete are never timed', async () => {
+    const { server, client } = await socketPair();
+    const clock = new FakeClock();
+    const connection = new Connection(server, { clock, limits: { maxFrameBytes: 1024 * 1024, maxOutboundBytes: 1024 * 1024, drainTimeoutMs: 0, frameTimeoutMs: 1000 } });
+    const handled: Message[] = [];
+    const reason = new Promise<string | undefined>((resolve) => connection.setHandler({ onMessage: (m) => handled.push(m), onInvalidMessage: () => undefined, onClose: (r) => resolve(r.code) }));
+    const received = (): Promise<void> => new Promise((resolve) => server.once('data', () => setImmediate(resolve)));
+    // A whole frame: nothing is pending, so no deadline runs however long the peer then stays quiet.
+    let arrived = received();
+    client.write(encodeFrame({ kind: Kind.GetServerInfo, id: 1 }));
+    await arrived;
+    clock.advance(5000);
+    expect(connection.isOpen).toBe(true);
+    // A frame that starts and never ends (a slowloris holding its buffer).
+    const frame = encodeFrame({ kind: Kind.GetServerInfo, id: 2 });
+    arrived = received();
+    client.write(frame.subarray(0, 6));
+    await arrived;
+    clock.advance(999);
+    expect(connection.isOpen).toBe(true);
+    clock.advance(1);
+    expect(await reason).toBe(ErrorCode.FRAME_TIMEOUT);
+    expect(handled).toEqual([{ kind: Kind.GetServerInfo, id: 1 }]);
   });
 
   it('connection - before it has authenticated a peer may send only small frames', async () => {
