@@ -5,14 +5,12 @@
  * restored, how many were restored vs reset, and lost / duplicated notifications.
  * Usage: npm run bench:proxy-restart -- [--clients 1000] [--rate 50] [--objects 0] [--workers 2]
  */
-import { fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { connect } from '../src/client/index.js';
 import { seedMasterDatabase } from './seed.js';
-import { freePort, PASSWORD, percentile, request, startServer } from './support.js';
+import { freePort, PASSWORD, percentile, request, startClientWorkers, startServer, streamWrites } from './support.js';
 
 const { values } = parseArgs({
   options: {
@@ -33,26 +31,9 @@ const proxyPort = await freePort();
 const proxyArgs = ['proxy', '--master', `127.0.0.1:${master.port}`, '--user', 'admin', '--port', String(proxyPort), '--history-db', join(dir, 'proxy.db'), '--master-addp', '5'];
 let proxy = await startServer(proxyArgs, 'configuration loaded');
 
-const workerCount = Number(values.workers);
-const workers = Array.from({ length: workerCount }, () => fork(WORKER));
-const perWorker = Math.ceil(clientCount / workerCount);
-await Promise.all(
-  workers.map((worker, i) => new Promise<void>((resolve) => {
-    worker.once('message', () => resolve());
-    worker.send({ endpoints: [`127.0.0.1:${proxyPort}`], count: Math.min(perWorker, clientCount - i * perWorker), password: PASSWORD });
-  })),
-);
+const workers = await startClientWorkers(WORKER, Number(values.workers), clientCount, [`127.0.0.1:${proxyPort}`]);
 
-const writer = await connect({ endpoints: `127.0.0.1:${master.port}`, user: 'admin', password: PASSWORD });
-const committed: number[] = [];
-let writing = true;
-const stream = (async () => {
-  for (let i = 0, next = performance.now(); writing; i += 1, next += 1000 / rate) {
-    const wait = next - performance.now();
-    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-    committed.push((await writer.create({ type: 'Skill', name: `restart-${i}` })).seq);
-  }
-})();
+const { committed, stop: stopWriting } = await streamWrites(master.port, rate, 'restart');
 await new Promise((resolve) => setTimeout(resolve, 2000));
 
 proxy.child.kill('SIGKILL');
@@ -71,8 +52,7 @@ for (const deadline = Date.now() + 60_000; Date.now() < deadline; ) {
   if (reports.flatMap((r) => r.restoredAt).filter((t) => t >= restartedAt).length >= clientCount) break;
 }
 await new Promise((resolve) => setTimeout(resolve, 2000));
-writing = false;
-await stream;
+await stopWriting();
 await new Promise((resolve) => setTimeout(resolve, 1000));
 reports = await Promise.all(workers.map((w) => request<Report>(w, 'report', { committed })));
 const restoreTimes = reports.flatMap((r) => r.restoredAt).filter((t) => t >= restartedAt);
@@ -100,7 +80,6 @@ process.stderr.write(
     `last client restored after ${result.restartToLastRestoredMs} ms (p50 ${result.restartToRestoredP50Ms} ms); ${result.restored} restored, ${result.resets} resets, ` +
     `${result.lost} lost, ${result.duplicated} duplicated, ${result.clientsWithEveryCommittedSeq}/${clientCount} clients got all ${committed.length} seqs\n`,
 );
-await writer.close();
 for (const worker of workers) worker.send({ type: 'stop' });
 proxy.child.kill('SIGKILL');
 master.child.kill('SIGKILL');

@@ -1,5 +1,6 @@
 /** What the benches share: server child processes with their JSON logs, worker IPC, /proc readings. */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { connect } from '../src/client/index.js';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
@@ -97,4 +98,45 @@ export function freePort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
+}
+
+/**
+ * Forks `count` worker processes of `script` and gives them `clients` SDK clients to connect to
+ * `endpoints` between them; resolves once every worker said it is ready.
+ */
+export async function startClientWorkers(script: string, count: number, clients: number, endpoints: string[]): Promise<ChildProcess[]> {
+  const workers = Array.from({ length: count }, () => fork(script));
+  const perWorker = Math.ceil(clients / count);
+  await Promise.all(
+    workers.map(
+      (worker, i) =>
+        new Promise<void>((resolve) => {
+          worker.once('message', () => resolve());
+          worker.send({ endpoints, count: Math.min(perWorker, clients - i * perWorker), password: PASSWORD });
+        }),
+    ),
+  );
+  return workers;
+}
+
+/** Creates Skills at the master at `rate` per second, on a schedule, until `stop()`; `committed` lists their seqs. */
+export async function streamWrites(masterPort: number, rate: number, prefix: string): Promise<{ committed: number[]; stop(): Promise<void> }> {
+  const writer = await connect({ endpoints: `127.0.0.1:${masterPort}`, user: 'admin', password: PASSWORD });
+  const committed: number[] = [];
+  let writing = true;
+  const stream = (async () => {
+    for (let i = 0, next = performance.now(); writing; i += 1, next += 1000 / rate) {
+      const wait = next - performance.now();
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+      committed.push((await writer.create({ type: 'Skill', name: `${prefix}-${i}` })).seq);
+    }
+  })();
+  return {
+    committed,
+    stop: async () => {
+      writing = false;
+      await stream;
+      await writer.close();
+    },
+  };
 }

@@ -5,13 +5,11 @@
  * (restore), lost / duplicated notifications and re-reads, and the journal traffic on the HA link.
  * Usage: npm run bench:switchover -- [--clients 1000] [--rate 50] [--heartbeat 1] [--failures 1] [--workers 2]
  */
-import { fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { connect } from '../src/client/index.js';
-import { PASSWORD, percentile, request, startServer, type ServerProcess } from './support.js';
+import { percentile, request, startClientWorkers, startServer, streamWrites, type ServerProcess } from './support.js';
 
 const { values } = parseArgs({
   options: {
@@ -39,28 +37,11 @@ const backup = await startServer(['proxy', ...pairArgs, '--role', 'backup', '--p
 await backup.waitFor((line) => line.msg === 'HA link up');
 const endpoints = [`127.0.0.1:${portLogged(primary, 'proxy listening (loading)')}`, `127.0.0.1:${portLogged(backup, 'proxy listening (loading)')}`];
 
-const workerCount = Number(values.workers);
-const workers = Array.from({ length: workerCount }, () => fork(WORKER));
-const perWorker = Math.ceil(clientCount / workerCount);
 const connectStarted = performance.now();
-await Promise.all(
-  workers.map((worker, i) => new Promise<void>((resolve) => {
-    worker.once('message', () => resolve());
-    worker.send({ endpoints, count: Math.min(perWorker, clientCount - i * perWorker), password: PASSWORD });
-  })),
-);
+const workers = await startClientWorkers(WORKER, Number(values.workers), clientCount, endpoints);
 process.stderr.write(`${clientCount} clients subscribed through the primary in ${Math.round(performance.now() - connectStarted)} ms\n`);
 
-const writer = await connect({ endpoints: `127.0.0.1:${master.port}`, user: 'admin', password: PASSWORD });
-const committed: number[] = [];
-let writing = true;
-const stream = (async () => {
-  for (let i = 0, next = performance.now(); writing; i += 1, next += 1000 / rate) {
-    const wait = next - performance.now();
-    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-    committed.push((await writer.create({ type: 'Skill', name: `switchover-${i}` })).seq);
-  }
-})();
+const { committed, stop: stopWriting } = await streamWrites(master.port, rate, 'switchover');
 await new Promise((resolve) => setTimeout(resolve, 2000));
 const journalSessions = await fetchHa(backup);
 
@@ -90,8 +71,7 @@ for (const deadline = Date.now() + 30_000; Date.now() < deadline; ) {
   if (restored >= clientCount) break;
 }
 await new Promise((resolve) => setTimeout(resolve, 2000));
-writing = false;
-await stream;
+await stopWriting();
 await new Promise((resolve) => setTimeout(resolve, 1000));
 reports = await Promise.all(workers.map((w) => request<(typeof reports)[number]>(w, 'report', { committed })));
 const restoreTimes = reports.flatMap((r) => r.restoredAt).filter((t) => t >= killedAt);
@@ -135,7 +115,6 @@ process.stderr.write(
     `${result.restored} restored (${result.restoredWithoutReRead} without re-read), ${result.resets} resets, ${result.lost} lost, ${result.duplicated} duplicated, ` +
     `${result.clientsWithEveryCommittedSeq}/${clientCount} clients got all ${committed.length} seqs; journal ${result.journalBytesFor1000SessionsOpened} bytes per 1000 sessions (opens, subscriptions, positions, changes over the first 2 s)\n`,
 );
-await writer.close();
 for (const worker of workers) worker.send({ type: 'stop' });
 backup.child.kill(process.env.BENCH_PROFILE_DIR ? 'SIGINT' : 'SIGKILL');
 await new Promise((resolve) => backup.child.once('exit', resolve));
