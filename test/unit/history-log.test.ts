@@ -64,3 +64,18 @@ describe('history log', () => {
     log.close();
   });
 });
+
+describe('history log - pair term', () => {
+  it('history - the pair term survives a restart of the file, so a restarted member keeps the term it acted on', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cfgproxy-history-'));
+    dirs.push(dir);
+    const path = join(dir, 'history.db');
+    const log = new HistoryLog(path);
+    expect(log.pairTerm()).toBe(0);
+    log.savePairTerm(7);
+    log.close();
+    const reopened = new HistoryLog(path);
+    expect(reopened.pairTerm()).toBe(7);
+    reopened.close();
+  });
+});
