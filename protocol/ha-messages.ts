@@ -120,6 +120,10 @@ export interface HaStatusMessage {
   kind: typeof HaKind.Status;
   loaded: boolean;
   appliedSeq: number;
+  /** It serves reads and subscriptions while backup (`--accept-clients-in-backup-mode`): protected mode's first condition. */
+  acceptsClients: boolean;
+  /** It is connected to a master, or lost it moments ago and is reconnecting, so it can reload itself: protected mode's second condition. */
+  canReload: boolean;
 }
 
 /** Configured primary (serving as backup) → primary: hand the role back (`--auto-restore-primary`). */
@@ -276,7 +280,7 @@ export function validateHaMessage(body: unknown): HaMessage {
       return message;
     }
     case HaKind.Status:
-      return { kind: HaKind.Status, loaded: body.loaded === true, appliedSeq: uint(body, 'appliedSeq', 'Status') };
+      return { kind: HaKind.Status, loaded: body.loaded === true, appliedSeq: uint(body, 'appliedSeq', 'Status'), acceptsClients: body.acceptsClients === true, canReload: body.canReload === true };
     case HaKind.Challenge:
       return { kind: HaKind.Challenge, nonce: str(body, 'nonce', 'Challenge', 128) };
     case HaKind.StreamStart:

@@ -1,16 +1,20 @@
 import { EventEmitter } from 'node:events';
 import { ErrorCode, HaKind, type HaRole, type JournalPosition, type JournalRecord, type Lineage } from '../../protocol/index.js';
 import type { HistoryLog, SessionRecord } from '../history/history-log.js';
+import { systemClock, type Clock } from '../net/clock.js';
 import type { TlsFiles } from '../net/tls-options.js';
 import type { SessionObserver } from '../service/config-service.js';
 import type { ClientSession } from '../service/session.js';
 import type { Logger } from '../util/logger.js';
+import { AutoRestore } from './auto-restore.js';
 import { HaServer, type PairIdentity } from './ha-server.js';
 import { JournalCheck } from './journal-check.js';
 import { JournalWriter } from './journal-writer.js';
 import { Journal } from './journal.js';
 import { dialPair } from './pair-dialer.js';
 import { probe } from './probe.js';
+import { ProtectedMode } from './protected-mode.js';
+import { ReadinessTracker, type PeerStatus, type Readiness } from './readiness.js';
 import { PairLink, type JournalTraffic, type PairLinkHost } from './pair-link.js';
 import type { PairRole, Replica, ReplicaUpstream } from './replica.js';
 import { RoleMachine, type RoleEvent } from './role-machine.js';
@@ -58,6 +62,12 @@ export const HA_DEFAULTS = {
   journalCapacity: 100_000,
 } as const;
 
+/**
+ * A backup that lost its master within this long is taken to be reconnecting, so it can still
+ * reload: when a whole pair lost the master, the primary may reconnect a moment before its backup.
+ */
+const RELOAD_REACH_MS = 10_000;
+
 /** The default of `--ready-after`. */
 export const DEFAULT_READY_AFTER_MS = 60_000;
 
@@ -77,6 +87,8 @@ interface HaNodeDeps {
   sessions(): Iterable<ClientSession>;
   disconnectClients(error: { code: typeof ErrorCode.BACKUP_MODE; message: string }): void;
   logger: Logger;
+  /** Time for probes, readiness and protected mode's deadline; tests inject their own. */
+  clock?: Clock;
 }
 
 /**
@@ -104,13 +116,9 @@ export class HaNode extends EventEmitter implements PairRole, PairLinkHost {
   private stopApplied: (() => void) | null = null;
   private source: Replica | undefined;
   private upstream: ReplicaUpstream | undefined;
+  private protectedMode: ProtectedMode | undefined;
   private stopped = false;
-  /** Heartbeats the configured primary has been a healthy, linked backup (auto-restore). */
-  private healthyBeats = 0;
-  private takeBackAsked = false;
-  /** Protected mode: the backup said it reloaded; our deferred reload may follow a switchover. */
-  private peerReloaded = false;
-  private protectedTimer: NodeJS.Timeout | null = null;
+  private readonly autoRestore: AutoRestore;
   /** The term last written to the history log. */
   private savedTerm = -1;
   private readonly journalCheck = new JournalCheck((seq, why) => {
@@ -119,27 +127,24 @@ export class HaNode extends EventEmitter implements PairRole, PairLinkHost {
   });
   /** Change records of the primary that disagreed with this member's master stream. */
   journalDisagreements = 0;
-  /** When the current link came up (performance.now()). */
-  private linkUpAt = 0;
-  /** The backup's last Status, and where this primary was one heartbeat before it came. */
-  private peerStatus: { loaded: boolean; appliedSeq: number } | undefined;
-  private previousBeat = { appliedSeq: 0, journalRecord: 0 };
-  private currentBeat = { appliedSeq: 0, journalRecord: 0 };
-  /** As backup: the seq of the newest change the primary's journal carried. */
-  private journalChangeSeq = 0;
+  private readonly readinessTracker: ReadinessTracker;
   private readonly identity: PairIdentity;
+  private readonly clock: Clock;
 
   constructor(
     private readonly options: HaOptions,
     private readonly deps: HaNodeDeps,
   ) {
     super();
+    this.clock = deps.clock ?? systemClock;
     this.setMaxListeners(0); // every client held during a failover waits on role events
     this.machine = new RoleMachine(options.role, options.failuresToSwitch, deps.history.pairTerm());
     this.mirror = new SessionMirror(deps.history);
     this.journal = new Journal(options.journalCapacity);
     this.writer = new JournalWriter(this.journal, deps.sessions, () => this.machine.role === 'primary');
     this.settings = { chunkSize: options.chunkSize, chunkTimeoutMs: options.chunkTimeoutMs, maxSessionsSyncAtOnce: options.maxSessionsSyncAtOnce, addpTimeoutMs: options.addpTimeoutMs };
+    this.readinessTracker = new ReadinessTracker(options.readyAfterMs ?? DEFAULT_READY_AFTER_MS, this.clock);
+    this.autoRestore = new AutoRestore(options.failuresToSwitch);
     this.identity = { pairName: options.pairName, masters: deps.masters, secret: options.secret };
     if (options.haPort !== undefined) {
       const lineage = (): Lineage | undefined => (this.source?.isLoaded ? this.source.lineage() : undefined);
@@ -215,14 +220,20 @@ export class HaNode extends EventEmitter implements PairRole, PairLinkHost {
     this.source = source;
     this.upstream = upstream;
     if (this.options.configReloadDelayIfPrimary) {
-      upstream.setReloadGate(() => !(this.machine.role === 'primary' && this.linkUp));
-      upstream.on('reload-deferred', () => {
-        if (this.peerReloaded) void this.protectedSwitchover();
-        else this.startProtectedDeadline();
-      });
-      upstream.on('loaded', ({ first, seq }: { first: boolean; seq: number }) => {
-        if (!first && this.machine.role === 'backup') this.link?.notify({ reloadedAt: seq });
-      });
+      this.protectedMode = new ProtectedMode(
+        upstream,
+        {
+          isPrimary: () => this.machine.role === 'primary',
+          linkUp: () => this.linkUp,
+          peerStatus: () => this.readinessTracker.peerStatus,
+          peerClientEndpoint: () => this.peerClientEndpoint,
+          notifyReloaded: (seq) => this.link?.notify({ reloadedAt: seq }),
+          switchover: (options) => this.switchover(options),
+          logger: this.deps.logger,
+        },
+        { timeoutMs: this.options.protectedModeTimeoutMs ?? DEFAULT_PROTECTED_MODE_TIMEOUT_MS, probeTimeoutMs: this.options.heartbeatIntervalMs },
+        this.clock,
+      );
     }
     // Seqs of another lineage mean other changes: the pair links again, and the handshake checks both lineages.
     source.onRebased(() => this.link?.close('this member now follows another database lineage'));
@@ -243,17 +254,24 @@ export class HaNode extends EventEmitter implements PairRole, PairLinkHost {
   private async beat(): Promise<void> {
     if (this.stopped) return;
     if (!this.link && this.options.peer && !this.dialing) void this.dialPeer();
-    this.previousBeat = this.currentBeat;
-    this.currentBeat = { appliedSeq: this.source?.appliedSeq() ?? 0, journalRecord: this.journal.lastRecord };
-    if (this.machine.role === 'backup') this.link?.sendStatus(this.source?.isLoaded === true, this.source?.appliedSeq() ?? 0);
+    this.readinessTracker.beat(this.source?.appliedSeq() ?? 0, this.journal.lastRecord);
+    if (this.machine.role === 'backup') {
+      this.link?.sendStatus({
+        loaded: this.source?.isLoaded === true,
+        appliedSeq: this.source?.appliedSeq() ?? 0,
+        acceptsClients: this.options.acceptClientsInBackupMode,
+        canReload: this.upstream !== undefined && this.upstream.disconnectedForMs() < RELOAD_REACH_MS,
+      });
+    }
+    void this.protectedMode?.checkBackup();
     this.considerTakingBack();
     if (!this.machine.shouldProbe) return;
     // The primary's client port once a handshake told us where it is; before that only its HA
     // port is known, and an open HA port (even one that refuses us) is a live primary.
     const answered = this.peerClientEndpoint
-      ? await probe(this.peerClientEndpoint, this.options.heartbeatIntervalMs, 'answer')
+      ? await probe(this.peerClientEndpoint, this.options.heartbeatIntervalMs, 'answer', this.clock)
       : this.options.peer
-        ? await probe(this.options.peer, this.options.heartbeatIntervalMs, 'connect')
+        ? await probe(this.options.peer, this.options.heartbeatIntervalMs, 'connect', this.clock)
         : false;
     if (this.stopped || !this.machine.shouldProbe) return;
     this.emit('probe', answered);
@@ -297,8 +315,7 @@ export class HaNode extends EventEmitter implements PairRole, PairLinkHost {
   /** The handshake is done: roles are settled (the listener first), then the link streams the right way. */
   private settleRoles(peerRole: HaRole, peerTerm: number, peerClientEndpoint: string): void {
     this.peerClientEndpoint = peerClientEndpoint;
-    this.linkUpAt = performance.now();
-    this.peerStatus = undefined;
+    this.readinessTracker.linked();
     this.deps.logger.info({ peerRole, peerTerm, peer: peerClientEndpoint, role: this.machine.role, term: this.machine.term }, 'HA link up');
     this.onRoleEvents(this.machine.onLinkUp(peerRole, peerTerm));
   }
@@ -309,47 +326,30 @@ export class HaNode extends EventEmitter implements PairRole, PairLinkHost {
     this.dialing = false;
     this.deps.logger.warn({ reason }, 'HA link closed');
     this.onRoleEvents(this.machine.onLinkDown());
-    this.endProtectedMode('the HA link went down');
+    this.protectedMode?.onLinkDown();
   }
 
   /** Auto-restore: a configured primary serving as backup asks for the role back once it has been healthy long enough. */
   private considerTakingBack(): void {
-    const healthy = this.options.autoRestorePrimary && this.options.role === 'primary' && this.machine.role === 'backup' && this.linkUp && this.source?.isLoaded;
-    this.healthyBeats = healthy ? this.healthyBeats + 1 : 0;
-    if (!healthy) this.takeBackAsked = false;
-    if (healthy && !this.takeBackAsked && this.healthyBeats >= this.options.failuresToSwitch) {
-      this.takeBackAsked = true;
-      this.deps.logger.info({ event: 'HA-012', healthyBeats: this.healthyBeats }, 'auto-restore: asking for the primary role back');
-      this.link?.notify('take-back');
-    }
+    const healthy = this.options.autoRestorePrimary === true && this.options.role === 'primary' && this.machine.role === 'backup' && this.linkUp && this.source?.isLoaded === true;
+    if (!this.autoRestore.beat(healthy)) return;
+    this.deps.logger.info({ event: 'HA-012', healthyBeats: this.autoRestore.beats }, 'auto-restore: asking for the primary role back');
+    this.link?.notify('take-back');
   }
 
-  onPeerStatus(status: { loaded: boolean; appliedSeq: number }): void {
-    this.peerStatus = status;
+  onPeerStatus(status: PeerStatus): void {
+    this.readinessTracker.onPeerStatus(status);
   }
 
-  /**
-   * Whether a switchover would go well now, and if not why [PROTO-HA-11]. The primary: the link has
-   * been up `--ready-after`, the backup has loaded, has applied every change this member had one
-   * heartbeat ago, and has acknowledged the journal up to where it was then (so every session is
-   * mirrored). The backup: linked, loaded, and it has applied every change the journal brought.
-   */
-  readiness(): { ready: boolean; reason?: string } {
-    const not = (reason: string): { ready: boolean; reason: string } => ({ ready: false, reason });
-    if (!this.linkUp) return not('the HA link is down');
-    if (!this.source?.isLoaded) return not('this member has not loaded the configuration');
-    if (this.machine.role === 'backup') {
-      const applied = this.source.appliedSeq();
-      return applied >= this.journalChangeSeq ? { ready: true } : not(`this backup is at seq ${applied}, the primary's journal at ${this.journalChangeSeq}`);
-    }
-    const readyAfterMs = this.options.readyAfterMs ?? DEFAULT_READY_AFTER_MS;
-    const upMs = performance.now() - this.linkUpAt;
-    if (upMs < readyAfterMs) return not(`the link has been up ${Math.round(upMs / 1000)} s of the ${readyAfterMs / 1000} s --ready-after asks`);
-    const peer = this.peerStatus;
-    if (!peer?.loaded) return not('the backup has not loaded the configuration');
-    if (peer.appliedSeq < this.previousBeat.appliedSeq) return not(`the backup is at seq ${peer.appliedSeq}, behind ${this.previousBeat.appliedSeq}`);
-    if (this.traffic.ackedUpTo < this.previousBeat.journalRecord) return not(`the backup has acknowledged journal record ${this.traffic.ackedUpTo} of ${this.previousBeat.journalRecord}: sessions are still being mirrored`);
-    return { ready: true };
+  /** Whether a switchover would go well now, and if not why [PROTO-HA-11]. */
+  readiness(): Readiness {
+    return this.readinessTracker.evaluate({
+      role: this.machine.role,
+      linkUp: this.linkUp,
+      loaded: this.source?.isLoaded === true,
+      appliedSeq: this.source?.appliedSeq() ?? 0,
+      ackedUpTo: this.traffic.ackedUpTo,
+    });
   }
 
   onPeerRequest(request: 'take-back' | 'backup-reloaded'): void {
@@ -357,42 +357,7 @@ export class HaNode extends EventEmitter implements PairRole, PairLinkHost {
       if (this.machine.role === 'primary' && this.options.role === 'backup') void this.switchover();
       return;
     }
-    this.peerReloaded = true;
-    if (this.upstream?.hasDeferredReload) void this.protectedSwitchover();
-  }
-
-  /** Protected mode: the backup has fresh data; hand over, then reload as backup. */
-  private async protectedSwitchover(): Promise<void> {
-    this.peerReloaded = false;
-    this.clearProtectedDeadline();
-    // The backup has just reloaded: it is fresher than this member, whatever the readiness says.
-    const outcome = await this.switchover({ force: true });
-    this.deps.logger.info({ event: 'HA-013', ok: outcome.ok, reason: outcome.message }, 'protected mode: switched over to the reloaded backup');
-    this.upstream?.releaseDeferredReload(!outcome.ok);
-  }
-
-  /**
-   * Protected mode never holds the primary on stale data for long: if the backup has not reloaded
-   * and taken over by the deadline (`--protected-mode-timeout`), or the link goes down, the primary
-   * reloads itself (HA-017 says why protected mode ended).
-   */
-  private startProtectedDeadline(): void {
-    if (this.protectedTimer) return;
-    const timeoutMs = this.options.protectedModeTimeoutMs ?? DEFAULT_PROTECTED_MODE_TIMEOUT_MS;
-    this.protectedTimer = setTimeout(() => this.endProtectedMode(`the backup did not reload within ${timeoutMs} ms`), timeoutMs);
-    this.protectedTimer.unref();
-  }
-
-  private clearProtectedDeadline(): void {
-    if (this.protectedTimer) clearTimeout(this.protectedTimer);
-    this.protectedTimer = null;
-  }
-
-  private endProtectedMode(reason: string): void {
-    this.clearProtectedDeadline();
-    if (!this.upstream?.hasDeferredReload) return;
-    this.deps.logger.warn({ event: 'HA-017', reason, appliedSeq: this.source?.appliedSeq() }, 'protected mode ended: reloading now');
-    this.upstream.releaseDeferredReload(true);
+    this.protectedMode?.onBackupReloaded();
   }
 
   /** Every client session now, as journal 'open' entries. */
@@ -412,7 +377,7 @@ export class HaNode extends EventEmitter implements PairRole, PairLinkHost {
         continue;
       }
       // Verified against this member's own master stream, never applied from the primary's word.
-      this.journalChangeSeq = Math.max(this.journalChangeSeq, record.change.seq);
+      this.readinessTracker.onJournalChange(record.change.seq);
       this.journalCheck.forwardedChange(record.change);
     }
     this.emit('records', records.length);
@@ -482,6 +447,7 @@ export class HaNode extends EventEmitter implements PairRole, PairLinkHost {
       readyForSwitchover: this.readiness().ready ? 1 : 0,
       notReadyBecause: this.readiness().reason ?? null,
       readyForUpgrade: role === 'backup' ? 1 : 0,
+      protectedMode: this.protectedMode?.describe() ?? 'off',
     };
   }
 
@@ -495,7 +461,7 @@ export class HaNode extends EventEmitter implements PairRole, PairLinkHost {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    this.clearProtectedDeadline();
+    this.protectedMode?.stop();
     if (this.heartbeat) clearInterval(this.heartbeat);
     if (this.positionTimer) clearInterval(this.positionTimer);
     this.stopApplied?.();

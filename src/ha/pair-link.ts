@@ -12,6 +12,7 @@ import type { Connection } from '../net/connection.js';
 import { approximateBytes } from '../service/chunks.js';
 import type { Logger } from '../util/logger.js';
 import type { Journal } from './journal.js';
+import type { PeerStatus } from './readiness.js';
 
 /** Counters of the journal traffic, kept across links. */
 export interface JournalTraffic {
@@ -27,7 +28,7 @@ export interface JournalTraffic {
 /** What a link needs from the pair member that owns it. */
 export interface PairLinkHost {
   /** The backup's Status [PROTO-HA-11]. */
-  onPeerStatus(status: { loaded: boolean; appliedSeq: number }): void;
+  onPeerStatus(status: PeerStatus): void;
   role(): HaRole;
   readonly journal: Journal;
   readonly traffic: JournalTraffic;
@@ -260,8 +261,8 @@ export class PairLink {
   }
 
   /** As backup: how far this member is, for the primary's readiness [PROTO-HA-11]. */
-  sendStatus(loaded: boolean, appliedSeq: number): void {
-    if (this.open) this.connection.send({ kind: HaKind.Status, loaded, appliedSeq });
+  sendStatus(status: PeerStatus): void {
+    if (this.open) this.connection.send({ kind: HaKind.Status, ...status });
   }
 
   /** Tells the peer something it acts on: take-back (give us the role) or backup-reloaded. */

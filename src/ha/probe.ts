@@ -1,5 +1,6 @@
 import net from 'node:net';
 import { encodeFrame, Kind } from '../../protocol/index.js';
+import { systemClock, type Clock } from '../net/clock.js';
 import { parseEndpoint } from '../net/endpoint.js';
 
 /**
@@ -8,7 +9,7 @@ import { parseEndpoint } from '../net/endpoint.js';
  * Register), so a port that accepts and drops, or a hung process, does not answer. `connect`: an
  * accepted connection is enough (an HA port, possibly TLS, says nothing to a stranger).
  */
-export function probe(endpoint: string, timeoutMs: number, mode: 'answer' | 'connect'): Promise<boolean> {
+export function probe(endpoint: string, timeoutMs: number, mode: 'answer' | 'connect', clock: Clock = systemClock): Promise<boolean> {
   let target: { host: string; port: number };
   try {
     target = parseEndpoint(endpoint, false);
@@ -18,11 +19,11 @@ export function probe(endpoint: string, timeoutMs: number, mode: 'answer' | 'con
   return new Promise((resolve) => {
     const socket = net.connect(target);
     const done = (answered: boolean): void => {
-      clearTimeout(timer);
+      clock.clearTimeout(timer);
       socket.destroy();
       resolve(answered);
     };
-    const timer = setTimeout(() => done(false), timeoutMs);
+    const timer = clock.setTimeout(() => done(false), timeoutMs);
     socket.once('connect', () => (mode === 'connect' ? done(true) : socket.write(encodeFrame({ kind: Kind.AddpPoll, n: 0 }))));
     socket.once('data', () => done(true));
     socket.once('error', () => done(false));

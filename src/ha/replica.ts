@@ -18,6 +18,8 @@ export interface Replica {
 
 /** The master link of a replica, as protected mode drives it. */
 export interface ReplicaUpstream {
+  /** How long no master has been connected (0 while one is): a member cut off for long cannot reload soon. */
+  disconnectedForMs(): number;
   setReloadGate(gate: () => boolean): void;
   readonly hasDeferredReload: boolean;
   releaseDeferredReload(force?: boolean): void;

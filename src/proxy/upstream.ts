@@ -51,6 +51,8 @@ export class UpstreamLink extends EventEmitter implements UpstreamWriter {
   /** Protected mode: may this proxy reload now? (A primary with a live backup waits for its turn.) */
   private reloadGate: (() => boolean) | null = null;
   private reloadDeferred = false;
+  /** When the master link was lost (performance.now()), until it is back. */
+  private lostAt: number | undefined;
   /** Protected mode ended without the backup's reload: the next load does not ask the gate. */
   private gateOverridden = false;
   private readonly firstLoad: Promise<void>;
@@ -70,6 +72,11 @@ export class UpstreamLink extends EventEmitter implements UpstreamWriter {
 
   get connected(): boolean {
     return this.client?.connected === true;
+  }
+
+  /** How long no master has been connected (0 while one is). */
+  disconnectedForMs(): number {
+    return this.connected || this.lostAt === undefined ? 0 : performance.now() - this.lostAt;
   }
 
   /** Resolves when the first snapshot is in memory and clients are accepted. */
@@ -121,11 +128,13 @@ export class UpstreamLink extends EventEmitter implements UpstreamWriter {
     client.on('reset', (message: HistoryLogExpiredMessage) => this.onExpired(message));
     client.on('connected', ({ restored }: { restored: boolean }) => {
       logger.info({ master: client.server?.serverName, restored, appliedSeq: this.source.appliedSeq() }, 'connected to the master');
+      this.lostAt = undefined;
       if (this.needsLoad) this.scheduleLoad(0);
       this.emit('connected');
     });
     client.on('disconnected', (reason: { message?: string }) => {
       logger.warn({ reason: reason.message }, 'lost the master; serving from the cache');
+      this.lostAt ??= performance.now();
       this.emit('disconnected');
     });
     client.on('error', (error: unknown) => logger.warn({ err: describe(error) }, 'master link error'));

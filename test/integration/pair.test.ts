@@ -41,6 +41,11 @@ function linkUp(proxy: ProxyServer): Promise<void> {
   return new Promise((resolve) => proxy.ha!.on('role-event', (event: RoleEvent) => event.id === 'HA-001' && resolve()));
 }
 
+/** Resolves once the primary would defer a reload (protected mode's conditions hold). */
+function armed(primary: ProxyServer): Promise<void> {
+  return until(() => primary.ha!.status().protectedMode === 'armed', 5000, 'protected mode armed');
+}
+
 function roleEvent(proxy: ProxyServer, id: RoleEvent['id']): Promise<RoleEvent> {
   return new Promise((resolve) => proxy.ha!.on('role-event', (event: RoleEvent) => event.id === id && resolve(event)));
 }
@@ -312,8 +317,9 @@ describe('pair', () => {
     // Both list the same masters (a pair must): each reaches the master through its own relay first.
     const protectedMode = { configReloadDelayIfPrimary: true };
     const primary = await member(dir, toMasterP.port, 'primary', haOptions('primary', { haPort: 0, ...protectedMode }), { upstreamAddp, masters: [`127.0.0.1:${toMasterP.port}`, `127.0.0.1:${toMasterB.port}`] });
-    const backup = await member(dir, toMasterB.port, 'backup', haOptions('backup', { peer: `127.0.0.1:${primary.ha!.server!.port}`, ...protectedMode }), { upstreamAddp, masters: [`127.0.0.1:${toMasterB.port}`, `127.0.0.1:${toMasterP.port}`] });
+    const backup = await member(dir, toMasterB.port, 'backup', haOptions('backup', { peer: `127.0.0.1:${primary.ha!.server!.port}`, ...protectedMode, acceptClientsInBackupMode: true }), { upstreamAddp, masters: [`127.0.0.1:${toMasterB.port}`, `127.0.0.1:${toMasterP.port}`] });
     await linkUp(backup);
+    await armed(primary);
 
     // Who serves at each step: [what happened, primary's role, backup's role].
     const timeline: Array<[string, string, string]> = [];
@@ -415,8 +421,9 @@ describe('pair protected mode', () => {
     const protectedMode = { configReloadDelayIfPrimary: true, protectedModeTimeoutMs: 1500 };
     const masters = [`127.0.0.1:${toMasterP.port}`, `127.0.0.1:${master.port}`];
     const primary = await member(dir, toMasterP.port, 'primary', haOptions('primary', { haPort: 0, ...protectedMode }), { upstreamAddp, masters });
-    const backup = await member(dir, master.port, 'backup', haOptions('backup', { peer: `127.0.0.1:${primary.ha!.server!.port}`, ...protectedMode }), { upstreamAddp, masters: [`127.0.0.1:${master.port}`, `127.0.0.1:${toMasterP.port}`] });
+    const backup = await member(dir, master.port, 'backup', haOptions('backup', { peer: `127.0.0.1:${primary.ha!.server!.port}`, ...protectedMode, acceptClientsInBackupMode: true }), { upstreamAddp, masters: [`127.0.0.1:${master.port}`, `127.0.0.1:${toMasterP.port}`] });
     await linkUp(backup);
+    await armed(primary);
 
     const lost = new Promise((resolve) => primary.upstream.once('disconnected', resolve));
     toMasterP.cut();
@@ -438,6 +445,39 @@ describe('pair protected mode', () => {
     await primary.source.waitForSeq(master.source.appliedSeq(), 5000);
     expect(primary.source.appliedSeq()).toBe(master.source.appliedSeq());
     expect(primary.ha!.role()).toBe('primary'); // no switchover: the backup never reloaded
+  });
+});
+
+describe('pair protected mode conditions', () => {
+  it('pair - protected mode is not entered when the backup takes no clients in backup mode: the primary reloads at once and /ha says why', async () => {
+    const { master, dir, cleanup } = await startTestMaster();
+    toClose.push(cleanup);
+    const toMasterP = await Relay.start(master.port);
+    toClose.push(() => toMasterP.close());
+    const upstreamAddp = { localTimeoutMs: 300, remoteTimeoutMs: 300 };
+    const protectedMode = { configReloadDelayIfPrimary: true, protectedModeTimeoutMs: 60_000 };
+    const primary = await member(dir, toMasterP.port, 'primary', haOptions('primary', { haPort: 0, ...protectedMode }), { upstreamAddp, masters: [`127.0.0.1:${toMasterP.port}`, `127.0.0.1:${master.port}`] });
+    const backup = await member(dir, master.port, 'backup', haOptions('backup', { peer: `127.0.0.1:${primary.ha!.server!.port}`, ...protectedMode }), { upstreamAddp, masters: [`127.0.0.1:${master.port}`, `127.0.0.1:${toMasterP.port}`] });
+    await linkUp(backup);
+    const url = `http://127.0.0.1:${primary.admin!.port}`;
+    const protectedState = async (): Promise<string> => ((await (await fetch(`${url}/ha`)).json()) as { protectedMode: string }).protectedMode;
+    await until(() => primary.ha!.status().protectedMode !== 'not armed: the backup has not reported its status', 5000, 'the first Status');
+    expect(await protectedState()).toBe('not armed: the backup does not accept clients in backup mode');
+
+    const lost = new Promise((resolve) => primary.upstream.once('disconnected', resolve));
+    toMasterP.cut();
+    await lost;
+    const writer = await client(master.port);
+    for (let i = 0; i < 5; i += 1) await writer.create({ type: 'Skill', name: `missed-${i}`, tenant: 1 });
+    master.prune(1, 24 * 3600_000);
+    let deferred = false;
+    primary.upstream.once('reload-deferred', () => (deferred = true));
+    const reloaded = new Promise<void>((resolve) => primary.upstream.on('loaded', ({ first }: { first: boolean }) => !first && resolve()));
+    toMasterP.heal();
+    await reloaded; // long before the 60 s deadline
+    expect(deferred).toBe(false);
+    await primary.source.waitForSeq(master.source.appliedSeq(), 5000);
+    expect(primary.source.appliedSeq()).toBe(master.source.appliedSeq());
   });
 });
 
