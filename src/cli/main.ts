@@ -4,7 +4,7 @@ import { dirname } from 'node:path';
 import { parse as parseYaml, stringify as toYaml } from 'yaml';
 import { CfgError, OBJECT_TYPES, type ConfigObject, type NewObject, type ObjectDelta, type ObjectFilter, type ObjectType } from '../../protocol/index.js';
 import { CfgClient, type ConnectOptions } from '../client/client.js';
-import { MasterServer, MASTER_DEFAULTS } from '../master/master-server.js';
+import { isPostgresUrl, MasterServer, MASTER_DEFAULTS } from '../master/master-server.js';
 import { DEFAULT_MAX_OBJECT_BYTES } from '../master/master-source.js';
 import type { TlsFiles } from '../net/tls-options.js';
 import { DEFAULT_PROTECTED_MODE_TIMEOUT_MS, DEFAULT_READY_AFTER_MS, HA_DEFAULTS, type HaOptions } from '../ha/ha-node.js';
@@ -176,8 +176,13 @@ function withServerOptions(command: Command, port: number, name: string): Comman
     .option('--tls-verify-client', 'require client certificates signed by --tls-ca');
 }
 
-withServerOptions(program.command('master').description('run a master configuration server on a SQLite database'), MASTER_DEFAULTS.port, MASTER_DEFAULTS.serverName)
-  .option('--db <file>', 'SQLite configuration database (created on first start)', 'data/master.db')
+withServerOptions(program.command('master').description('run a master configuration server on a SQLite file, or one of a master pair on PostgreSQL'), MASTER_DEFAULTS.port, MASTER_DEFAULTS.serverName)
+  .option('--db <file|url>', 'the configuration database: a SQLite file (created on first start), or postgres://user@host:port/db shared by a master pair (password and the rest from PGPASSWORD and the other PG* variables)', 'data/master.db')
+  .option('--advertise <host:port>', 'where clients reach this master when not --host:--port; standby masters name it')
+  .option('--lease <seconds>', 'PostgreSQL: a standby takes over once the active master has not renewed its lease for this long (a crash: at once)', String(MASTER_DEFAULTS.leaseMs / 1000))
+  .option('--admin-port <port>', 'admin HTTP: /health, /health/active (the active master), /ha, /metrics')
+  .option('--admin-host <host>', 'where the admin port listens', '127.0.0.1')
+  .option('--admin-token <token>', 'bearer token for admin actions (better: CFGPROXY_ADMIN_TOKEN)')
   .option('--sample', 'load the sample configuration into a new database')
   .option('--history-max-changes <n>', 'keep at most this many changes in the change log', String(MASTER_DEFAULTS.historyMaxChanges))
   .option('--history-max-age <seconds>', 'drop changes older than this', String(MASTER_DEFAULTS.historyMaxAgeMs / 1000))
@@ -189,9 +194,17 @@ withServerOptions(program.command('master').description('run a master configurat
     const logger = serverLogger();
     const dbPath = String(pick('db'));
     const restoreFrom = pick('restoreFrom') as string | undefined;
-    if (restoreFrom !== undefined) restoreDatabase(restoreFrom, dbPath);
+    if (restoreFrom !== undefined) {
+      if (isPostgresUrl(dbPath)) throw new UsageError("--restore-from restores a SQLite copy; restore PostgreSQL with its own tools (pg_restore)");
+      restoreDatabase(restoreFrom, dbPath);
+    }
     const master = await MasterServer.start({
       dbPath,
+      advertise: pick('advertise') as string | undefined,
+      leaseMs: numberOption(pick, 'lease', 0.1) * 1000,
+      adminPort: pick('adminPort') === undefined ? undefined : numberOption(pick, 'adminPort'),
+      adminHost: String(pick('adminHost')),
+      adminToken: (pick('adminToken') as string | undefined) ?? process.env.CFGPROXY_ADMIN_TOKEN,
       host: String(pick('host')),
       port: numberOption(pick, 'port'),
       serverName: String(pick('name')),

@@ -2,7 +2,8 @@ import type Database from 'better-sqlite3';
 import type { ObjectType } from '../../protocol/index.js';
 import type { ChangeRecord } from '../model/change.js';
 
-interface ChangeRow {
+/** A row of the `changes` table, as SQLite and PostgreSQL return it. */
+export interface ChangeRow {
   seq: number;
   at: number;
   op: string;
@@ -116,7 +117,7 @@ export class ChangeLogTable {
   }
 }
 
-function rowToChange(row: ChangeRow): ChangeRecord {
+export function rowToChange(row: ChangeRow): ChangeRecord {
   const change: ChangeRecord = {
     seq: row.seq,
     at: row.at,

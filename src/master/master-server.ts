@@ -2,7 +2,11 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { ServiceLimits } from '../service/limits.js';
 import { ConfigService } from '../service/config-service.js';
+import { AdminServer, type AdminTarget } from '../admin/admin-server.js';
+import type { ConfigBackend } from '../store/config-backend.js';
 import { ConfigDatabase } from '../store/config-db.js';
+import { PostgresConfigDatabase } from '../store/postgres-db.js';
+import { ErrorCode } from '../../protocol/index.js';
 import type { TlsFiles } from '../net/tls-options.js';
 import { randomPassword } from '../model/passwords.js';
 import { describeLineage } from '../model/lineage.js';
@@ -13,8 +17,18 @@ import { sampleConfiguration } from './sample-config.js';
 import { definedOnly } from '../util/defined-only.js';
 
 export interface MasterOptions {
-  /** SQLite file of the configuration database; created on first start. */
+  /**
+   * The configuration database: a SQLite file (created on first start), or a PostgreSQL URL
+   * (`postgres://` or `postgresql://`) that a master pair shares.
+   */
   dbPath: string;
+  /** Where clients reach this master when not host:port; standbys of a shared database name it. */
+  advertise?: string;
+  /** PostgreSQL: how long the active master's lease lasts unrenewed (default 2 s). */
+  leaseMs?: number;
+  adminPort?: number;
+  adminHost?: string;
+  adminToken?: string;
   host?: string;
   port?: number;
   serverName?: string;
@@ -41,16 +55,25 @@ export const MASTER_DEFAULTS = {
   historyMaxChanges: 1_000_000,
   historyMaxAgeMs: 24 * 60 * 60 * 1000,
   pruneIntervalMs: 10_000,
+  leaseMs: 2_000,
 } as const;
+
+/** True when `--db` names a PostgreSQL database rather than a SQLite file. */
+export function isPostgresUrl(db: string): boolean {
+  return /^postgres(ql)?:\/\//.test(db);
+}
 
 /** A running master: database, in-memory indexes, client service, change-log pruning. */
 export class MasterServer {
   /** Set only when this start created the admin account with a generated password. */
   generatedAdminPassword?: string;
   private pruneTimer: NodeJS.Timeout | null = null;
+  admin: AdminServer | undefined;
+  /** Commits since the start, and how long the last ones took, for /metrics. */
+  private commits = 0;
 
   private constructor(
-    readonly db: ConfigDatabase,
+    readonly db: ConfigBackend,
     readonly source: MasterSource,
     readonly service: ConfigService,
     private readonly logger: Logger,
@@ -63,17 +86,27 @@ export class MasterServer {
   static async start(options: MasterOptions): Promise<MasterServer> {
     const settings = { ...MASTER_DEFAULTS, ...definedOnly(options), dbPath: options.dbPath };
     const logger = options.logger ?? silentLogger;
-    if (settings.dbPath !== ':memory:') mkdirSync(dirname(settings.dbPath), { recursive: true });
+    const postgres = isPostgresUrl(settings.dbPath);
+    if (!postgres && settings.dbPath !== ':memory:') mkdirSync(dirname(settings.dbPath), { recursive: true });
     const startedAt = performance.now();
-    const db = new ConfigDatabase(settings.dbPath);
+    const db: ConfigBackend = postgres
+      ? await PostgresConfigDatabase.open({
+          url: settings.dbPath,
+          serverName: settings.serverName,
+          // Port 0 is known only once listening; a pair names real ports (or --advertise).
+          advertise: options.advertise ?? `${settings.host}:${settings.port}`,
+          leaseMs: settings.leaseMs,
+          logger,
+        })
+      : new ConfigDatabase(settings.dbPath);
     let source: MasterSource;
     try {
-      source = new MasterSource(db, settings.serverName, options.maxObjectBytes);
+      source = new MasterSource(db, await db.load(), settings.serverName, options.maxObjectBytes);
     } catch (error) {
-      db.close();
+      await db.close();
       throw error;
     }
-    logger.info({ objects: source.store.size, seq: source.appliedSeq(), lineage: describeLineage(db.lineage), loadMs: Math.round(performance.now() - startedAt), db: settings.dbPath }, 'configuration loaded');
+    logger.info({ objects: source.store.size, seq: source.appliedSeq(), lineage: describeLineage(db.lineage), loadMs: Math.round(performance.now() - startedAt), db: db.location }, 'configuration loaded');
     if (db.restoredFrom) {
       logger.warn(
         { event: 'MASTER-001', lineage: describeLineage(db.lineage), backupSeq: db.restoredFrom.seq, backupTakenAt: new Date(db.restoredFrom.takenAt).toISOString(), backupLineage: describeLineage(db.restoredFrom.lineage) },
@@ -82,8 +115,21 @@ export class MasterServer {
     }
     const service = new ConfigService(source, { host: settings.host, port: settings.port, tls: options.tls, limits: options.limits, logger });
     const master = new MasterServer(db, source, service, logger);
-    await master.bootstrap(options);
+    source.onChange(() => (master.commits += 1));
+    const leadership = db.leadership;
+    if (leadership) {
+      // A master that stops being active sends its clients on: they find the active one [PROTO-MASTER-PAIR-2].
+      leadership.on('standby', (reason: string) => service.disconnectAll({ code: ErrorCode.BACKUP_MODE, message: `this master is now a standby (${reason}); reconnect to the active master` }));
+      await leadership.start();
+      // A standby that takes over a database nobody set up yet sets it up then.
+      leadership.on('active', () => void master.bootstrap(options).catch((error: unknown) => logger.error({ err: error }, 'bootstrap failed')));
+    }
+    if (!leadership || leadership.state === 'active') await master.bootstrap(options);
     await service.start();
+    if (options.adminPort !== undefined) {
+      master.admin = new AdminServer(master.adminTarget(), logger, options.adminToken);
+      await master.admin.start(options.adminHost ?? '127.0.0.1', options.adminPort);
+    }
     master.pruneTimer = setInterval(() => master.prune(settings.historyMaxChanges, settings.historyMaxAgeMs), settings.pruneIntervalMs);
     master.pruneTimer.unref();
     master.prune(settings.historyMaxChanges, settings.historyMaxAgeMs);
@@ -109,18 +155,47 @@ export class MasterServer {
 
   /** Applies the retention now (it also runs every pruneIntervalMs). */
   prune(maxChanges: number, maxAgeMs: number): void {
-    try {
-      const removed = this.db.changes.prune(maxChanges, maxAgeMs);
+    const failed = (error: unknown): void => this.logger.error({ err: error }, 'pruning the change log failed');
+    const report = (removed: number): void => {
       if (removed > 0) this.logger.debug({ removed, oldestSeq: this.source.oldestSeq() }, 'pruned change log');
+    };
+    try {
+      const removed = this.db.prune(maxChanges, maxAgeMs);
+      if (typeof removed === 'number') report(removed);
+      else removed.then(report, failed);
     } catch (error) {
-      this.logger.error({ err: error }, 'pruning the change log failed');
+      failed(error);
     }
+  }
+
+  /** What the admin port reports for a master: /health, /health/active (the active master), /metrics. */
+  private adminTarget(): AdminTarget {
+    const source = this.source;
+    const serving = (): boolean => source.notServingReason() === undefined;
+    return {
+      serving,
+      active: serving,
+      haStatus: () =>
+        this.db.leadership
+          ? { role: this.db.leadership.state, activeMaster: this.db.leadership.activeEndpoint() ?? null, db: this.db.location, seq: source.appliedSeq() }
+          : undefined,
+      metrics: () => [
+        { name: 'cfgproxy_master_active', help: '1 on the master that takes writes (always 1 with SQLite).', value: serving() ? 1 : 0 },
+        { name: 'cfgproxy_applied_seq', help: 'Seq of the last committed (or, on a standby, followed) change.', value: source.appliedSeq() },
+        { name: 'cfgproxy_objects', help: 'Configuration objects in memory.', value: source.store.size },
+        { name: 'cfgproxy_changes_total', help: 'Changes committed or followed since the start.', value: this.commits },
+        { name: 'cfgproxy_clients', help: 'Client connections, standby ones included.', value: this.service.clientCount },
+        { name: 'cfgproxy_sessions', help: 'Live client sessions.', value: this.service.fanOut.size },
+        { name: 'cfgproxy_deliveries_total', help: 'Notifications delivered to clients.', value: this.service.fanOut.deliveries },
+      ],
+    };
   }
 
   async stop(): Promise<void> {
     if (this.pruneTimer) clearInterval(this.pruneTimer);
     this.pruneTimer = null;
+    await this.admin?.stop();
     await this.service.stop();
-    this.db.close();
+    await this.db.close();
   }
 }

@@ -16,10 +16,13 @@ import type { ChangeOp, ChangeRecord } from '../model/change.js';
 import { hashPassword, isPasswordHash, verifyPassword } from '../model/passwords.js';
 import { Principal } from '../model/permissions.js';
 import { applyDelta, checkDelta, checkNewObject, isEmptyDelta } from '../model/validate-object.js';
-import { encodeObject, type ConfigDatabase } from '../store/config-db.js';
+import type { ConfigBackend, LoadedConfiguration } from '../store/config-backend.js';
+import { encodeObject } from '../store/config-db.js';
 import { ConfigState } from '../store/config-state.js';
 import { referencesOf, type ConfigStore } from '../store/config-store.js';
 import type { ChangesAfter, ConfigSource, WriteOutcome } from '../service/source.js';
+import { objectAfter } from './follow.js';
+import { WriteLane } from './write-lane.js';
 
 /** The default of `--max-object-bytes`. */
 export const DEFAULT_MAX_OBJECT_BYTES = 1024 * 1024;
@@ -28,22 +31,53 @@ export const DEFAULT_MAX_OBJECT_BYTES = 1024 * 1024;
 export const SYSTEM_PRINCIPAL = new Principal('system', 0, true, []);
 
 /**
- * The master's side of the configuration service: writes go to SQLite first, then to memory,
- * then to subscribers. Every committed change gets the next seq [ARCH-1].
+ * The master's side of the configuration service: writes go to the database first, then to
+ * memory, then to subscribers. Every committed change gets the next seq [ARCH-1]. With a shared
+ * database (PostgreSQL) only the active master writes; a standby lands the changes it follows
+ * from the database's change log, in the same place and order.
  */
 export class MasterSource implements ConfigSource {
   readonly serverKind = 'master';
   private readonly state = new ConfigState();
   private readonly nextDbid = new Map<ObjectType, number>();
+  private dbidCounters: Map<string, number>;
+  /** One write at a time from its checks to its landing, whether the commit is sync or not. */
+  private readonly lane = new WriteLane();
 
   constructor(
-    private readonly db: ConfigDatabase,
+    private readonly db: ConfigBackend,
+    loaded: LoadedConfiguration,
     readonly serverName: string,
     /** The largest object a write may leave behind, encoded [PROTO-LIMIT-2]. */
     private readonly maxObjectBytes = DEFAULT_MAX_OBJECT_BYTES,
   ) {
-    for (const object of db.loadObjects()) this.state.store.put(object);
-    this.state.reset(db.lastSeq(), db.lineage, db.loadCredentials());
+    this.dbidCounters = loaded.dbidCounters;
+    this.adopt(loaded);
+    const leadership = db.leadership;
+    if (leadership) {
+      leadership.on('change', (change: ChangeRecord) => this.follow(change));
+      leadership.on('reload', (reloaded: LoadedConfiguration) => this.adopt(reloaded));
+      leadership.on('active', (counters: Map<string, number>) => {
+        // Counters as the last active left them: dbids it allocated are never handed out again.
+        this.dbidCounters = counters;
+        this.nextDbid.clear();
+      });
+    }
+  }
+
+  /** Memory becomes `loaded`: at start, and when a standby fell too far behind the change log. */
+  adopt(loaded: LoadedConfiguration): void {
+    this.state.store.clear();
+    for (const object of loaded.objects) this.state.store.put(object);
+    this.state.reset(loaded.seq, this.db.lineage, loaded.credentials);
+    this.dbidCounters = loaded.dbidCounters;
+    this.nextDbid.clear();
+  }
+
+  /** A standby lands a change the active master committed, exactly as that master landed it. */
+  private follow(change: ChangeRecord): void {
+    const { object, credential } = objectAfter(this.store, change);
+    this.state.land(change, object, credential);
   }
 
   get store(): ConfigStore {
@@ -55,7 +89,9 @@ export class MasterSource implements ConfigSource {
   }
 
   serverRole(): ServerRole {
-    return 'standalone';
+    const leadership = this.db.leadership;
+    if (!leadership) return 'standalone';
+    return leadership.state === 'active' ? 'primary' : 'backup';
   }
 
   appliedSeq(): number {
@@ -67,11 +103,14 @@ export class MasterSource implements ConfigSource {
   }
 
   backupDatabase(): Promise<{ path: string; seq: number; lineage: Lineage }> {
+    if (!this.db.backupToTemporaryFile) {
+      throw new CfgError(ErrorCode.UNKNOWN_KIND, "this master keeps its configuration in PostgreSQL: back it up with PostgreSQL's own tools (pg_dump, pg_basebackup)");
+    }
     return this.db.backupToTemporaryFile();
   }
 
   oldestSeq(): number {
-    return this.db.changes.oldestSeq() ?? this.seq + 1;
+    return this.db.oldestSeq() ?? this.seq + 1;
   }
 
   /** The master is the source of seqs: a seq it has not reached is one it never issued. */
@@ -82,7 +121,7 @@ export class MasterSource implements ConfigSource {
   changesAfter(seq: number): ChangesAfter {
     const oldestSeq = this.oldestSeq();
     if (seq < oldestSeq - 1 || seq > this.seq) return { kind: 'expired', oldestSeq };
-    return { kind: 'changes', changes: this.db.changes.changesAfter(seq) };
+    return { kind: 'changes', changes: this.db.changesAfter(seq) };
   }
 
   authenticate(user: string, password: string): Promise<number | undefined> {
@@ -93,8 +132,12 @@ export class MasterSource implements ConfigSource {
     return this.state.credentials.get(personDbid);
   }
 
-  notServingReason(): undefined {
-    return undefined;
+  /** A standby master refuses sessions, naming the active one [PROTO-MASTER-PAIR-1]. */
+  notServingReason(): CfgError | undefined {
+    const leadership = this.db.leadership;
+    if (!leadership || leadership.state === 'active') return undefined;
+    const active = leadership.activeEndpoint();
+    return new CfgError(ErrorCode.BACKUP_MODE, `this master is a standby; ${active ? `the active master is at ${active}` : 'connect to the active master'}`, active ? { details: { primary: active } } : undefined);
   }
 
   untilServing(): Promise<void> {
@@ -118,19 +161,21 @@ export class MasterSource implements ConfigSource {
     // hash, in the same synchronous step as the commit, so concurrent creates cannot collide.
     const checked = checkNewObject(raw, 0);
     const credential = await this.credentialFor(principal, undefined, checked.secrets);
-    const type = checked.object.type;
-    const dbid = this.allocateDbid(type);
-    const object = { ...checked.object, dbid };
-    this.checkPlacement(object, undefined);
-    this.checkAccess(principal, object, undefined);
-    this.commit('created', object, undefined, (seq, at) => ({ kind: Kind.ObjectCreated, seq, at, object }), credential, { type, next: dbid + 1 });
-    return { seq: this.seq, dbid };
+    return this.lane.run(() => {
+      const type = checked.object.type;
+      const dbid = this.allocateDbid(type);
+      const object = { ...checked.object, dbid };
+      this.checkPlacement(object, undefined);
+      this.checkAccess(principal, object, undefined);
+      return this.commit('created', object, undefined, (seq, at) => ({ kind: Kind.ObjectCreated, seq, at, object }), credential, { type, next: dbid + 1 });
+    });
   }
 
   async update(principal: Principal, type: ObjectType, dbid: number, raw: ObjectDelta): Promise<WriteOutcome> {
     this.require(type, dbid);
     const { delta, secrets } = checkDelta(type, raw);
     const credential = await this.credentialFor(principal, dbid, secrets);
+    return this.lane.run(() => {
     const previous = this.require(type, dbid); // again: it may have changed while hashing
     if (isEmptyDelta(delta) && credential === undefined) {
       this.checkAccess(principal, previous, previous);
@@ -144,11 +189,12 @@ export class MasterSource implements ConfigSource {
     const notification = moved
       ? (seq: number, at: number): ChangeMessage => ({ kind: Kind.ObjectUpdated, seq, at, type, dbid, delta, object })
       : (seq: number, at: number): ChangeMessage => ({ kind: Kind.ObjectUpdated, seq, at, type, dbid, delta });
-    this.commit('updated', object, previous, notification, credential);
-    return { seq: this.seq, dbid };
+    return this.commit('updated', object, previous, notification, credential);
+    });
   }
 
-  async delete(principal: Principal, type: ObjectType, dbid: number): Promise<WriteOutcome> {
+  delete(principal: Principal, type: ObjectType, dbid: number): Promise<WriteOutcome> {
+    return this.lane.run(() => {
     const previous = this.require(type, dbid);
     this.checkAccess(principal, previous, previous);
     const referrer = this.store.firstReferrer(type, dbid);
@@ -157,8 +203,8 @@ export class MasterSource implements ConfigSource {
         details: { referrer },
       });
     }
-    this.commit('deleted', undefined, previous, (seq, at) => ({ kind: Kind.ObjectDeleted, seq, at, type, dbid }), undefined);
-    return { seq: this.seq, dbid };
+    return this.commit('deleted', undefined, previous, (seq, at) => ({ kind: Kind.ObjectDeleted, seq, at, type, dbid }), undefined);
+    });
   }
 
   private require(type: ObjectType, dbid: number): ConfigObject {
@@ -170,7 +216,7 @@ export class MasterSource implements ConfigSource {
   private allocateDbid(type: ObjectType): number {
     let next = this.nextDbid.get(type);
     if (next === undefined) {
-      next = Math.max(this.db.counter(`dbid:${type}`), 1);
+      next = Math.max(this.dbidCounters.get(`dbid:${type}`) ?? 0, 1);
       for (const object of this.store.all(type)) next = Math.max(next, object.dbid + 1);
       this.nextDbid.set(type, next);
     }
@@ -248,7 +294,9 @@ export class MasterSource implements ConfigSource {
     notification: (seq: number, at: number) => ChangeMessage,
     credential: string | undefined,
     dbidCounter?: { type: ObjectType; next: number },
-  ): void {
+  ): WriteOutcome | Promise<WriteOutcome> {
+    const refusal = this.notServingReason();
+    if (refusal) throw new CfgError(ErrorCode.MASTER_UNAVAILABLE, `${refusal.message}; the write was not made`, refusal.details ? { details: refusal.details } : undefined);
     const placed = (object ?? previous)!;
     // Measured as stored, so no notification or snapshot chunk can approach a frame limit: one
     // oversized object would otherwise be replayed into every receiver's FRAME_TOO_LARGE forever.
@@ -274,14 +322,30 @@ export class MasterSource implements ConfigSource {
       change.previous = { tenant: previous.tenant, folder: previous.folder };
     }
     if (credential !== undefined) change.proxyFrame = encodeFrame({ kind: Kind.CredentialChanged, seq, dbid: placed.dbid, hash: credential });
-    try {
-      this.db.commit({ change, object, objectBody, credential, dbidCounter });
-    } catch (error) {
-      // A full disk, an I/O error: the transaction rolled back, so nothing changed anywhere.
-      throw new CfgError(ErrorCode.STORAGE_FAILED, `the configuration database could not commit the change (${(error as Error).message}); nothing was changed`, { cause: error });
-    }
     // Only after the commit succeeded does memory change: a failed write leaves no trace.
-    if (dbidCounter) this.nextDbid.set(dbidCounter.type, dbidCounter.next);
-    this.state.land(change, object, credential);
+    const land = (): WriteOutcome => {
+      if (dbidCounter) this.nextDbid.set(dbidCounter.type, dbidCounter.next);
+      this.state.land(change, object, credential);
+      return { seq, dbid: placed.dbid };
+    };
+    let pending: void | Promise<void>;
+    try {
+      pending = this.db.commit({ change, object, objectBody, credential, dbidCounter });
+    } catch (error) {
+      throw storageFailure(error);
+    }
+    if (pending === undefined) return land(); // SQLite: committed in this same step
+    return pending.then(land, (error: unknown) => {
+      throw storageFailure(error);
+    });
   }
+}
+
+/**
+ * A commit that failed: a full disk or an I/O error rolled the transaction back, so nothing
+ * changed anywhere; a shared database's refusal (this master lost the lease) keeps its own code.
+ */
+function storageFailure(error: unknown): CfgError {
+  if (error instanceof CfgError) return error;
+  return new CfgError(ErrorCode.STORAGE_FAILED, `the configuration database could not commit the change (${(error as Error).message}); nothing was changed`, { cause: error });
 }

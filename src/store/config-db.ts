@@ -8,6 +8,7 @@ import type { ConfigObject, Lineage, ObjectType } from '../../protocol/index.js'
 import type { ChangeRecord } from '../model/change.js';
 import { newLineage, nextGeneration } from '../model/lineage.js';
 import { ChangeLogTable } from '../history/change-log.js';
+import type { ConfigBackend, LoadedConfiguration } from './config-backend.js';
 import { openOwnedDatabase } from './owned-database.js';
 
 // Objects are stored as msgpack: loading 100k of them is a decode, not a JSON parse per row.
@@ -42,7 +43,7 @@ export interface BackupMark {
  * SQLite file (WAL). Every committed change is one transaction holding the object, the change
  * record and the new seq, so a crash at any moment keeps both or neither [ARCH-1].
  */
-export class ConfigDatabase {
+export class ConfigDatabase implements ConfigBackend {
   readonly db: Database.Database;
   /** The change log, in the same file so a change and its object commit together. */
   readonly changes: ChangeLogTable;
@@ -153,6 +154,27 @@ export class ConfigDatabase {
       await rm(path, { force: true });
       throw error;
     }
+  }
+
+  get location(): string {
+    return this.path;
+  }
+
+  load(): LoadedConfiguration {
+    const rows = this.db.prepare("SELECT name, value FROM counters WHERE name LIKE 'dbid:%'").all() as Array<{ name: string; value: number }>;
+    return { objects: this.loadObjects(), credentials: this.loadCredentials(), seq: this.lastSeq(), dbidCounters: new Map(rows.map((row) => [row.name, row.value])) };
+  }
+
+  changesAfter(seq: number): Iterable<ChangeRecord> {
+    return this.changes.changesAfter(seq);
+  }
+
+  oldestSeq(): number | undefined {
+    return this.changes.oldestSeq();
+  }
+
+  prune(maxChanges: number, maxAgeMs: number): number {
+    return this.changes.prune(maxChanges, maxAgeMs);
   }
 
   /** The seq of the last committed change: the change log always keeps its newest record. */

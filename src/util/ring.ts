@@ -64,6 +64,18 @@ export class Ring<T> {
     return lo;
   }
 
+  /** Drops the oldest items while `isOld` holds for them; returns how many. */
+  dropWhile(isOld: (item: T) => boolean): number {
+    let dropped = 0;
+    while (this.length > 0 && isOld(this.items[this.start]!)) {
+      if (this.bounds) this.bytes -= this.bounds.sizeOf(this.items[this.start]!);
+      this.items[this.start] = undefined as T;
+      this.start += 1;
+      dropped += 1;
+    }
+    return dropped;
+  }
+
   clear(): void {
     this.items = [];
     this.start = 0;

@@ -83,7 +83,7 @@ describe('master end to end', () => {
     expect(await codeOf(client.delete('Switch', 1))).toBe('OBJECT_IN_USE');
     expect(await codeOf(client.update('Host', 1, { props: { nonsense: 1 } } as never))).toBe('INVALID_OBJECT');
     expect(master.source.appliedSeq()).toBe(before);
-    expect(master.db.lastSeq()).toBe(before);
+    expect((master.db as ConfigDatabase).lastSeq()).toBe(before);
   });
 
   it('master - permissions filter reads and notifications, and refuse writes', async () => {
@@ -115,7 +115,7 @@ describe('master end to end', () => {
   });
 
   it('master - a second master on the same database file is refused, and the first goes on', async () => {
-    expect(() => new ConfigDatabase(master.db.db.name)).toThrow(/in use by another process/);
+    expect(() => new ConfigDatabase((master.db as ConfigDatabase).path)).toThrow(/in use by another process/);
     const admin = await adminClient(master.port);
     clients.push(admin);
     const [dn] = await admin.readAll('DN');

@@ -1,0 +1,150 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ErrorCode, Kind } from '../../protocol/index.js';
+import { connect, type CfgClient } from '../../src/client/index.js';
+import { MasterServer } from '../../src/master/master-server.js';
+import { ADMIN_PASSWORD } from '../helpers/master.js';
+import { requirePostgres, startPostgres, type TestPostgres } from '../helpers/postgres.js';
+import { RawPeer } from '../helpers/raw-peer.js';
+
+/**
+ * One contract for both configuration databases: what a master promises its clients must not
+ * depend on whether the database is a SQLite file or PostgreSQL. Each test gets a new database.
+ */
+const backends = [{ name: 'sqlite' }, { name: 'postgres', needs: requirePostgres }];
+
+let cluster: TestPostgres | undefined;
+const toClose: Array<() => Promise<void>> = [];
+const dirs: string[] = [];
+
+afterEach(async () => {
+  for (const close of toClose.splice(0).reverse()) await close();
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+afterAll(async () => {
+  await cluster?.stop();
+});
+
+for (const backend of backends) {
+  describe.runIf(backend.needs?.() ?? true)(`configuration database contract (${backend.name})`, () => {
+    beforeAll(async () => {
+      if (backend.name === 'postgres') cluster ??= await startPostgres();
+    }, 60_000);
+
+    /** A new database; `start()` runs a master on it (again and again: restarts keep it). */
+    async function database(): Promise<{ start(): Promise<MasterServer> }> {
+      let db: string;
+      if (backend.name === 'postgres') db = (await cluster!.freshDatabase()).url;
+      else {
+        const dir = mkdtempSync(join(tmpdir(), 'cfgproxy-contract-'));
+        dirs.push(dir);
+        db = join(dir, 'master.db');
+      }
+      return {
+        start: async () => {
+          const master = await MasterServer.start({ dbPath: db, port: 0, sample: true, adminPassword: ADMIN_PASSWORD, leaseMs: 2000 });
+          toClose.push(() => master.stop());
+          return master;
+        },
+      };
+    }
+
+    async function client(port: number, user = 'admin', password = ADMIN_PASSWORD): Promise<CfgClient> {
+      const c = await connect({ endpoints: `127.0.0.1:${port}`, user, password, reconnect: false });
+      toClose.push(() => c.close());
+      return c;
+    }
+
+    it(`contract (${backend.name}) - objects, deltas, references and names; every write takes the next seq`, async () => {
+      const master = await (await database()).start();
+      const writer = await client(master.port);
+      const start = master.source.appliedSeq();
+      const host = await writer.create({ type: 'Host', name: 'h1', tenant: 1, props: { ip: '10.0.0.1' } });
+      const app = await writer.create({ type: 'Application', name: 'a1', tenant: 1, props: { appType: 'TServer', host: host.dbid, port: 7000 } });
+      const updated = await writer.update('Host', host.dbid, { props: { ip: '10.0.0.2' }, options: { lca: { port: '4999' } } });
+      expect([host.seq, app.seq, updated.seq]).toEqual([start + 1, start + 2, start + 3]);
+      const [read] = await writer.readAll('Host', { dbid: host.dbid });
+      expect(read).toMatchObject({ name: 'h1', props: { ip: '10.0.0.2' }, options: { lca: { port: '4999' } } });
+      await expect(writer.create({ type: 'Host', name: 'h1', tenant: 1, props: { ip: '10.0.0.9' } })).rejects.toMatchObject({ code: ErrorCode.NAME_IN_USE });
+      await expect(writer.create({ type: 'Application', name: 'a2', tenant: 1, props: { appType: 'TServer', host: 999_999 } })).rejects.toMatchObject({ code: ErrorCode.MISSING_REFERENCE });
+      await expect(writer.delete('Host', host.dbid)).rejects.toMatchObject({ code: ErrorCode.OBJECT_IN_USE });
+      expect(master.source.appliedSeq()).toBe(start + 3); // refusals take no seq
+      await writer.delete('Application', app.dbid);
+      expect((await writer.delete('Host', host.dbid)).seq).toBe(start + 5);
+    });
+
+    it(`contract (${backend.name}) - concurrent writers: seqs are gapless and unique, and each write is committed once`, async () => {
+      const master = await (await database()).start();
+      const writers = await Promise.all([client(master.port), client(master.port)]);
+      const start = master.source.appliedSeq();
+      const outcomes = await Promise.all(writers.flatMap((writer, w) => Array.from({ length: 40 }, (_, i) => writer.create({ type: 'Skill', name: `w${w}-${i}`, tenant: 1 }))));
+      const seqs = outcomes.map((o) => o.seq).sort((a, b) => a - b);
+      expect(seqs).toEqual(Array.from({ length: 80 }, (_, i) => start + 1 + i));
+      expect(new Set(outcomes.map((o) => o.dbid)).size).toBe(80);
+      expect((await writers[0]!.readAll('Skill')).filter((s) => /^w\d-/.test(s.name))).toHaveLength(80);
+    });
+
+    it(`contract (${backend.name}) - a restart keeps objects, seq, dbid counters and identity; a session restores from the change log`, async () => {
+      const db = await database();
+      const first = await db.start();
+      const c = await client(first.port);
+      await c.subscribe({ type: 'Skill' });
+      const created = await c.create({ type: 'Skill', name: 'kept', tenant: 1 });
+      await c.delete('Skill', created.dbid); // its dbid must never be handed out again
+      const lastSeen = first.source.appliedSeq();
+      const lineage = first.source.lineage();
+      const objects = first.source.store.size;
+      const session = { id: 'contract-session', lastSeq: lastSeen, lineage, subscriptions: [{ type: 'Skill' as const }] };
+      await c.close();
+      await first.stop();
+
+      const second = await db.start();
+      expect(second.source.lineage()).toEqual(lineage);
+      expect(second.source.appliedSeq()).toBe(lastSeen);
+      expect(second.source.store.size).toBe(objects);
+      const writer = await client(second.port);
+      const next = await writer.create({ type: 'Skill', name: 'after-restart', tenant: 1 });
+      expect(next).toMatchObject({ seq: lastSeen + 1 });
+      expect(next.dbid).toBeGreaterThan(created.dbid);
+      // A client that saw up to lastSeen - 1 is replayed the delete and the new create, restored.
+      const peer = await RawPeer.connect(second.port);
+      toClose.push(() => peer.close());
+      peer.send({ kind: Kind.Register, id: 1, versions: [1], user: 'admin', password: ADMIN_PASSWORD, clientName: 'contract', clientType: 'test', session: { ...session, lastSeq: lastSeen - 1 } });
+      expect(await peer.waitFor((m) => m.kind === Kind.Registered)).toMatchObject({ restored: true });
+      const replayed = await peer.waitFor((m) => m.kind === Kind.ObjectCreated);
+      expect(replayed).toMatchObject({ seq: lastSeen + 1 });
+    });
+
+    it(`contract (${backend.name}) - retention: a pruned change log no longer restores, it tells the client to re-read`, async () => {
+      const master = await (await database()).start();
+      const writer = await client(master.port);
+      const early = master.source.appliedSeq();
+      for (let i = 0; i < 5; i += 1) await writer.create({ type: 'Skill', name: `r${i}`, tenant: 1 });
+      master.prune(2, 24 * 3600_000);
+      await expect.poll(() => master.source.oldestSeq()).toBe(master.source.appliedSeq() - 1);
+      const peer = await RawPeer.connect(master.port);
+      toClose.push(() => peer.close());
+      peer.send({ kind: Kind.Register, id: 1, versions: [1], user: 'admin', password: ADMIN_PASSWORD, clientName: 'contract', clientType: 'test', session: { id: 's', lastSeq: early, lineage: master.source.lineage(), subscriptions: [] } });
+      expect(await peer.waitFor((m) => m.kind === Kind.Registered)).toMatchObject({ restored: false });
+      expect(await peer.waitFor((m) => m.kind === Kind.HistoryLogExpired)).toMatchObject({ lastSeq: early });
+    });
+
+    it(`contract (${backend.name}) - accounts: a new person logs in, a changed password replaces the old, a deleted person cannot log in`, async () => {
+      const db = await database();
+      const master = await db.start();
+      const admin = await client(master.port);
+      const person = await admin.create({ type: 'Person', name: 'contract-agent', tenant: 1, props: { password: 'first-secret' } });
+      await (await client(master.port, 'contract-agent', 'first-secret')).close();
+      await admin.update('Person', person.dbid, { props: { password: 'second-secret' } });
+      await expect(client(master.port, 'contract-agent', 'first-secret')).rejects.toMatchObject({ code: ErrorCode.AUTH_FAILED });
+      await master.stop();
+      const again = await db.start(); // the hash was committed with the change
+      await (await client(again.port, 'contract-agent', 'second-secret')).close();
+      const admin2 = await client(again.port);
+      await admin2.delete('Person', person.dbid);
+      await expect(client(again.port, 'contract-agent', 'second-secret')).rejects.toMatchObject({ code: ErrorCode.AUTH_FAILED });
+    });
+  });
+}
