@@ -79,6 +79,8 @@ interface Pending {
   reject(error: Error): void;
   onChunk?(chunk: Message): void;
   timer: NodeJS.Timeout;
+  /** Where it was sent: only that connection can answer it. */
+  connection: Connection;
 }
 
 /**
@@ -213,9 +215,10 @@ export class CfgClient extends EventEmitter {
       onMessage: (message) => this.onMessage(message),
       onInvalidMessage: (error) => this.report(error),
       onClose: (reason) => {
+        // Requests sent on it get no answer now, even when a newer connection took its place.
+        this.failPending(new CfgError(ErrorCode.CONNECTION_LOST, `connection lost: ${reason.message}`), connection);
         if (this.connection !== connection) return; // an old socket (epoch check)
         this.connection = null;
-        this.failPending(new CfgError(ErrorCode.CONNECTION_LOST, `connection lost: ${reason.message}`));
         if (this.state === 'closed' || this.state === 'connecting') return;
         const wasConnected = this.state === 'connected';
         this.state = 'reconnecting';
@@ -381,8 +384,9 @@ export class CfgClient extends EventEmitter {
     else pending.resolve(message!);
   }
 
-  private failPending(error: Error): void {
-    for (const [id] of this.pending) this.settle(id, undefined, error);
+  /** Fails the requests awaiting an answer: all of them, or those sent on `connection`. */
+  private failPending(error: Error, connection?: Connection): void {
+    for (const [id, pending] of this.pending) if (connection === undefined || pending.connection === connection) this.settle(id, undefined, error);
   }
 
   private request(message: Record<string, unknown>, onChunk?: (chunk: Message) => void): Promise<Message> {
@@ -397,7 +401,7 @@ export class CfgClient extends EventEmitter {
         this.settle(id, undefined, new CfgError(ErrorCode.REQUEST_TIMEOUT, `no answer within ${timeoutMs} ms${onChunk ? ' of the last chunk' : ''}`));
       }, timeoutMs);
       timer.unref();
-      this.pending.set(id, { resolve, reject, onChunk, timer });
+      this.pending.set(id, { resolve, reject, onChunk, timer, connection });
       // Callers pass a fresh literal: the id goes in place, as a spread copy made encoding 2.5× slower.
       message.id = id;
       connection.send(message as unknown as Message);

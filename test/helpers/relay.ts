@@ -4,6 +4,8 @@ import net from 'node:net';
 export class Relay {
   private readonly sockets = new Set<net.Socket>();
   private open = true;
+  /** A partition: a side that gives up and closes is not seen closing by the other. */
+  private partitioned = false;
   private readonly pairs = new Set<[net.Socket, net.Socket]>();
 
   private constructor(private readonly server: net.Server) {}
@@ -22,6 +24,7 @@ export class Relay {
         socket.on('error', () => undefined);
         socket.on('close', () => {
           relay.sockets.delete(socket);
+          if (relay.partitioned) return;
           client.destroy();
           upstream.destroy();
         });
@@ -65,11 +68,21 @@ export class Relay {
     }
   }
 
+  /**
+   * A network partition: like `stall`, and when one side gives up on its connection the other
+   * never learns (its socket stays open, as across a real partition).
+   */
+  partition(): void {
+    this.partitioned = true;
+    this.stall();
+  }
+
   heal(): void {
     this.open = true;
   }
 
   async close(): Promise<void> {
+    this.partitioned = false;
     this.cut();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
