@@ -338,7 +338,7 @@ function pairOptions(pick: ReturnType<typeof optionPicker>): HaOptions | undefin
 
 program
   .command('status')
-  .description("print a proxy's state from its admin port (role, pair link, journal lag, health)")
+  .description("print a server's state from its admin port (a proxy: role, pair link, journal lag; a master: active or standby)")
   .option('--admin <host:port>', 'the admin HTTP port', '127.0.0.1:9031')
   .option('--json', 'print JSON')
   .action(async (flags: { admin: string; json?: boolean }) => {
@@ -358,7 +358,9 @@ program
       return;
     }
     const lines = [`serving: ${status.serving ? 'yes' : 'no'}   active: ${active ? 'yes' : 'no'}`];
-    if (pair) {
+    if (pair?.kind === 'master-pair') {
+      lines.push(`master pair on ${String(pair.db)}: this master is ${String(pair.role)}, the active one at ${String(pair.activeMaster ?? 'unknown')}; seq ${String(pair.seq)}`);
+    } else if (pair) {
       const journal = pair.journal as Record<string, number>;
       lines.push(
         `pair '${String(pair.pairName)}': role ${String(pair.role)} (configured ${String(pair.configuredRole)}), HA link ${String(pair.link)}, primary at ${String(pair.primaryEndpoint)}`,

@@ -177,13 +177,15 @@ export class MasterServer {
       active: serving,
       haStatus: () =>
         this.db.leadership
-          ? { role: this.db.leadership.state, activeMaster: this.db.leadership.activeEndpoint() ?? null, db: this.db.location, seq: source.appliedSeq() }
+          ? { kind: 'master-pair', role: this.db.leadership.state, activeMaster: this.db.leadership.activeEndpoint() ?? null, db: this.db.location, seq: source.appliedSeq() }
           : undefined,
       metrics: () => [
         { name: 'cfgproxy_master_active', help: '1 on the master that takes writes (always 1 with SQLite).', value: serving() ? 1 : 0 },
         { name: 'cfgproxy_applied_seq', help: 'Seq of the last committed (or, on a standby, followed) change.', value: source.appliedSeq() },
         { name: 'cfgproxy_objects', help: 'Configuration objects in memory.', value: source.store.size },
         { name: 'cfgproxy_changes_total', help: 'Changes committed or followed since the start.', value: this.commits },
+        { name: 'cfgproxy_db_commits_total', help: 'Writes this master committed to the database.', value: source.commitStats.commits },
+        { name: 'cfgproxy_db_commit_seconds_total', help: 'Time the database took for those commits (divide the rates for the mean latency).', value: source.commitStats.seconds },
         { name: 'cfgproxy_clients', help: 'Client connections, standby ones included.', value: this.service.clientCount },
         { name: 'cfgproxy_sessions', help: 'Live client sessions.', value: this.service.fanOut.size },
         { name: 'cfgproxy_deliveries_total', help: 'Notifications delivered to clients.', value: this.service.fanOut.deliveries },

@@ -22,7 +22,7 @@ import { ConfigState } from '../store/config-state.js';
 import { referencesOf, type ConfigStore } from '../store/config-store.js';
 import type { ChangesAfter, ConfigSource, WriteOutcome } from '../service/source.js';
 import { objectAfter } from './follow.js';
-import { WriteLane } from './write-lane.js';
+import { WriteLane, type WriteKeys } from './write-lane.js';
 
 /** The default of `--max-object-bytes`. */
 export const DEFAULT_MAX_OBJECT_BYTES = 1024 * 1024;
@@ -41,8 +41,16 @@ export class MasterSource implements ConfigSource {
   private readonly state = new ConfigState();
   private readonly nextDbid = new Map<ObjectType, number>();
   private dbidCounters: Map<string, number>;
-  /** One write at a time from its checks to its landing, whether the commit is sync or not. */
+  /** Commits made by this master and the time the database took for them, for /metrics. */
+  readonly commitStats = { commits: 0, seconds: 0 };
+  /** Writes in flight together only when no check of one can depend on another. */
   private readonly lane = new WriteLane();
+  /** Asynchronous commits: the last seq handed out, how many are unsettled, the landing chain. */
+  private issuedSeq = 0;
+  private inFlight = 0;
+  private landing: Promise<void> = Promise.resolve();
+  /** The lowest seq in flight whose commit failed: none after it may land. */
+  private failedSeq: number | undefined;
 
   constructor(
     private readonly db: ConfigBackend,
@@ -161,7 +169,7 @@ export class MasterSource implements ConfigSource {
     // hash, in the same synchronous step as the commit, so concurrent creates cannot collide.
     const checked = checkNewObject(raw, 0);
     const credential = await this.credentialFor(principal, undefined, checked.secrets);
-    return this.lane.run(() => {
+    return this.lane.run(() => writeKeys(checked.object, undefined), () => {
       const type = checked.object.type;
       const dbid = this.allocateDbid(type);
       const object = { ...checked.object, dbid };
@@ -175,35 +183,43 @@ export class MasterSource implements ConfigSource {
     this.require(type, dbid);
     const { delta, secrets } = checkDelta(type, raw);
     const credential = await this.credentialFor(principal, dbid, secrets);
-    return this.lane.run(() => {
-    const previous = this.require(type, dbid); // again: it may have changed while hashing
-    if (isEmptyDelta(delta) && credential === undefined) {
-      this.checkAccess(principal, previous, previous);
-      return { seq: this.seq, dbid };
-    }
-    const object = applyDelta(previous, delta);
-    // Only a change of name, place or properties can break a reference or a name.
-    if (delta.name !== undefined || delta.tenant !== undefined || delta.folder !== undefined || delta.props !== undefined) this.checkPlacement(object, previous);
-    this.checkAccess(principal, object, previous);
-    const moved = object.tenant !== previous.tenant || object.folder !== previous.folder;
-    const notification = moved
-      ? (seq: number, at: number): ChangeMessage => ({ kind: Kind.ObjectUpdated, seq, at, type, dbid, delta, object })
-      : (seq: number, at: number): ChangeMessage => ({ kind: Kind.ObjectUpdated, seq, at, type, dbid, delta });
-    return this.commit('updated', object, previous, notification, credential);
+    const keys = (): WriteKeys => {
+      const current = this.store.get(type, dbid);
+      return current ? writeKeys(applyDelta(current, delta), current) : { barrier: true };
+    };
+    return this.lane.run(keys, () => {
+      const previous = this.require(type, dbid); // again: it may have changed while hashing
+      if (isEmptyDelta(delta) && credential === undefined) {
+        this.checkAccess(principal, previous, previous);
+        return { seq: this.seq, dbid };
+      }
+      const object = applyDelta(previous, delta);
+      // Only a change of name, place or properties can break a reference or a name.
+      if (delta.name !== undefined || delta.tenant !== undefined || delta.folder !== undefined || delta.props !== undefined) this.checkPlacement(object, previous);
+      this.checkAccess(principal, object, previous);
+      const moved = object.tenant !== previous.tenant || object.folder !== previous.folder;
+      const notification = moved
+        ? (seq: number, at: number): ChangeMessage => ({ kind: Kind.ObjectUpdated, seq, at, type, dbid, delta, object })
+        : (seq: number, at: number): ChangeMessage => ({ kind: Kind.ObjectUpdated, seq, at, type, dbid, delta });
+      return this.commit('updated', object, previous, notification, credential);
     });
   }
 
   delete(principal: Principal, type: ObjectType, dbid: number): Promise<WriteOutcome> {
-    return this.lane.run(() => {
-    const previous = this.require(type, dbid);
-    this.checkAccess(principal, previous, previous);
-    const referrer = this.store.firstReferrer(type, dbid);
-    if (referrer) {
-      throw new CfgError(ErrorCode.OBJECT_IN_USE, `${type} ${dbid} is still referenced by ${referrer}; change or delete that first`, {
-        details: { referrer },
-      });
-    }
-    return this.commit('deleted', undefined, previous, (seq, at) => ({ kind: Kind.ObjectDeleted, seq, at, type, dbid }), undefined);
+    const keys = (): WriteKeys => {
+      const current = this.store.get(type, dbid);
+      return current ? writeKeys(undefined, current) : { barrier: true };
+    };
+    return this.lane.run(keys, () => {
+      const previous = this.require(type, dbid);
+      this.checkAccess(principal, previous, previous);
+      const referrer = this.store.firstReferrer(type, dbid);
+      if (referrer) {
+        throw new CfgError(ErrorCode.OBJECT_IN_USE, `${type} ${dbid} is still referenced by ${referrer}; change or delete that first`, {
+          details: { referrer },
+        });
+      }
+      return this.commit('deleted', undefined, previous, (seq, at) => ({ kind: Kind.ObjectDeleted, seq, at, type, dbid }), undefined);
     });
   }
 
@@ -213,13 +229,14 @@ export class MasterSource implements ConfigSource {
     return object;
   }
 
+  /** The next dbid of `type`, reserved now: a create in flight beside this one gets another. */
   private allocateDbid(type: ObjectType): number {
     let next = this.nextDbid.get(type);
     if (next === undefined) {
       next = Math.max(this.dbidCounters.get(`dbid:${type}`) ?? 0, 1);
       for (const object of this.store.all(type)) next = Math.max(next, object.dbid + 1);
-      this.nextDbid.set(type, next);
     }
+    this.nextDbid.set(type, next + 1);
     return next;
   }
 
@@ -306,7 +323,9 @@ export class MasterSource implements ConfigSource {
         details: { bytes: objectBody.length, maxObjectBytes: this.maxObjectBytes },
       });
     }
-    const seq = this.seq + 1;
+    // The next seq after every write in flight: commits are ordered by seq in the database too.
+    if (this.inFlight === 0) this.issuedSeq = this.seq;
+    const seq = this.issuedSeq + 1;
     const at = Date.now();
     const change: ChangeRecord = {
       seq,
@@ -323,9 +342,12 @@ export class MasterSource implements ConfigSource {
     }
     if (credential !== undefined) change.proxyFrame = encodeFrame({ kind: Kind.CredentialChanged, seq, dbid: placed.dbid, hash: credential });
     // Only after the commit succeeded does memory change: a failed write leaves no trace.
+    const startedAt = performance.now();
     const land = (): WriteOutcome => {
-      if (dbidCounter) this.nextDbid.set(dbidCounter.type, dbidCounter.next);
+      this.commitStats.commits += 1;
+      this.commitStats.seconds += (performance.now() - startedAt) / 1000;
       this.state.land(change, object, credential);
+      this.db.landed?.(change);
       return { seq, dbid: placed.dbid };
     };
     let pending: void | Promise<void>;
@@ -335,9 +357,43 @@ export class MasterSource implements ConfigSource {
       throw storageFailure(error);
     }
     if (pending === undefined) return land(); // SQLite: committed in this same step
-    return pending.then(land, (error: unknown) => {
-      throw storageFailure(error);
-    });
+    return this.landInOrder(seq, pending, land);
+  }
+
+  /**
+   * An asynchronous commit lands once every write issued before it has landed. When one fails,
+   * none issued after it may land: the database refuses them (each seq must follow the committed
+   * one), or, when the database went away mid-commit and the outcome is unknown, this master is no
+   * longer active and catches up from the change log. Once nothing is in flight, seqs are issued
+   * from the last landed one again.
+   */
+  private landInOrder(seq: number, pending: Promise<void>, land: () => WriteOutcome): Promise<WriteOutcome> {
+    this.issuedSeq = seq;
+    this.inFlight += 1;
+    pending.catch(() => undefined); // its failure is handled in turn below
+    const outcome = this.landing
+      .then(() => pending)
+      .then(
+        () => {
+          if (this.failedSeq !== undefined && seq > this.failedSeq) {
+            throw new CfgError(ErrorCode.MASTER_UNAVAILABLE, 'an earlier write failed while this one was in flight: its outcome is unknown; read before you retry');
+          }
+          return land();
+        },
+        (error: unknown) => {
+          if (this.failedSeq === undefined || seq < this.failedSeq) this.failedSeq = seq;
+          throw storageFailure(error);
+        },
+      )
+      .finally(() => {
+        this.inFlight -= 1;
+        if (this.inFlight === 0) this.failedSeq = undefined;
+      });
+    this.landing = outcome.then(
+      () => undefined,
+      () => undefined,
+    );
+    return outcome;
   }
 }
 
@@ -348,4 +404,25 @@ export class MasterSource implements ConfigSource {
 function storageFailure(error: unknown): CfgError {
   if (error instanceof CfgError) return error;
   return new CfgError(ErrorCode.STORAGE_FAILED, `the configuration database could not commit the change (${(error as Error).message}); nothing was changed`, { cause: error });
+}
+
+/**
+ * Types whose writes change what other writes' checks read (the folder tree, tenants, accounts and
+ * permissions): such a write is a barrier, alone in flight. The others say what their commit
+ * changes (the object, its old and new names) and what else their checks read (what it references).
+ */
+const BARRIER_TYPES: ReadonlySet<ObjectType> = new Set(['Folder', 'Tenant', 'Person', 'AccessGroup']);
+
+function writeKeys(after: Omit<ConfigObject, 'dbid'> | undefined, before: ConfigObject | undefined): WriteKeys {
+  const type = (after ?? before)!.type;
+  if (BARRIER_TYPES.has(type)) return { barrier: true };
+  const writes: string[] = [];
+  if (before) writes.push(`${type}:${before.dbid}`, `name:${type}:${before.tenant}:${before.name}`);
+  if (after) writes.push(`name:${type}:${after.tenant}:${after.name}`);
+  // Tenants and folders are referenced by almost everything; their writes are barriers instead.
+  const reads: string[] = [];
+  for (const object of [after, before]) {
+    if (object) for (const ref of referencesOf({ dbid: 0, ...object } as ConfigObject)) if (!ref.startsWith('Tenant:') && !ref.startsWith('Folder:')) reads.push(ref);
+  }
+  return { barrier: false, writes, reads };
 }

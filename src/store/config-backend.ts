@@ -28,6 +28,8 @@ export interface ConfigBackend {
   load(): LoadedConfiguration | Promise<LoadedConfiguration>;
   /** Commits one change; a sync backend returns nothing, so the whole write stays one synchronous step. */
   commit(batch: WriteBatch): void | Promise<void>;
+  /** A committed change landed in memory, in seq order (an async backend records it then, not at its commit). */
+  landed?(change: ChangeRecord): void;
   /** Changes after `seq`, oldest first, from what this master can replay. */
   changesAfter(seq: number): Iterable<ChangeRecord>;
   /** The oldest change this master can replay; undefined when it holds none. */

@@ -28,6 +28,8 @@ const FOLLOW_BATCH = 5_000;
  * lease is counted from when the renewal was sent, so PostgreSQL's own expiry comes later still.
  */
 const LEASE_SAFETY = 0.75;
+/** Commits sent in one message at most: a lease renewal waits behind no more than these. */
+const COMMIT_GROUP = 64;
 
 export interface PostgresOptions {
   /** `postgres://user@host:port/db`; what it leaves out comes from libpq's PG* variables. */
@@ -60,6 +62,11 @@ export interface PostgresOptions {
 export class PostgresConfigDatabase extends EventEmitter implements ConfigBackend, Leadership {
   state: 'standby' | 'active' = 'standby';
   private client: pg.Client | null;
+  /** Commits waiting to be sent, and whether a group is on its way. */
+  private readonly unsent: PendingCommit[] = [];
+  private sending = false;
+  /** The seq the next commit must carry: one after the last one sent that may commit. */
+  private expectedSeq = 1;
   private epoch = 0;
   /** The seq of the last change this master committed or followed. */
   private followed = 0;
@@ -160,38 +167,83 @@ export class PostgresConfigDatabase extends EventEmitter implements ConfigBacken
     await round();
   }
 
-  /** Commits one write on the lease's session, fenced by epoch and expiry inside the transaction. */
-  async commit(batch: WriteBatch): Promise<void> {
+  /**
+   * Commits one write: its own transaction, fenced by epoch and expiry inside it, acknowledged once
+   * committed. Writes in flight together go to the server as one message of consecutive
+   * transactions on the lease's session, so one round trip carries many commits while each is
+   * still flushed on its own, in seq order.
+   */
+  commit(batch: WriteBatch): Promise<void> {
+    // After a failed commit, writes issued beyond it cannot follow it: they are not made, and the
+    // master issues that seq again once they settled.
+    if (batch.change.seq !== this.expectedSeq) {
+      return Promise.reject(new CfgError(ErrorCode.STORAGE_FAILED, 'a write before this one failed while both were in flight; this one was not made'));
+    }
+    this.expectedSeq += 1;
+    return new Promise((resolve, reject) => {
+      this.unsent.push({ batch, resolve, reject });
+      if (!this.sending) void this.sendCommits();
+    });
+  }
+
+  private async sendCommits(): Promise<void> {
+    this.sending = true;
+    while (this.unsent.length > 0) await this.commitGroup(this.unsent.splice(0, COMMIT_GROUP));
+    this.sending = false;
+  }
+
+  private async commitGroup(group: PendingCommit[]): Promise<void> {
     const client = this.client;
-    if (this.state !== 'active' || !client) throw this.notActive();
+    if (this.state !== 'active' || !client) return rejectAll(group, this.notActive());
     if (performance.now() - this.renewedAt > this.options.leaseMs * LEASE_SAFETY) {
       this.stepDown('the lease could not be renewed in time');
-      throw this.notActive();
+      return rejectAll(group, this.notActive());
     }
-    const { change } = batch;
-    const body = batch.object ? (batch.objectBody ?? packr.pack(batch.object)) : null;
+    const sql = group.map(({ batch }) => `BEGIN; SELECT cfgproxy_commit(${commitArguments(client, this.epoch, batch)}); COMMIT;`).join('\n');
     try {
-      await client.query({
-        name: 'cfgproxy_commit',
-        text: 'SELECT cfgproxy_commit($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)',
-        values: [
-          this.epoch, change.seq, change.at, change.op, change.type, change.dbid, change.tenant, change.folder,
-          change.previous?.tenant ?? null, change.previous?.folder ?? null, change.frame, change.proxyFrame ?? null,
-          body, batch.credential ?? null, batch.dbidCounter ? `dbid:${batch.dbidCounter.type}` : null, batch.dbidCounter?.next ?? null,
-        ],
-      });
+      await client.query(sql);
+      for (const commit of group) commit.resolve();
+      return;
     } catch (error) {
-      const code = (error as { code?: string }).code;
-      if (code === 'CP001' || code === 'CP002') {
-        this.stepDown((error as Error).message);
-        throw new CfgError(ErrorCode.MASTER_UNAVAILABLE, `this master lost the lease (${(error as Error).message}); the write was not made`);
-      }
       if (!isStatementError(error)) {
         this.lost(client, error as Error);
-        throw new CfgError(ErrorCode.MASTER_UNAVAILABLE, `the configuration database went away during the commit (${(error as Error).message}); the write may or may not have been made: read before you retry`);
+        return rejectAll(group, new CfgError(ErrorCode.MASTER_UNAVAILABLE, `the configuration database went away during the commit (${(error as Error).message}); the write may or may not have been made: read before you retry`));
       }
-      throw error; // a full disk, say: STORAGE_FAILED, and this master stays active
+      await this.settleFailedGroup(client, group, error as Error & { code?: string });
     }
+  }
+
+  /**
+   * A transaction of the group failed, and the server skipped the rest of the message: those before
+   * it committed. The counter row says how far; the failed one gets its error, the later ones are
+   * not made.
+   */
+  private async settleFailedGroup(client: pg.Client, group: PendingCommit[], error: Error & { code?: string }): Promise<void> {
+    let committed: number;
+    try {
+      await client.query('ROLLBACK');
+      committed = (await client.query<{ value: number }>("SELECT value FROM counters WHERE name = 'seq'")).rows[0]!.value;
+    } catch (followUp) {
+      this.lost(client, followUp as Error);
+      return rejectAll(group, new CfgError(ErrorCode.MASTER_UNAVAILABLE, 'the configuration database went away during the commit; the write may or may not have been made: read before you retry'));
+    }
+    const failure =
+      error.code === 'CP001' || error.code === 'CP002'
+        ? new CfgError(ErrorCode.MASTER_UNAVAILABLE, `this master lost the lease (${error.message}); the write was not made`)
+        : error; // a full disk, say: STORAGE_FAILED, and this master stays active
+    if (error.code === 'CP001' || error.code === 'CP002') this.stepDown(error.message);
+    this.expectedSeq = committed + 1;
+    group.push(...this.unsent.splice(0)); // issued after the failed one: none of them can be made
+    for (const commit of group) {
+      const seq = commit.batch.change.seq;
+      if (seq <= committed) commit.resolve();
+      else if (seq === committed + 1) commit.reject(failure);
+      else commit.reject(new CfgError(ErrorCode.STORAGE_FAILED, 'a write before this one failed while both were in flight; this one was not made'));
+    }
+  }
+
+  /** Commits land in seq order; only then is a change part of what this master replays and has followed. */
+  landed(change: ChangeRecord): void {
     this.followed = change.seq;
     this.recent.push(change);
   }
@@ -325,6 +377,7 @@ export class PostgresConfigDatabase extends EventEmitter implements ConfigBacken
     if (seq !== this.followed) throw new Error(`the change log ends at seq ${this.followed} but the counter says ${seq}`);
     const counters = await client.query<{ name: string; value: number }>("SELECT name, value FROM counters WHERE name LIKE 'dbid:%'");
     this.epoch = epoch;
+    this.expectedSeq = seq + 1;
     this.renewedAt = startedAt;
     this.lastRenewal = startedAt;
     this.state = 'active';
@@ -367,11 +420,10 @@ export class PostgresConfigDatabase extends EventEmitter implements ConfigBacken
     this.drop(client);
   }
 
+  /** Ends the session (and its lock): whatever it had in flight fails now. */
   private drop(client: pg.Client): void {
     if (this.client === client) this.client = null;
-    // end() waits for a reply a cut-off server never sends: the socket goes at once.
-    (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
-    void client.end().catch(() => undefined);
+    destroyClient(client);
   }
 
   private requireClient(): pg.Client {
@@ -383,6 +435,36 @@ export class PostgresConfigDatabase extends EventEmitter implements ConfigBacken
     const active = this.activeEndpoint();
     return new CfgError(ErrorCode.MASTER_UNAVAILABLE, `this master is not the active one${active ? ` (the active master is at ${active})` : ''}; the write was not made`, active ? { details: { primary: active } } : undefined);
   }
+}
+
+interface PendingCommit {
+  batch: WriteBatch;
+  resolve(): void;
+  reject(error: Error): void;
+}
+
+function rejectAll(group: PendingCommit[], error: Error): void {
+  for (const commit of group) commit.reject(error);
+}
+
+/** The arguments of cfgproxy_commit as SQL literals: a message of several statements takes no parameters. */
+function commitArguments(client: pg.Client, epoch: number, batch: WriteBatch): string {
+  const { change } = batch;
+  const body = batch.object ? (batch.objectBody ?? packr.pack(batch.object)) : undefined;
+  const text = (value: string | undefined): string => (value === undefined ? 'NULL' : client.escapeLiteral(value));
+  const bytes = (value: Buffer | undefined): string => (value === undefined ? 'NULL' : `'\\x${value.toString('hex')}'::bytea`);
+  const int = (value: number | undefined): string => (value === undefined ? 'NULL' : String(Math.trunc(value)));
+  return [
+    int(epoch), int(change.seq), int(change.at), text(change.op), text(change.type), int(change.dbid), int(change.tenant), int(change.folder),
+    int(change.previous?.tenant), int(change.previous?.folder), bytes(change.frame), bytes(change.proxyFrame),
+    bytes(body), text(batch.credential), text(batch.dbidCounter ? `dbid:${batch.dbidCounter.type}` : undefined), int(batch.dbidCounter?.next),
+  ].join(', ');
+}
+
+/** end() waits for a reply a cut-off server never sends: the socket goes at once. */
+function destroyClient(client: pg.Client): void {
+  (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+  void client.end().catch(() => undefined);
 }
 
 function newClient(options: PostgresOptions): pg.Client {

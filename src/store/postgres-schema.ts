@@ -24,7 +24,7 @@ const MIGRATIONS: string[] = [
   INSERT INTO lease VALUES (1, 0, '', '', 0, '-infinity');
   -- One committed write, in one statement (one round trip, one transaction). The fencing check
   -- first: only the holder of the current epoch, within its lease, commits; FOR SHARE makes a
-  -- takeover wait for a commit in flight, and every commit after the takeover fail. Then the
+  -- takeover wait for a commit in flight, and every commit after the takeover fail. Last the
   -- seq: it must follow the committed one (the counter row, updated here, orders commits).
   CREATE FUNCTION cfgproxy_commit(
     p_epoch bigint, p_seq bigint, p_at bigint, p_op text, p_type text, p_dbid bigint, p_tenant bigint,
@@ -35,10 +35,6 @@ const MIGRATIONS: string[] = [
     PERFORM 1 FROM lease WHERE id = 1 AND epoch = p_epoch AND expires_at > clock_timestamp() FOR SHARE;
     IF NOT FOUND THEN
       RAISE EXCEPTION 'this master no longer holds the lease (epoch %)', p_epoch USING ERRCODE = 'CP001';
-    END IF;
-    UPDATE counters SET value = p_seq WHERE name = 'seq' AND value = p_seq - 1;
-    IF NOT FOUND THEN
-      RAISE EXCEPTION 'seq % does not follow the last committed seq', p_seq USING ERRCODE = 'CP002';
     END IF;
     IF p_body IS NOT NULL THEN
       INSERT INTO objects (type, dbid, body) VALUES (p_type, p_dbid, p_body)
@@ -56,6 +52,12 @@ const MIGRATIONS: string[] = [
     END IF;
     INSERT INTO changes (seq, at, op, type, dbid, tenant, folder, prev_tenant, prev_folder, frame, proxy_frame)
       VALUES (p_seq, p_at, p_op, p_type, p_dbid, p_tenant, p_folder, p_prev_tenant, p_prev_folder, p_frame, p_proxy_frame);
+    -- Last: the seq must follow the committed one; the counter row, updated in every commit,
+    -- orders commits and is locked only from here to the commit.
+    UPDATE counters SET value = p_seq WHERE name = 'seq' AND value = p_seq - 1;
+    IF NOT FOUND THEN
+      RAISE EXCEPTION 'seq % does not follow the last committed seq', p_seq USING ERRCODE = 'CP002';
+    END IF;
   END $$;
   `,
 ];

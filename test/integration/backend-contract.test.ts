@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import pg from 'pg';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -148,3 +149,40 @@ for (const backend of backends) {
     });
   });
 }
+
+describe.runIf(requirePostgres())('PostgreSQL commits in flight together', () => {
+  beforeAll(async () => {
+    cluster ??= await startPostgres();
+  }, 60_000);
+
+  it('postgres - a commit that fails in the middle of writes in flight: those before it are made, it and those after it are not, memory matches the database, and the next writes go on', async () => {
+    const { url } = await cluster!.freshDatabase();
+    const master = await MasterServer.start({ dbPath: url, port: 0, sample: true, adminPassword: ADMIN_PASSWORD });
+    toClose.push(() => master.stop());
+    // A fault the database raises for one object, as a full disk or a failing trigger would.
+    const admin = new pg.Client({ connectionString: url });
+    await admin.connect();
+    toClose.push(() => admin.end());
+    await admin.query(`CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+      IF position(convert_to('poison', 'UTF8') in NEW.frame) > 0 THEN RAISE EXCEPTION 'disk full (simulated)'; END IF; RETURN NEW; END $$`);
+    await admin.query('CREATE TRIGGER refuse_poison BEFORE INSERT ON changes FOR EACH ROW EXECUTE FUNCTION refuse_poison()');
+    const writers = await Promise.all([0, 1, 2, 3].map(() => connect({ endpoints: `127.0.0.1:${master.port}`, user: 'admin', password: ADMIN_PASSWORD, reconnect: false })));
+    toClose.push(async () => void (await Promise.all(writers.map((w) => w.close()))));
+    const names = Array.from({ length: 40 }, (_, i) => (i === 20 ? 'poison' : `flight-${i}`));
+    const outcomes = await Promise.allSettled(names.map((name, i) => writers[i % 4]!.create({ type: 'Skill', name, tenant: 1 })));
+    const poison = outcomes[20]!;
+    expect(poison.status).toBe('rejected');
+    expect((poison as PromiseRejectedResult).reason).toMatchObject({ code: ErrorCode.STORAGE_FAILED });
+    expect(outcomes.filter((o) => o.status === 'fulfilled').length).toBeGreaterThan(0); // the fault hit one write, not all
+    const made = (await admin.query<{ value: string }>("SELECT value FROM counters WHERE name = 'seq'")).rows[0]!.value;
+    expect(master.source.appliedSeq()).toBe(Number(made)); // nothing landed that was not committed
+    for (const [i, outcome] of outcomes.entries()) {
+      const inDatabase = master.source.store.findByName('Skill', 1, names[i]!) !== undefined;
+      expect(outcome.status === 'fulfilled', names[i]).toBe(inDatabase); // acknowledged exactly when made
+    }
+    const seqs = (await admin.query<{ seq: string }>('SELECT seq FROM changes ORDER BY seq')).rows.map((r) => Number(r.seq));
+    expect(seqs).toEqual(Array.from({ length: seqs.length }, (_, i) => seqs[0]! + i));
+    // The master is still the active one and takes writes.
+    await expect.poll(async () => (await writers[0]!.create({ type: 'Skill', name: `after-${Date.now()}`, tenant: 1 }).then(() => 'ok', (e: { code: string }) => e.code))).toBe('ok');
+  });
+});

@@ -1,3 +1,5 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeFrame, ErrorCode, Kind } from '../../protocol/index.js';
@@ -10,6 +12,8 @@ import { scenarioHooks } from '../helpers/scenario.js';
 import { until } from '../helpers/until.js';
 
 const { toClose } = scenarioHooks('master-pair');
+const CLI = new URL('../../bin/cfgproxy.js', import.meta.url).pathname;
+const run = promisify(execFile);
 let cluster: TestPostgres | undefined;
 const LEASE_S = 1;
 
@@ -115,6 +119,13 @@ describe.runIf(requirePostgres())('master pair on PostgreSQL', () => {
       (error: { code: string; details?: { primary?: string } }) => error,
     );
     expect(refused).toMatchObject({ code: ErrorCode.BACKUP_MODE, details: { primary: a.endpoint } });
+    // `cfgproxy status` reads a master's admin port as it reads a proxy's.
+    const status = await run(process.execPath, [CLI, 'status', '--admin', `127.0.0.1:${b.admin}`]);
+    expect(status.stdout).toContain(`serving: no   active: no`);
+    expect(status.stdout).toContain(`this master is standby, the active one at ${a.endpoint}`);
+    const metrics = await (await fetch(`http://127.0.0.1:${a.admin}/metrics`)).text();
+    expect(metrics).toMatch(/^cfgproxy_master_active 1$/m);
+    expect(metrics).toMatch(/^cfgproxy_db_commits_total [1-9]\d*$/m);
 
     const proxy = await startProxyProcess(['--master', `${a.endpoint},${b.endpoint}`, '--user', 'admin', '--master-addp', '1', '--history-db', ':memory:'], { CFGPROXY_PROXY_PASSWORD: ADMIN_PASSWORD });
     const subscriber = await connect({ endpoints: `127.0.0.1:${proxy.port}`, user: 'admin', password: ADMIN_PASSWORD });
