@@ -2,7 +2,8 @@
  * Proxy memory and load figures: a master child process with N objects, a proxy child process
  * that loads them (time from its start to "configuration loaded", RSS after), then C idle
  * clients registered and subscribed at the proxy (RSS per client).
- * Usage: npm run bench:proxy-load -- [--objects 1000000] [--clients 10000] [--workers 2]
+ * `--backend postgres` puts the master's database on a throwaway PostgreSQL cluster.
+ * Usage: npm run bench:proxy-load -- [--objects 1000000] [--clients 10000] [--workers 2] [--backend sqlite|postgres]
  * Prints one JSON line on stdout and a human summary on stderr.
  */
 import { fork } from 'node:child_process';
@@ -10,10 +11,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { startPostgres } from './pg-cluster.js';
 import { seedMasterDatabase } from './seed.js';
 import { PASSWORD, rssMb, startServer } from './support.js';
 
-const { values } = parseArgs({ options: { objects: { type: 'string', default: '1000000' }, clients: { type: 'string', default: '10000' }, workers: { type: 'string', default: '2' } } });
+const { values } = parseArgs({
+  options: { objects: { type: 'string', default: '1000000' }, clients: { type: 'string', default: '10000' }, workers: { type: 'string', default: '2' }, backend: { type: 'string', default: 'sqlite' } },
+});
 const WORKER = new URL('./subscriber-worker.js', import.meta.url).pathname;
 
 
@@ -22,8 +26,10 @@ const objects = Number(values.objects);
 const clients = Number(values.clients);
 const dir = mkdtempSync(join(tmpdir(), 'cfgproxy-proxy-load-'));
 process.stderr.write(`seeding a master database with ${objects.toLocaleString('en')} DNs…\n`);
-await seedMasterDatabase(join(dir, 'master.db'), objects, PASSWORD);
-const master = await startServer(['master', '--db', join(dir, 'master.db'), '--port', '0'], 'master listening');
+const cluster = values.backend === 'postgres' ? await startPostgres() : undefined;
+const db = cluster?.url ?? join(dir, 'master.db');
+await seedMasterDatabase(db, objects, PASSWORD);
+const master = await startServer(['master', '--db', db, '--port', '0'], 'master listening');
 const masterStartupMs = Math.round(performance.now() - master.startedAt);
 const proxy = await startServer(['proxy', '--master', `127.0.0.1:${master.port}`, '--user', 'admin', '--port', '0', '--history-db', join(dir, 'proxy.db')], 'configuration loaded');
 const proxyLoadMs = Math.round(performance.now() - proxy.startedAt);
@@ -53,9 +59,11 @@ for (const worker of workers) worker.send({ type: 'stop' });
 proxy.child.kill('SIGKILL');
 master.child.kill('SIGKILL');
 rmSync(dir, { recursive: true, force: true });
+await cluster?.stop();
 
 const result = {
   bench: 'proxy-load',
+  backend: values.backend,
   objects: loadedObjects,
   masterStartupMs,
   masterRssMb: Math.round(rssMasterLoaded),
