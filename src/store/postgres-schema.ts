@@ -22,17 +22,19 @@ const MIGRATIONS: string[] = [
     id int PRIMARY KEY CHECK (id = 1), epoch bigint NOT NULL, holder text NOT NULL, endpoint text NOT NULL,
     pid int NOT NULL, expires_at timestamptz NOT NULL);
   INSERT INTO lease VALUES (1, 0, '', '', 0, '-infinity');
-  -- One committed write, in one statement (one round trip, one transaction). The fencing check
-  -- first: only the holder of the current epoch, within its lease, commits; FOR SHARE makes a
-  -- takeover wait for a commit in flight, and every commit after the takeover fail. Last the
-  -- seq: it must follow the committed one (the counter row, updated here, orders commits).
+  -- One committed write, in one transaction. The fencing check first: only the holder of the
+  -- current epoch, within its lease, commits. (Commits run on the session that holds the lease's
+  -- advisory lock, and a standby takes the lease only once it holds that lock, so no commit of
+  -- the old epoch is in flight after a takeover; the check is the last guard, and it locks
+  -- nothing, so commits do not write to the lease row.) Last the seq: it must follow the
+  -- committed one (the counter row, updated here, orders commits).
   CREATE FUNCTION cfgproxy_commit(
     p_epoch bigint, p_seq bigint, p_at bigint, p_op text, p_type text, p_dbid bigint, p_tenant bigint,
     p_folder bigint, p_prev_tenant bigint, p_prev_folder bigint, p_frame bytea, p_proxy_frame bytea,
     p_body bytea, p_credential text, p_counter_name text, p_counter_next bigint) RETURNS void
   LANGUAGE plpgsql AS $$
   BEGIN
-    PERFORM 1 FROM lease WHERE id = 1 AND epoch = p_epoch AND expires_at > clock_timestamp() FOR SHARE;
+    PERFORM 1 FROM lease WHERE id = 1 AND epoch = p_epoch AND expires_at > clock_timestamp();
     IF NOT FOUND THEN
       RAISE EXCEPTION 'this master no longer holds the lease (epoch %)', p_epoch USING ERRCODE = 'CP001';
     END IF;
