@@ -1,4 +1,4 @@
-import { Command } from 'commander';
+import { Command, CommanderError } from 'commander';
 import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { parse as parseYaml, stringify as toYaml } from 'yaml';
@@ -6,6 +6,7 @@ import { CfgError, OBJECT_TYPES, type ConfigObject, type NewObject, type ObjectD
 import { CfgClient, type ConnectOptions } from '../client/client.js';
 import { isPostgresUrl, MasterServer, MASTER_DEFAULTS } from '../master/master-server.js';
 import { DEFAULT_MAX_OBJECT_BYTES } from '../master/master-source.js';
+import { SCHEMA } from '../model/schema.js';
 import type { TlsFiles } from '../net/tls-options.js';
 import { DEFAULT_PROTECTED_MODE_TIMEOUT_MS, DEFAULT_READY_AFTER_MS, HA_DEFAULTS, type HaOptions } from '../ha/ha-node.js';
 import { PROXY_DEFAULTS, ProxyServer } from '../proxy/proxy-server.js';
@@ -40,7 +41,10 @@ const program = new Command('cfgproxy')
   .version(SOFTWARE_VERSION)
   .option('--config <file>', 'read options from a YAML or JSON file (flags win)')
   .option('--log-level <level>', 'trace, debug, info, warn, error or silent', 'info')
-  .showHelpAfterError();
+  .showHelpAfterError()
+  // Commander's own usage errors (missing argument, unknown option or command) come back as
+  // errors, so they exit with the usage code like ours; subcommands inherit it.
+  .exitOverride();
 
 function withClientOptions(command: Command): Command {
   return command
@@ -440,9 +444,9 @@ withClientOptions(
     .description('read objects of a type (e.g. `get dn --filter number=5001`)')
     .option('-f, --filter <key=value...>', 'dbid, name, tenant, folder, state or a property'),
 ).action(async (type: string, flags: ClientFlags & { filter?: string[] }) => {
+  const filter = parseFilter(objectType(type), flags.filter ?? []); // before connecting: a bad filter is a usage error
   const client = await openClient(flags);
   try {
-    const filter = parseFilter(flags.filter ?? []);
     const objects = await client.readAll(objectType(type), filter);
     if (flags.json) process.stdout.write(`${JSON.stringify(objects, null, 2)}\n`);
     else for (const o of objects) process.stdout.write(`${o.type}\t${o.dbid}\t${o.name}\ttenant=${o.tenant}\tfolder=${o.folder}\t${o.state}\n`);
@@ -601,24 +605,50 @@ withClientOptions(
   }
 });
 
-function parseFilter(pairs: string[]): ObjectFilter {
+/**
+ * `key=value` filters, typed as the schema types the key (a DN's `number` is a string, an
+ * Application's `port` a number), so a filter never silently matches nothing; what cannot match
+ * is a usage error before anything is sent.
+ */
+function parseFilter(type: ObjectType, pairs: string[]): ObjectFilter {
   const filter: ObjectFilter = {};
   const props: Record<string, string | number | boolean> = {};
+  const integer = (key: string, value: string): number => {
+    if (!/^\d+$/.test(value)) throw new UsageError(`filter ${key}=${value}: ${key} is a number (a dbid)`);
+    return Number(value);
+  };
   for (const pair of pairs) {
     const eq = pair.indexOf('=');
     if (eq <= 0) throw new UsageError(`filter '${pair}' is not key=value`);
     const key = pair.slice(0, eq);
     const value = pair.slice(eq + 1);
-    if (key === 'dbid' || key === 'tenant' || key === 'folder') filter[key] = Number(value);
+    if (key === 'dbid' || key === 'tenant' || key === 'folder') filter[key] = integer(key, value);
     else if (key === 'name') filter.name = value;
-    else if (key === 'state') filter.state = value as 'enabled';
-    else props[key] = /^\d+$/.test(value) ? Number(value) : value === 'true' ? true : value === 'false' ? false : value;
+    else if (key === 'state') {
+      if (value !== 'enabled' && value !== 'disabled') throw new UsageError(`filter state=${value}: state is enabled or disabled`);
+      filter.state = value;
+    } else {
+      const spec = SCHEMA[type][key];
+      const filterable = Object.entries(SCHEMA[type]).filter(([, s]) => s.kind === 'string' || s.kind === 'int' || s.kind === 'bool' || s.kind === 'ref').map(([k]) => k);
+      if (!spec || !filterable.includes(key)) {
+        throw new UsageError(`filter ${key}=${value}: a ${type} has no property ${key} to filter on (dbid, name, tenant, folder, state${filterable.length ? `, ${filterable.join(', ')}` : ''})`);
+      }
+      if (spec.kind === 'string') props[key] = value;
+      else if (spec.kind === 'bool') {
+        if (value !== 'true' && value !== 'false') throw new UsageError(`filter ${key}=${value}: ${key} is true or false`);
+        props[key] = value === 'true';
+      } else props[key] = integer(key, value);
+    }
   }
   if (Object.keys(props).length > 0) filter.props = props;
   return filter;
 }
 
 program.parseAsync(process.argv).catch((error: unknown) => {
+  if (error instanceof CommanderError) {
+    // Commander printed the message (and the help) already; --help and --version end with 0.
+    process.exit(error.exitCode === 0 ? EXIT.ok : EXIT.usage);
+  }
   if (error instanceof UsageError) {
     process.stderr.write(`cfgproxy: ${error.message}\n`);
     process.exit(EXIT.usage);

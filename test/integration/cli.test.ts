@@ -68,5 +68,36 @@ describe('cli', () => {
     expect(failure?.code).toBe(2);
     expect(failure?.stderr).toContain("--ha-chunk-size must be a number, 1 or more (got 'many')");
   });
-});
 
+  it('cli - get --filter compares by the property\'s type in the schema: the README\'s `get dn --filter number=5001` finds the DN', async () => {
+    const { master, cleanup } = await startTestMaster();
+    toClose.push(cleanup);
+    const server = `127.0.0.1:${master.port}`;
+    const found = await cli(['get', 'dn', '--filter', 'number=5001', '--server', server]);
+    expect(found.stdout.trim().split('\n')).toHaveLength(1);
+    expect(found.stdout).toMatch(/^DN\t\d+\t5001\t/);
+    const typed = await cli(['get', 'person', '--filter', 'isAdmin=true', '--json', '--server', server]);
+    expect((JSON.parse(typed.stdout) as Array<{ name: string }>).map((p) => p.name)).toContain('admin');
+  });
+
+  it('cli - usage errors exit 2 before anything is sent: commander\'s own (missing argument, unknown option or command) and filters that cannot match', async () => {
+    // Nothing listens on port 9: a usage error found after connecting would exit 3 instead.
+    const cases: Array<[string[], RegExp]> = [
+      [['get'], /missing required argument 'type'/],
+      [['get', 'dn', '--bogus'], /unknown option '--bogus'/],
+      [['nosuch'], /unknown command 'nosuch'/],
+      [['get', 'dn', '--filter', 'tenant=abc', '-s', '127.0.0.1:9'], /tenant is a number/],
+      [['get', 'dn', '--filter', 'colour=red', '-s', '127.0.0.1:9'], /a DN has no property colour to filter on \(.*number/],
+      [['get', 'person', '--filter', 'isAdmin=yes', '-s', '127.0.0.1:9'], /isAdmin is true or false/],
+    ];
+    for (const [args, message] of cases) {
+      const failure = await cli(args).then(
+        () => undefined,
+        (error: { code: number; stderr: string }) => error,
+      );
+      expect(failure?.code, args.join(' ')).toBe(2);
+      expect(failure?.stderr, args.join(' ')).toMatch(message);
+    }
+    expect((await cli(['--version'])).stdout.trim()).toMatch(/^\d+\.\d+\.\d+/); // exit 0
+  });
+});
