@@ -11,6 +11,7 @@ import type { TlsFiles } from '../net/tls-options.js';
 import { DEFAULT_PROTECTED_MODE_TIMEOUT_MS, DEFAULT_READY_AFTER_MS, HA_DEFAULTS, type HaOptions } from '../ha/ha-node.js';
 import { PROXY_DEFAULTS, ProxyServer } from '../proxy/proxy-server.js';
 import { DEFAULT_SERVICE_LIMITS, type ServiceLimits } from '../service/limits.js';
+import { DEFAULT_GIVE_UP_AFTER } from '../util/give-up.js';
 import { createLogger, type Logger } from '../util/logger.js';
 import { Progress } from '../util/progress.js';
 import { SOFTWARE_VERSION } from '../util/version.js';
@@ -238,6 +239,7 @@ withServerOptions(program.command('proxy').description('run a configuration prox
   .option('--history-max-age <seconds>', 'drop changes older than this', String(PROXY_DEFAULTS.historyMaxAgeMs / 1000))
   .option('--session-expiration <seconds>', 'keep records of closed client sessions this long', String(PROXY_DEFAULTS.sessionExpirationMs / 1000))
   .option('--delay-reload <seconds>', 'after the master history expired, reload after a random delay up to this', '0')
+  .option('--give-up-after <n>', 'exit (code 1) after this many refusals in a row that retrying cannot cure: wrong credentials at the master, a wrong pair secret at the peer (0: retry forever)', String(DEFAULT_GIVE_UP_AFTER))
   .option('--master-tls', 'connect to the masters with TLS')
   .option('--master-tls-ca <file>', 'CA to verify the masters with')
   .option('--master-addp <seconds>', 'ADDP timeout towards the masters, both directions (0 = off)', '10')
@@ -299,6 +301,12 @@ withServerOptions(program.command('proxy').description('run a configuration prox
       adminPort: pick('adminPort') === undefined ? undefined : numberOption(pick, 'adminPort'),
       adminHost: String(pick('adminHost')),
       adminToken: (pick('adminToken') as string | undefined) ?? process.env.CFGPROXY_ADMIN_TOKEN,
+      giveUpAfter: numberOption(pick, 'giveUpAfter'),
+      // A misconfiguration retrying cannot cure: say so once and exit, for the supervisor to report.
+      onGiveUp: (error) => {
+        process.stderr.write(`cfgproxy proxy: giving up: ${error.message}\n`);
+        void proxy.shutdown().finally(() => process.exit(EXIT.refused));
+      },
       logger,
     });
     superviseServers(logger, { stop: () => proxy.shutdown() });

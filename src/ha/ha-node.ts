@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import { ErrorCode, HaKind, type HaRole, type JournalPosition, type JournalRecord, type Lineage } from '../../protocol/index.js';
 import type { HistoryLog, SessionRecord } from '../history/history-log.js';
 import { systemClock, type Clock } from '../net/clock.js';
+import { DEFAULT_GIVE_UP_AFTER, GaveUp, PermanentRefusals } from '../util/give-up.js';
 import type { TlsFiles } from '../net/tls-options.js';
 import type { SessionObserver } from '../service/config-service.js';
 import type { ClientSession } from '../service/session.js';
@@ -89,7 +90,12 @@ interface HaNodeDeps {
   logger: Logger;
   /** Time for probes, readiness and protected mode's deadline; tests inject their own. */
   clock?: Clock;
+  /** Consecutive permanent refusals of the peer (wrong secret, version) before giving up (0: never). */
+  giveUpAfter?: number;
 }
+
+/** What a peer says that dialing again with the same secret cannot change. */
+const PERMANENT_REFUSALS: ReadonlySet<string> = new Set([ErrorCode.HA_AUTH_FAILED, ErrorCode.UNSUPPORTED_VERSION]);
 
 /**
  * One proxy's part in a warm-standby pair: its role (the pure RoleMachine), the session journal
@@ -130,6 +136,7 @@ export class HaNode extends EventEmitter implements PairRole, PairLinkHost {
   private readonly readinessTracker: ReadinessTracker;
   private readonly identity: PairIdentity;
   private readonly clock: Clock;
+  private readonly refusals: PermanentRefusals;
 
   constructor(
     private readonly options: HaOptions,
@@ -137,6 +144,7 @@ export class HaNode extends EventEmitter implements PairRole, PairLinkHost {
   ) {
     super();
     this.clock = deps.clock ?? systemClock;
+    this.refusals = new PermanentRefusals(deps.giveUpAfter ?? DEFAULT_GIVE_UP_AFTER, PERMANENT_REFUSALS);
     this.setMaxListeners(0); // every client held during a failover waits on role events
     this.machine = new RoleMachine(options.role, options.failuresToSwitch, deps.history.pairTerm());
     this.mirror = new SessionMirror(deps.history);
@@ -309,6 +317,9 @@ export class HaNode extends EventEmitter implements PairRole, PairLinkHost {
     if (outcome.kind === 'refused') {
       this.deps.logger.error({ code: outcome.code, reason: outcome.message }, 'HA peer refused');
       this.emit('refused', { code: outcome.code, message: outcome.message });
+    }
+    if (this.refusals.note(outcome.kind === 'refused' ? outcome.code : undefined)) {
+      this.emit('gave-up', new GaveUp(outcome.kind === 'refused' ? outcome.code : '', `the pair peer ${this.options.peer} refused this member ${this.refusals.consecutive} times in a row (${outcome.kind === 'refused' ? `${outcome.code}: ${outcome.message}` : ''}); check --ha-secret (CFGPROXY_HA_SECRET) and that both run the same version`));
     }
   }
 

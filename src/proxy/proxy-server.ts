@@ -4,6 +4,7 @@ import { HistoryLog } from '../history/history-log.js';
 import { DEFAULT_MAX_OBJECT_BYTES } from '../master/master-source.js';
 import { describeLineage } from '../model/lineage.js';
 import type { TlsFiles } from '../net/tls-options.js';
+import { GaveUp } from '../util/give-up.js';
 import { AdminServer, type AdminTarget, type Metric } from '../admin/admin-server.js';
 import { HaNode, type HaOptions } from '../ha/ha-node.js';
 import { ConfigService, type SessionObserver } from '../service/config-service.js';
@@ -16,6 +17,10 @@ import { UpstreamLink } from './upstream.js';
 import { definedOnly } from '../util/defined-only.js';
 
 export interface ProxyOptions {
+  /** Consecutive permanent refusals (wrong credentials or pair secret) before giving up (`--give-up-after`; 0: never). */
+  giveUpAfter?: number;
+  /** Called when the proxy gave up (the CLI exits); without it the proxy only logs GIVE-UP. */
+  onGiveUp?: (error: GaveUp) => void;
   /** Masters in failover order: `host:port` or `tls://host:port`. */
   masters: string[];
   /** The account the proxy registers with (isProxy or isAdmin). */
@@ -116,8 +121,15 @@ export class ProxyServer {
           sessions: () => service?.fanOut.values() ?? [],
           disconnectClients: (error) => service?.disconnectAll(error),
           logger,
+          giveUpAfter: options.giveUpAfter,
         })
       : undefined;
+    // A refusal retrying cannot cure ends the proxy's attempts; what then is the caller's call.
+    const gaveUp = (error: GaveUp): void => {
+      logger.error({ event: 'GIVE-UP', code: error.code, reason: error.message }, 'giving up');
+      options.onGiveUp?.(error);
+    };
+    ha?.on('gave-up', gaveUp);
     const source = new ProxySource(history, {
       serverName: settings.serverName,
       scope,
@@ -158,6 +170,7 @@ export class ProxyServer {
       delayReloadMs: settings.delayReloadMs,
       subscriberCount: () => service!.fanOut.size,
       logger,
+      giveUpAfter: options.giveUpAfter,
     });
     source.upstream = upstream;
     source.onRebased(({ seq, to }) => service!.fanOut.resetAll(seq, to));
@@ -177,7 +190,7 @@ export class ProxyServer {
     }
     const proxy = new ProxyServer(source, service, upstream, history, ha, admin);
     logger.info({ port: service.port, masters: options.masters, scope: scope.toString(), writable: options.writable === true }, 'proxy listening (loading)');
-    upstream.start().catch((error: unknown) => logger.error({ err: error }, 'master link failed'));
+    upstream.start().catch((error: unknown) => (error instanceof GaveUp ? gaveUp(error) : logger.error({ err: error }, 'master link failed')));
     proxy.pruneTimer = setInterval(() => {
       try {
         history.prune(source.appliedSeq(), settings.historyMaxChanges, settings.historyMaxAgeMs, settings.sessionExpirationMs);

@@ -4,6 +4,7 @@ import { backoffDelayMs } from '../client/backoff.js';
 import { CfgClient, type ConnectOptions } from '../client/client.js';
 import type { WriteOutcome } from '../service/source.js';
 import { ConfigStore } from '../store/config-store.js';
+import { DEFAULT_GIVE_UP_AFTER, GaveUp, PermanentRefusals } from '../util/give-up.js';
 import type { Logger } from '../util/logger.js';
 import { Progress } from '../util/progress.js';
 import type { ProxySource, Snapshot, UpstreamWriter } from './proxy-source.js';
@@ -24,7 +25,12 @@ export interface UpstreamOptions {
   /** How many clients each applied change is fanned out to (sizes the apply slices). */
   subscriberCount(): number;
   logger: Logger;
+  /** Consecutive permanent refusals (credentials, version) before start() gives up (0: never). */
+  giveUpAfter?: number;
 }
+
+/** What a master says that retrying the same credentials cannot change (a throttled login follows failed ones). */
+const PERMANENT_REFUSALS: ReadonlySet<string> = new Set([ErrorCode.AUTH_FAILED, ErrorCode.LOGIN_THROTTLED, ErrorCode.PERMISSION_DENIED, ErrorCode.UNSUPPORTED_VERSION]);
 
 /**
  * The proxy's link to its masters: one SDK connection registered as a proxy and subscribed to
@@ -93,6 +99,7 @@ export class UpstreamLink extends EventEmitter implements UpstreamWriter {
     const { logger } = this.options;
     const resumed = this.source.isLoaded;
     let client: CfgClient | null = null;
+    const refusals = new PermanentRefusals(this.options.giveUpAfter ?? DEFAULT_GIVE_UP_AFTER, PERMANENT_REFUSALS);
     for (let attempt = 1; !this.stopped; attempt += 1) {
       // The listeners go on before the first Register: a resumed session's replay may follow it in the same packet.
       const candidate = CfgClient.create({
@@ -107,6 +114,10 @@ export class UpstreamLink extends EventEmitter implements UpstreamWriter {
         break;
       } catch (error) {
         candidate.removeAllListeners();
+        const code = error instanceof CfgError ? error.code : undefined;
+        if (refusals.note(code)) {
+          throw new GaveUp(code!, `the masters refused this proxy ${refusals.consecutive} times in a row (${code}: ${(error as Error).message}); check --user and CFGPROXY_PROXY_PASSWORD (the account needs isProxy or isAdmin)`);
+        }
         const delayMs = backoffDelayMs(attempt);
         logger.warn({ err: describe(error), attempt, retryInMs: delayMs, masters: this.options.connect.endpoints }, 'cannot reach a master yet');
         await new Promise((resolve) => setTimeout(resolve, delayMs));

@@ -1,7 +1,12 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { HA_DEFAULTS } from '../../src/ha/ha-node.js';
 import { ADMIN_PASSWORD, adminClient, startTestMaster } from '../helpers/master.js';
+import { startTestProxy } from '../helpers/proxy.js';
 
 const run = promisify(execFile);
 const CLI = new URL('../../bin/cfgproxy.js', import.meta.url).pathname;
@@ -99,5 +104,40 @@ describe('cli', () => {
       expect(failure?.stderr, args.join(' ')).toMatch(message);
     }
     expect((await cli(['--version'])).stdout.trim()).toMatch(/^\d+\.\d+\.\d+/); // exit 0
+  });
+
+  it('cli - a proxy whose credentials the master refuses gives up after --give-up-after refusals: a clear message, exit code 1 (it used to warn every second forever)', async () => {
+    const { master, cleanup } = await startTestMaster();
+    toClose.push(cleanup);
+    const startedAt = performance.now();
+    const failure = await run(process.execPath, [CLI, 'proxy', '--master', `127.0.0.1:${master.port}`, '--user', 'admin', '--password', 'wrong', '--port', '0', '--history-db', ':memory:', '--give-up-after', '3'], { timeout: 20_000 }).then(
+      () => undefined,
+      (error: { code: number; stderr: string }) => error,
+    );
+    expect(failure?.code).toBe(1);
+    expect(failure?.stderr).toContain('giving up: the masters refused this proxy 3 times in a row (AUTH_FAILED');
+    expect(failure?.stderr).toContain('GIVE-UP');
+    expect(performance.now() - startedAt).toBeLessThan(15_000);
+  });
+
+  it('cli - a pair backup with the wrong HA secret gives up after --give-up-after refusals, exit code 1', async () => {
+    const { master, cleanup } = await startTestMaster();
+    toClose.push(cleanup);
+    const dir = mkdtempSync(join(tmpdir(), 'cfgproxy-cli-'));
+    toClose.push(async () => rmSync(dir, { recursive: true, force: true }));
+    const primary = await startTestProxy(dir, [master.port], {
+      ha: { ...HA_DEFAULTS, role: 'primary', secret: 'right-secret', haPort: 0, acceptClientsInBackupMode: false, heartbeatIntervalMs: 100 },
+    });
+    toClose.push(() => primary.stop());
+    const failure = await run(
+      process.execPath,
+      [CLI, 'proxy', '--master', `127.0.0.1:${master.port}`, '--user', 'admin', '--password', ADMIN_PASSWORD, '--port', '0', '--history-db', ':memory:', '--role', 'backup', '--peer', `127.0.0.1:${primary.ha!.server!.port}`, '--ha-secret', 'wrong-secret', '--heartbeat-interval', '0.1', '--give-up-after', '2'],
+      { timeout: 20_000 },
+    ).then(
+      () => undefined,
+      (error: { code: number; stderr: string }) => error,
+    );
+    expect(failure?.code).toBe(1);
+    expect(failure?.stderr).toMatch(/giving up: the pair peer .* refused this member 2 times in a row \(HA_AUTH_FAILED/);
   });
 });
