@@ -15,7 +15,7 @@ import { DEFAULT_GIVE_UP_AFTER } from '../util/give-up.js';
 import { createLogger, type Logger } from '../util/logger.js';
 import { Progress } from '../util/progress.js';
 import { SOFTWARE_VERSION } from '../util/version.js';
-import { loadConfigFile } from './config-file.js';
+import { optionPicker as pickerFor, showEnvironmentInHelp, UsageError } from './option-sources.js';
 import { checkDocument, importDocument } from './import.js';
 
 /** Exit codes: 0 ok, 1 request refused by the server, 2 usage, 3 cannot connect or authenticate. */
@@ -40,8 +40,8 @@ process.stdout.on('error', (error: NodeJS.ErrnoException) => {
 const program = new Command('cfgproxy')
   .description('cfgproxy: configuration master, proxy and client tools')
   .version(SOFTWARE_VERSION)
-  .option('--config <file>', 'read options from a YAML or JSON file (flags win)')
-  .option('--log-level <level>', 'trace, debug, info, warn, error or silent', 'info')
+  .option('--config <file>', "read a server's options from a YAML or JSON file (keys: its long options); the command line and CFGPROXY_* variables win over it")
+  .option('--log-level <level>', 'trace, debug, info, warn, error or silent (or CFGPROXY_LOG_LEVEL)', 'info')
   .showHelpAfterError()
   // Commander's own usage errors (missing argument, unknown option or command) come back as
   // errors, so they exit with the usage code like ours; subcommands inherit it.
@@ -72,7 +72,6 @@ function openClient(flags: ClientFlags): Promise<CfgClient> {
   return CfgClient.connect({ ...connectOptions(flags), reconnect: false });
 }
 
-class UsageError extends Error {}
 
 function objectType(value: string): ObjectType {
   const match = OBJECT_TYPES.find((type) => type.toLowerCase() === value.toLowerCase());
@@ -85,13 +84,13 @@ function readDocument(file: string | undefined): unknown {
   return parseYaml(text) as unknown;
 }
 
-type Flags = Record<string, string | boolean | undefined>;
-
-/** Reads an option from the command line when given there, else from --config, else its default. */
-function optionPicker(flags: Flags): (key: string) => string | boolean | undefined {
-  const file = loadConfigFile(program.opts<{ config?: string }>().config);
-  return (key) => (program.getOptionValueSource(key) === 'cli' ? flags[key] : (file[key] as string | boolean | undefined) ?? flags[key]);
+/** A server command's options, each from the command line, the environment, --config or its default. */
+function optionPicker(command: Command): ReturnType<typeof pickerFor> {
+  return pickerFor(command, program.opts<{ config?: string }>().config, command.name() === 'proxy' ? PROXY_ENV_NAMES : {});
 }
+
+/** The proxy's account has its own variables: CFGPROXY_USER/PASSWORD are the CLI's own. */
+const PROXY_ENV_NAMES = { user: 'CFGPROXY_PROXY_USER', password: 'CFGPROXY_PROXY_PASSWORD' } as const;
 
 /** A numeric option (flag or config file) as a number; anything but a number ≥ `min` is a usage error. */
 function numberOption(pick: ReturnType<typeof optionPicker>, key: string, min = 0): number {
@@ -103,8 +102,13 @@ function numberOption(pick: ReturnType<typeof optionPicker>, key: string, min = 
   return value;
 }
 
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+
+/** The server's logger at `--log-level` (or CFGPROXY_LOG_LEVEL); a level pino does not know is a usage error. */
 function serverLogger() {
-  return createLogger({ level: program.opts<{ logLevel: 'info' }>().logLevel });
+  const level = program.getOptionValueSource('logLevel') === 'cli' ? program.opts<{ logLevel: string }>().logLevel : (process.env.CFGPROXY_LOG_LEVEL || program.opts<{ logLevel: string }>().logLevel);
+  if (!(LOG_LEVELS as readonly string[]).includes(level)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')} (got '${level}')`);
+  return createLogger({ level: level as (typeof LOG_LEVELS)[number] });
 }
 
 function serverTls(pick: ReturnType<typeof optionPicker>): TlsFiles | undefined {
@@ -194,8 +198,8 @@ withServerOptions(program.command('master').description('run a master configurat
   .option('--proxy-load-max <n>', 'proxies loading a snapshot at once; the others wait', String(DEFAULT_SERVICE_LIMITS.maxSnapshotLoads))
   .option('--max-object-bytes <n>', 'refuse writes that leave an object larger than this, encoded (OBJECT_TOO_LARGE)', String(DEFAULT_MAX_OBJECT_BYTES))
   .option('--restore-from <file>', 'start from a copy made by `cfgproxy backup` (copied to --db, which must not exist yet); a new generation begins')
-  .action(async (flags: Flags) => {
-    const pick = optionPicker(flags);
+  .action(async (_flags: unknown, command: Command) => {
+    const pick = optionPicker(command);
     const logger = serverLogger();
     const dbPath = String(pick('db'));
     const restoreFrom = pick('restoreFrom') as string | undefined;
@@ -209,7 +213,7 @@ withServerOptions(program.command('master').description('run a master configurat
       leaseMs: numberOption(pick, 'lease', 0.1) * 1000,
       adminPort: pick('adminPort') === undefined ? undefined : numberOption(pick, 'adminPort'),
       adminHost: String(pick('adminHost')),
-      adminToken: (pick('adminToken') as string | undefined) ?? process.env.CFGPROXY_ADMIN_TOKEN,
+      adminToken: pick('adminToken') as string | undefined,
       host: String(pick('host')),
       port: numberOption(pick, 'port'),
       serverName: String(pick('name')),
@@ -266,11 +270,11 @@ withServerOptions(program.command('proxy').description('run a configuration prox
   .option('--ha-chunk-timeout <ms>', 'longest a journal record waits for its chunk', String(HA_DEFAULTS.chunkTimeoutMs))
   .option('--ha-max-sessions-sync-at-once <n>', 'sessions per second in a full sessions snapshot to the backup', String(HA_DEFAULTS.maxSessionsSyncAtOnce))
   .option('--ha-journal-records <n>', 'journal records the primary keeps for a backup that reconnects (older: a full sessions snapshot)', String(HA_DEFAULTS.journalCapacity))
-  .action(async (flags: Flags) => {
-    const pick = optionPicker(flags);
+  .action(async (_flags: unknown, command: Command) => {
+    const pick = optionPicker(command);
     const masters = String(pick('master') ?? '').split(',').map((m) => m.trim()).filter(Boolean);
-    const user = (pick('user') as string | undefined) ?? process.env.CFGPROXY_PROXY_USER;
-    const password = (pick('password') as string | undefined) ?? process.env.CFGPROXY_PROXY_PASSWORD;
+    const user = pick('user') as string | undefined;
+    const password = pick('password') as string | undefined;
     if (masters.length === 0 || !user || password === undefined) {
       throw new UsageError('proxy needs --master host:port, --user and a password (--password or CFGPROXY_PROXY_PASSWORD)');
     }
@@ -300,7 +304,7 @@ withServerOptions(program.command('proxy').description('run a configuration prox
       advertise: pick('advertise') as string | undefined,
       adminPort: pick('adminPort') === undefined ? undefined : numberOption(pick, 'adminPort'),
       adminHost: String(pick('adminHost')),
-      adminToken: (pick('adminToken') as string | undefined) ?? process.env.CFGPROXY_ADMIN_TOKEN,
+      adminToken: pick('adminToken') as string | undefined,
       giveUpAfter: numberOption(pick, 'giveUpAfter'),
       // A misconfiguration retrying cannot cure: say so once and exit, for the supervisor to report.
       onGiveUp: (error) => {
@@ -317,7 +321,7 @@ function pairOptions(pick: ReturnType<typeof optionPicker>): HaOptions | undefin
   const role = pick('role') as string | undefined;
   if (role === undefined) return undefined;
   if (role !== 'primary' && role !== 'backup') throw new UsageError(`--role must be primary or backup, not '${role}'`);
-  const secret = (pick('haSecret') as string | undefined) ?? process.env.CFGPROXY_HA_SECRET;
+  const secret = pick('haSecret') as string | undefined;
   if (!secret) throw new UsageError('a pair needs a shared secret: --ha-secret or CFGPROXY_HA_SECRET');
   const haPort = pick('haPort') as string | undefined;
   const peer = pick('peer') as string | undefined;
@@ -650,6 +654,11 @@ function parseFilter(type: ObjectType, pairs: string[]): ObjectFilter {
   }
   if (Object.keys(props).length > 0) filter.props = props;
   return filter;
+}
+
+// Every server option can come from the environment: --help says under which name.
+for (const command of program.commands.filter((c) => c.name() === 'master' || c.name() === 'proxy')) {
+  showEnvironmentInHelp(command, command.name() === 'proxy' ? PROXY_ENV_NAMES : {});
 }
 
 program.parseAsync(process.argv).catch((error: unknown) => {

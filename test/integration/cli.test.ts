@@ -1,11 +1,12 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HA_DEFAULTS } from '../../src/ha/ha-node.js';
 import { ADMIN_PASSWORD, adminClient, startTestMaster } from '../helpers/master.js';
+import { freePort, startCli } from '../helpers/processes.js';
 import { startTestProxy } from '../helpers/proxy.js';
 
 const run = promisify(execFile);
@@ -139,5 +140,44 @@ describe('cli', () => {
     );
     expect(failure?.code).toBe(1);
     expect(failure?.stderr).toMatch(/giving up: the pair peer .* refused this member 2 times in a row \(HA_AUTH_FAILED/);
+  });
+
+  it('cli - option sources: the command line beats CFGPROXY_* variables, which beat --config, which beats the defaults; config keys are the long options (kebab or camel case)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cfgproxy-options-'));
+    toClose.push(async () => rmSync(dir, { recursive: true, force: true }));
+    const [fromFlag, fromEnv, fromFile] = await Promise.all([freePort(), freePort(), freePort()]);
+    writeFileSync(join(dir, 'master.yaml'), `port: ${fromFile}\nhistory-max-changes: 500\nhistoryMaxAge: 60\n`);
+    const portOf = async (args: string[], env: Record<string, string>): Promise<number> => {
+      const master = await startCli(['--config', join(dir, 'master.yaml'), 'master', '--db', ':memory:', ...args], 'master listening', { CFGPROXY_ADMIN_PASSWORD: ADMIN_PASSWORD, ...env });
+      const port = (master.lines.find((line) => line.msg === 'master listening')!.port as number);
+      master.child.kill('SIGTERM');
+      await new Promise((resolve) => master.child.once('exit', resolve));
+      return port;
+    };
+    expect(await portOf(['--port', String(fromFlag)], { CFGPROXY_PORT: String(fromEnv) })).toBe(fromFlag);
+    expect(await portOf([], { CFGPROXY_PORT: String(fromEnv) })).toBe(fromEnv);
+    expect(await portOf([], {})).toBe(fromFile);
+  });
+
+  it('cli - a config file with an unknown key or bad YAML, and an unknown log level, are usage errors naming the key, the file or the level', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cfgproxy-options-'));
+    toClose.push(async () => rmSync(dir, { recursive: true, force: true }));
+    writeFileSync(join(dir, 'typo.yaml'), 'dbPath: x.db\n');
+    writeFileSync(join(dir, 'broken.yaml'), 'port: [1,\n');
+    const cases: Array<[string[], RegExp]> = [
+      [['--config', join(dir, 'typo.yaml'), 'master'], new RegExp(`config file ${join(dir, 'typo.yaml')}: unknown option 'dbPath'`)],
+      [['--config', join(dir, 'broken.yaml'), 'master'], new RegExp(`config file ${join(dir, 'broken.yaml')} is not valid YAML`)],
+      [['--log-level', 'verbose', 'master', '--db', ':memory:'], /--log-level must be one of trace, debug, info, warn, error, fatal, silent \(got 'verbose'\)/],
+    ];
+    for (const [args, message] of cases) {
+      const failure = await cli(args).then(
+        () => undefined,
+        (error: { code: number; stderr: string }) => error,
+      );
+      expect(failure?.code, args.join(' ')).toBe(2);
+      expect(failure?.stderr, args.join(' ')).toMatch(message);
+    }
+    // --help names each option's variable.
+    expect((await cli(['proxy', '--help'])).stdout).toMatch(/\[env\s+CFGPROXY_PROXY_PASSWORD\]/);
   });
 });
