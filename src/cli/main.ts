@@ -2,8 +2,8 @@ import { Command, CommanderError } from 'commander';
 import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { parse as parseYaml, stringify as toYaml } from 'yaml';
-import { CfgError, OBJECT_TYPES, type ConfigObject, type NewObject, type ObjectDelta, type ObjectFilter, type ObjectType } from '../../protocol/index.js';
-import { CfgClient, type ConnectOptions } from '../client/client.js';
+import { CfgError, KindNames, OBJECT_TYPES, type ConfigObject, type NewObject, type ObjectDelta, type ObjectFilter, type ObjectType } from '../../protocol/index.js';
+import { CfgClient, type ConnectOptions, type Notification } from '../client/client.js';
 import { isPostgresUrl, MasterServer, MASTER_DEFAULTS } from '../master/master-server.js';
 import { DEFAULT_MAX_OBJECT_BYTES } from '../master/master-source.js';
 import { SCHEMA } from '../model/schema.js';
@@ -379,7 +379,7 @@ program
     } else if (pair) {
       const journal = pair.journal as Record<string, number>;
       lines.push(
-        `pair '${String(pair.pairName)}': role ${String(pair.role)} (configured ${String(pair.configuredRole)}), HA link ${String(pair.link)}, primary at ${String(pair.primaryEndpoint)}`,
+        `pair '${String(pair.pairName)}': role ${String(pair.role)} (configured ${String(pair.configuredRole)}), HA link ${String(pair.link)}${pair.peer ? ` to ${String(pair.peer)}` : ''}, primary at ${String(pair.primaryEndpoint)}`,
         `journal: last record ${journal.lastRecord}, lag ${journal.lag}; ready for switchover: ${String(pair.readyForSwitchover)}, ready for upgrade: ${String(pair.readyForUpgrade)}`,
       );
     } else {
@@ -475,8 +475,14 @@ withClientOptions(
     .option('--folder <dbid>', 'only this folder'),
 ).action(async (type: string | undefined, flags: ClientFlags & { tenant?: string; folder?: string }) => {
   const client = await CfgClient.connect({ ...connectOptions(flags), clientName: 'cfgproxy-watch' });
-  client.on('notification', (n) => process.stdout.write(`${JSON.stringify(n)}\n`));
+  // One JSON line per notification, with the kind's name and the commit time in ISO 8601, as a
+  // person or `jq` reads them; what happens to the connection goes to stderr.
+  client.on('notification', (n: Notification) => process.stdout.write(`${JSON.stringify({ ...n, kind: KindNames[n.kind] ?? n.kind, at: new Date(n.at).toISOString() })}\n`));
   client.on('reset', (r) => process.stdout.write(`${JSON.stringify({ reset: r })}\n`));
+  client.on('disconnected', (reason: { message?: string }) => process.stderr.write(`${new Date().toISOString()} disconnected (${reason.message ?? 'connection lost'}); reconnecting…\n`));
+  client.on('connected', ({ endpoint, restored }: { endpoint: { host: string; port: number }; restored: boolean }) =>
+    process.stderr.write(`${new Date().toISOString()} connected to ${endpoint.host}:${endpoint.port}${restored ? `, resumed after seq ${client.lastSeq}: nothing missed` : ''}\n`),
+  );
   await client.subscribe({
     ...(type ? { type: objectType(type) } : {}),
     ...(flags.tenant ? { tenant: Number(flags.tenant) } : {}),

@@ -452,7 +452,9 @@ export class HaNode extends EventEmitter implements PairRole, PairLinkHost {
       configuredRole: this.options.role,
       pairName: this.options.pairName,
       link: this.linkUp ? 'up' : 'down',
-      peer: this.options.peer ?? null,
+      // Where the other member takes clients (learned at the handshake), and its HA port when this member dials it.
+      peer: this.peerClientEndpoint ?? null,
+      peerHaPort: this.options.peer ?? null,
       primaryEndpoint: this.primaryEndpoint() ?? null,
       journal: { lastRecord: this.journal.lastRecord, lag, ...this.traffic, mirroredSessions: this.mirroredSessions.size },
       readyForSwitchover: this.readiness().ready ? 1 : 0,

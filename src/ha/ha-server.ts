@@ -17,12 +17,14 @@ export interface PairIdentity {
 /**
  * Two members whose caches are of different database lineages cannot share sessions: their seqs
  * mean different things [PROTO-LINEAGE-6]. A member that has loaded nothing yet says no lineage.
+ * Refusals name the two members by their place on the link, not as "this" and "the peer": the
+ * member that receives one logs it, and would read the roles the wrong way round.
  */
-export function lineageRefusal(own: Lineage | undefined, peer: Lineage | undefined): Refusal | undefined {
-  if (own === undefined || peer === undefined || sameLineage(own, peer)) return undefined;
+export function lineageRefusal(listening: Lineage | undefined, dialing: Lineage | undefined): Refusal | undefined {
+  if (listening === undefined || dialing === undefined || sameLineage(listening, dialing)) return undefined;
   return {
     code: ErrorCode.HA_MISMATCH,
-    message: `database lineages differ: this member's cache is of ${describeLineage(own)}, the peer's of ${describeLineage(peer)}; do both follow the same masters?`,
+    message: `database lineages differ: the member on the HA port has a cache of ${describeLineage(listening)}, the member dialing it of ${describeLineage(dialing)}; do both follow the same masters?`,
   };
 }
 
@@ -41,10 +43,10 @@ export function checkHello(hello: HaHelloMessage, identity: PairIdentity, challe
     return { code: ErrorCode.HA_AUTH_FAILED, message: 'the peer could not prove it knows the pair secret (--ha-secret differs?)' };
   }
   if (hello.pairName !== identity.pairName) {
-    return { code: ErrorCode.HA_MISMATCH, message: `pair name differs: this proxy is in pair '${identity.pairName}', the peer in '${hello.pairName}'` };
+    return { code: ErrorCode.HA_MISMATCH, message: `pair name differs: the member on the HA port is in pair '${identity.pairName}', the member dialing it in '${hello.pairName}' (--pair-name)` };
   }
   if ([...hello.masters].sort().join(',') !== [...identity.masters].sort().join(',')) {
-    return { code: ErrorCode.HA_MISMATCH, message: `masters differ: this proxy uses ${identity.masters.join(',')}, the peer ${hello.masters.join(',')}` };
+    return { code: ErrorCode.HA_MISMATCH, message: `masters differ: the member on the HA port uses ${identity.masters.join(',')}, the member dialing it ${hello.masters.join(',')} (--master must list the same masters)` };
   }
   return lineageRefusal(lineage, hello.lineage);
 }

@@ -83,7 +83,7 @@ export async function dialPair(options: DialOptions): Promise<DialOutcome> {
             refuse(ErrorCode.HA_AUTH_FAILED, 'the listener could not prove it knows the pair secret: not our primary');
             return;
           }
-          const mismatch = lineageRefusal(options.lineage(), message.lineage);
+          const mismatch = lineageRefusal(message.lineage, options.lineage());
           if (mismatch) {
             refuse(mismatch.code, mismatch.message);
             return;

@@ -1,10 +1,12 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HA_DEFAULTS } from '../../src/ha/ha-node.js';
+import { MasterServer } from '../../src/master/master-server.js';
 import { ADMIN_PASSWORD, adminClient, startTestMaster } from '../helpers/master.js';
 import { freePort, startCli } from '../helpers/processes.js';
 import { startTestProxy } from '../helpers/proxy.js';
@@ -179,5 +181,33 @@ describe('cli', () => {
     }
     // --help names each option's variable.
     expect((await cli(['proxy', '--help'])).stdout).toMatch(/\[env\s+CFGPROXY_PROXY_PASSWORD\]/);
+  });
+
+  it('cli - watch prints kind names and ISO times, and says on stderr when it lost the server and when it resumed without missing anything', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cfgproxy-watch-'));
+    toClose.push(async () => rmSync(dir, { recursive: true, force: true }));
+    const port = await freePort();
+    const options = { dbPath: join(dir, 'master.db'), port, sample: true, adminPassword: ADMIN_PASSWORD };
+    let master = await MasterServer.start(options);
+    toClose.push(() => master.stop());
+    const watch = spawn(process.execPath, [CLI, 'watch', 'skill', '-s', `127.0.0.1:${port}`], { env: { ...process.env, CFGPROXY_USER: 'admin', CFGPROXY_PASSWORD: ADMIN_PASSWORD } });
+    toClose.push(async () => void watch.kill('SIGKILL'));
+    const stdout = createInterface({ input: watch.stdout! });
+    const stderr = createInterface({ input: watch.stderr! });
+    const nextLine = (lines: typeof stdout, test: (line: string) => boolean): Promise<string> => new Promise((resolve) => lines.on('line', (line) => test(line) && resolve(line)));
+    await nextLine(stderr, (line) => line.startsWith('watching from seq'));
+    const writer = await adminClient(port);
+    const firstLine = nextLine(stdout, () => true);
+    await writer.create({ type: 'Skill', name: 'watched', tenant: 1 });
+    const first = JSON.parse(await firstLine) as { kind: string; at: string; object: { name: string } };
+    expect(first).toMatchObject({ kind: 'ObjectCreated', object: { name: 'watched' } });
+    expect(first.at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    await writer.close();
+    const lost = nextLine(stderr, (line) => / disconnected \(/.test(line));
+    await master.stop();
+    await lost;
+    const resumed = nextLine(stderr, (line) => /connected to 127\.0\.0\.1:\d+, resumed after seq \d+: nothing missed/.test(line));
+    master = await MasterServer.start({ ...options, sample: false });
+    expect(await resumed).toMatch(/^\d{4}-\d\d-\d\dT/);
   });
 });

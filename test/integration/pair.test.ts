@@ -491,6 +491,7 @@ describe('pair readiness', () => {
     const url = `http://127.0.0.1:${primary.admin!.port}`;
     const ha = async (): Promise<{ readyForSwitchover: number; notReadyBecause: string | null }> => (await (await fetch(`${url}/ha`)).json()) as { readyForSwitchover: number; notReadyBecause: string | null };
     expect(await ha()).toMatchObject({ readyForSwitchover: 0, notReadyBecause: expect.stringMatching(/ready-after/) });
+    expect(await ha()).toMatchObject({ link: 'up', peer: `127.0.0.1:${backup.port}` }); // the primary names its backup too
     const refused = await fetch(`${url}/ha/switchover`, { method: 'POST' });
     expect(refused.status).toBe(409);
     expect(((await refused.json()) as { message: string }).message).toMatch(/not ready/);
