@@ -27,6 +27,8 @@ interface ClientFlags {
   password?: string;
   tls?: boolean;
   tlsCa?: string;
+  tlsCert?: string;
+  tlsKey?: string;
   insecure?: boolean;
   json?: boolean;
 }
@@ -54,6 +56,8 @@ function withClientOptions(command: Command): Command {
     .option('-p, --password <password>', 'password (or CFGPROXY_PASSWORD)')
     .option('--tls', 'connect with TLS')
     .option('--tls-ca <file>', 'CA certificate to verify the server with')
+    .option('--tls-cert <file>', 'client certificate to present (a server started with --tls-verify-client asks for one)')
+    .option('--tls-key <file>', 'private key of --tls-cert')
     .option('--insecure', 'do not verify the server certificate')
     .option('--json', 'print JSON');
 }
@@ -63,7 +67,8 @@ function connectOptions(flags: ClientFlags): ConnectOptions {
   const user = flags.user ?? process.env.CFGPROXY_USER;
   const password = flags.password ?? process.env.CFGPROXY_PASSWORD;
   if (!user || password === undefined) throw new UsageError('credentials needed: --user/--password or CFGPROXY_USER/CFGPROXY_PASSWORD');
-  const tls = flags.tls || flags.tlsCa || flags.insecure ? { ca: flags.tlsCa, insecure: flags.insecure } : undefined;
+  if (Boolean(flags.tlsCert) !== Boolean(flags.tlsKey)) throw new UsageError('--tls-cert and --tls-key go together');
+  const tls = flags.tls || flags.tlsCa || flags.tlsCert || flags.insecure ? { ca: flags.tlsCa, cert: flags.tlsCert, key: flags.tlsKey, insecure: flags.insecure } : undefined;
   return { endpoints: flags.server, user, password, tls, clientName: 'cfgproxy-cli', clientType: 'cli' };
 }
 
@@ -246,6 +251,8 @@ withServerOptions(program.command('proxy').description('run a configuration prox
   .option('--give-up-after <n>', 'exit (code 1) after this many refusals in a row that retrying cannot cure: wrong credentials at the master, a wrong pair secret at the peer (0: retry forever)', String(DEFAULT_GIVE_UP_AFTER))
   .option('--master-tls', 'connect to the masters with TLS')
   .option('--master-tls-ca <file>', 'CA to verify the masters with')
+  .option('--master-tls-cert <file>', 'client certificate the proxy presents to its masters (for a master with --tls-verify-client)')
+  .option('--master-tls-key <file>', 'private key of --master-tls-cert')
   .option('--master-addp <seconds>', 'ADDP timeout towards the masters, both directions (0 = off)', '10')
   .option('--addp-trace <mode>', 'log ADDP polls on the master link: off, local, remote or both', 'off')
   .option('--admin-port <port>', 'admin HTTP: /health, /health/active, /ha, /metrics, POST /ha/switchover')
@@ -256,7 +263,10 @@ withServerOptions(program.command('proxy').description('run a configuration prox
   .option('--pair-name <name>', 'both members must name the same pair', HA_DEFAULTS.pairName)
   .option('--ha-secret <secret>', 'shared secret of the pair (better: CFGPROXY_HA_SECRET)')
   .option('--ha-port <port>', 'primary: the HA sync port the backup connects to')
-  .option('--ha-tls', 'serve the HA port with TLS (the --tls-* files; --tls-verify-client requires the backup\'s certificate)')
+  .option('--ha-tls', 'TLS on the HA link: the HA port serves it, the backup dials with it, each side requires the other\'s certificate (the --ha-tls-* files, else the --tls-* ones)')
+  .option('--ha-tls-cert <file>', 'this member\'s certificate on the HA link, served on the HA port and presented when dialing the peer (apart from the client port\'s --tls-cert)')
+  .option('--ha-tls-key <file>', 'private key of --ha-tls-cert')
+  .option('--ha-tls-ca <file>', 'CA that signed the peer\'s HA certificate')
   .option('--peer <endpoint>', 'backup: the primary\'s HA port, host:port or tls://host:port (TLS uses --tls-ca, and --tls-cert/--tls-key as client certificate)')
   .option('--ha-addp <seconds>', 'ADDP timeout on the HA link', String(HA_DEFAULTS.addpTimeoutMs / 1000))
   .option('--heartbeat-interval <seconds>', 'backup: probe the primary this often while the HA link is down', String(HA_DEFAULTS.heartbeatIntervalMs / 1000))
@@ -279,7 +289,8 @@ withServerOptions(program.command('proxy').description('run a configuration prox
       throw new UsageError('proxy needs --master host:port, --user and a password (--password or CFGPROXY_PROXY_PASSWORD)');
     }
     const addpMs = numberOption(pick, 'masterAddp') * 1000;
-    const caFile = pick('masterTlsCa') as string | undefined;
+    const masterTls = { ca: pick('masterTlsCa') as string | undefined, cert: pick('masterTlsCert') as string | undefined, key: pick('masterTlsKey') as string | undefined };
+    if (Boolean(masterTls.cert) !== Boolean(masterTls.key)) throw new UsageError('--master-tls-cert and --master-tls-key go together');
     const logger = serverLogger();
     const proxy = await ProxyServer.start({
       masters,
@@ -296,7 +307,7 @@ withServerOptions(program.command('proxy').description('run a configuration prox
       historyMaxAgeMs: numberOption(pick, 'historyMaxAge') * 1000,
       sessionExpirationMs: numberOption(pick, 'sessionExpiration') * 1000,
       delayReloadMs: numberOption(pick, 'delayReload') * 1000,
-      upstreamTls: caFile ? { ca: caFile } : Boolean(pick('masterTls')),
+      upstreamTls: masterTls.ca || masterTls.cert ? masterTls : Boolean(pick('masterTls')),
       upstreamAddp: addpMs > 0 ? { localTimeoutMs: addpMs, remoteTimeoutMs: addpMs, trace: pick('addpTrace') as 'off' } : undefined,
       limits: serverLimits(pick),
       tls: serverTls(pick),
@@ -327,7 +338,15 @@ function pairOptions(pick: ReturnType<typeof optionPicker>): HaOptions | undefin
   const peer = pick('peer') as string | undefined;
   if (role === 'primary' && haPort === undefined) throw new UsageError('--role primary needs --ha-port (where the backup connects)');
   if (role === 'backup' && peer === undefined) throw new UsageError('--role backup needs --peer host:port (the primary\'s HA port)');
-  const tls = serverTls(pick);
+  // The HA link has a certificate of its own when given one: the client port's would otherwise
+  // be presented to the peer, and after a switchover clients would meet the wrong one.
+  const clientPortTls = serverTls(pick);
+  const haCert = pick('haTlsCert') as string | undefined;
+  if (Boolean(haCert) !== Boolean(pick('haTlsKey'))) throw new UsageError('--ha-tls-cert and --ha-tls-key go together');
+  const haCa = (pick('haTlsCa') as string | undefined) ?? clientPortTls?.ca;
+  const tls: TlsFiles | undefined = haCert
+    ? { cert: haCert, key: pick('haTlsKey') as string, ca: haCa, verifyClient: haCa !== undefined }
+    : clientPortTls;
   return {
     role,
     pairName: String(pick('pairName')),
