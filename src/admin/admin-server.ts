@@ -1,7 +1,9 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Logger } from '../util/logger.js';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import { recentEvents, type Logger } from '../util/logger.js';
+import { STATUS_PAGE } from './status-page.js';
 
 /** What the admin port reports on, and the one action it takes. */
 export interface AdminTarget {
@@ -17,6 +19,10 @@ export interface AdminTarget {
   metrics(): Metric[];
   /** The graceful switchover of a pair (`force`: even when it is not ready); undefined when this server is not in a pair. */
   switchover?(force: boolean): Promise<{ ok: boolean; message: string }>;
+  /** Latency histograms and Node's process and event-loop metrics, rendered with `metrics()`. */
+  registry: Registry;
+  /** Who this server is, as labels of `cfgproxy_info` and the status page's title. */
+  info(): { kind: string; name: string; version: string; role: string };
 }
 
 /** One Prometheus sample; a name ending in `_total` is a counter, any other a gauge. */
@@ -87,6 +93,10 @@ export class AdminServer {
     }
     if (request.method !== 'GET') return send(405, 'GET, or POST /ha/switchover\n');
     switch (path) {
+      case '/':
+        return send(200, STATUS_PAGE, 'text/html; charset=utf-8');
+      case '/status':
+        return send(200, `${JSON.stringify(this.status())}\n`, 'application/json');
       case '/health': {
         const warnings = this.target.warnings?.() ?? [];
         const detail = warnings.length > 0 ? ` (degraded: ${warnings.join('; ')})` : '';
@@ -99,10 +109,46 @@ export class AdminServer {
         return status ? send(200, `${JSON.stringify(status, null, 2)}\n`, 'application/json') : send(404, 'not in a pair\n');
       }
       case '/metrics':
-        return send(200, renderMetrics(this.target.metrics()), 'text/plain; version=0.0.4');
+        void this.renderMetrics().then(
+          (text) => send(200, text, this.target.registry.contentType),
+          (error: unknown) => send(500, `metrics failed: ${(error as Error).message}\n`),
+        );
+        return;
       default:
-        return send(404, 'try /health, /health/active, /ha or /metrics\n');
+        return send(404, 'try /, /status, /health, /health/active, /ha or /metrics\n');
     }
+  }
+
+  /** The server's own gauges and counters, set from a fresh reading, then everything in the registry. */
+  private async renderMetrics(): Promise<string> {
+    const registry = this.target.registry;
+    for (const { name, help, value } of this.target.metrics()) {
+      const existing = registry.getSingleMetric(name);
+      if (name.endsWith('_total')) {
+        const counter = (existing as Counter | undefined) ?? new Counter({ name, help, registers: [registry] });
+        counter.reset();
+        counter.inc(value);
+      } else {
+        ((existing as Gauge | undefined) ?? new Gauge({ name, help, registers: [registry] })).set(value);
+      }
+    }
+    const info = (registry.getSingleMetric('cfgproxy_info') as Gauge<'kind' | 'name' | 'version' | 'role'> | undefined) ?? new Gauge({ name: 'cfgproxy_info', help: 'Which server this is (always 1).', labelNames: ['kind', 'name', 'version', 'role'], registers: [registry] });
+    info.reset();
+    info.set(this.target.info(), 1);
+    return registry.metrics();
+  }
+
+  /** What the status page shows, as JSON. */
+  private status(): Record<string, unknown> {
+    return {
+      ...this.target.info(),
+      serving: this.target.serving(),
+      active: this.target.active(),
+      warnings: this.target.warnings?.() ?? [],
+      pair: this.target.haStatus() ?? null,
+      values: Object.fromEntries(this.target.metrics().map(({ name, value }) => [name, value])),
+      events: recentEvents().slice(-20),
+    };
   }
 
   /** Why an action may not run, or undefined. */
@@ -131,12 +177,6 @@ export class AdminServer {
   }
 }
 
-/** The Prometheus text format: HELP and TYPE before each sample. */
-function renderMetrics(metrics: Metric[]): string {
-  return metrics
-    .map(({ name, help, value }) => `# HELP ${name} ${help}\n# TYPE ${name} ${name.endsWith('_total') ? 'counter' : 'gauge'}\n${name} ${value}\n`)
-    .join('');
-}
 
 function isLoopback(address: string | undefined): boolean {
   return address !== undefined && (address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.'));

@@ -15,6 +15,7 @@ import { MasterSource, SYSTEM_PRINCIPAL } from './master-source.js';
 import { resolveNames } from './resolve-names.js';
 import { sampleConfiguration } from './sample-config.js';
 import { definedOnly } from '../util/defined-only.js';
+import { SOFTWARE_VERSION } from '../util/version.js';
 
 export interface MasterOptions {
   /**
@@ -175,6 +176,8 @@ export class MasterServer {
     return {
       serving,
       active: serving,
+      registry: this.service.metrics.registry,
+      info: () => ({ kind: 'master', name: source.serverName, version: SOFTWARE_VERSION, role: source.serverRole() }),
       haStatus: () =>
         this.db.leadership
           ? { kind: 'master-pair', role: this.db.leadership.state, activeMaster: this.db.leadership.activeEndpoint() ?? null, db: this.db.location, seq: source.appliedSeq() }

@@ -5,6 +5,7 @@ import { DEFAULT_MAX_OBJECT_BYTES } from '../master/master-source.js';
 import { describeLineage } from '../model/lineage.js';
 import type { TlsFiles } from '../net/tls-options.js';
 import { GaveUp } from '../util/give-up.js';
+import { SOFTWARE_VERSION } from '../util/version.js';
 import { AdminServer, type AdminTarget, type Metric } from '../admin/admin-server.js';
 import { HaNode, type HaOptions } from '../ha/ha-node.js';
 import { ConfigService, type SessionObserver } from '../service/config-service.js';
@@ -234,6 +235,8 @@ function adminTarget(source: ProxySource, service: ConfigService, upstream: Upst
       return health.state === 'failing' ? [`history log failing since ${new Date(health.since).toISOString()}: ${health.error}`] : [];
     },
     active: () => serving() && source.serverRole() !== 'backup',
+    registry: service.metrics.registry,
+    info: () => ({ kind: 'proxy', name: source.serverName, version: SOFTWARE_VERSION, role: source.serverRole() }),
     haStatus: () => ha?.status(),
     ...(ha ? { switchover: (force: boolean) => ha.switchover({ force }) } : {}),
     metrics: () => {

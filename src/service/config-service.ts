@@ -3,6 +3,7 @@ import { CfgError, ErrorCode, encodeFrame, Kind, type ErrorCodeName } from '../.
 import { Connection } from '../net/connection.js';
 import { boundPort, listen } from '../net/listener.js';
 import type { TlsFiles } from '../net/tls-options.js';
+import { ServiceMetrics } from './metrics.js';
 import type { Logger } from '../util/logger.js';
 import { Semaphore } from '../util/semaphore.js';
 import { FanOut } from './fan-out.js';
@@ -27,6 +28,7 @@ export interface ConfigServiceOptions {
   sessions?: SessionObserver;
 }
 
+
 /**
  * The client-facing configuration service shared by master and proxy: accepts connections,
  * runs a session per client, fans out every change the source applies.
@@ -45,6 +47,8 @@ export class ConfigService implements SessionHost {
   private positionTimer: NodeJS.Timeout | null = null;
   private announcedSeq = -1;
   private readonly unsubscribe: () => void;
+  /** Latency histograms and Node's own metrics, for the admin port. */
+  readonly metrics = new ServiceMetrics();
 
   constructor(
     readonly source: ConfigSource,
@@ -52,7 +56,10 @@ export class ConfigService implements SessionHost {
   ) {
     this.limits = { ...DEFAULT_SERVICE_LIMITS, ...options.limits };
     this.logger = options.logger;
-    this.fanOut = new FanOut(source.store.folderParent, () => source.principalsVersion());
+    this.fanOut = new FanOut(source.store.folderParent, () => source.principalsVersion(), (committedAt) => {
+      const now = Date.now();
+      for (const at of committedAt) this.metrics.deliverySeconds.observe(Math.max(0, now - at) / 1000);
+    });
     this.snapshotLoads = new Semaphore(this.limits.maxSnapshotLoads);
     this.unsubscribe = source.onChange((change) => this.fanOut.publish(change));
   }

@@ -75,9 +75,13 @@ export class FanOut {
   private principalsVersion: number;
   deliveries = 0;
 
+  /** Commit times of the changes this turn delivers, for the delivery-latency histogram. */
+  private turnCommits: number[] = [];
+
   constructor(
     private readonly parentOf: FolderParentLookup,
     private readonly currentPrincipalsVersion: () => number,
+    private readonly onDelivered: (committedAt: number[]) => void = () => undefined,
   ) {
     this.principalsVersion = currentPrincipalsVersion();
   }
@@ -136,12 +140,15 @@ export class FanOut {
       this.principalsVersion = version;
       for (const session of this.sessions) this.regroup(session);
     }
+    let delivered = false;
     for (const audience of this.audiences.values()) {
       const view = audience.view(change, this.parentOf);
       if (!view) continue;
       if (audience.pending.length === 0) this.dirty.push(audience);
       audience.add(change, view);
+      delivered = true;
     }
+    if (delivered) this.turnCommits.push(change.at);
     if (this.dirty.length > 0 && !this.flushScheduled) {
       this.flushScheduled = true;
       setImmediate(() => this.flush());
@@ -188,6 +195,11 @@ export class FanOut {
     this.dirty = [];
     for (const audience of dirty) this.deliveries += audience.flush();
     flushPendingWrites();
+    if (this.turnCommits.length > 0) {
+      const committedAt = this.turnCommits;
+      this.turnCommits = [];
+      this.onDelivered(committedAt);
+    }
   }
 }
 

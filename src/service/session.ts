@@ -12,6 +12,7 @@ import type { CloseReason, Connection, ConnectionHandler } from '../net/connecti
 import { outOfViewFrame, type ChangeRecord, type ChangeView } from '../model/change.js';
 import { matchesNotificationFilter, notificationFilterKey } from '../model/filter.js';
 import type { FolderParentLookup, Principal } from '../model/permissions.js';
+import type { ServiceMetrics } from './metrics.js';
 import type { Logger } from '../util/logger.js';
 import type { Semaphore } from '../util/semaphore.js';
 import { handlers } from './handlers/index.js';
@@ -36,6 +37,7 @@ export interface SessionHost {
   readonly logins: LoginThrottle;
   /** Counts a logged-in session against the limits; throws TOO_MANY_CLIENTS when there is no room. */
   takeSeat(session: ClientSession, seat: 'active' | 'standby'): void;
+  readonly metrics: ServiceMetrics;
 }
 
 /** A long request's view of its withdrawal [PROTO-CANCEL-1]. */
@@ -265,11 +267,15 @@ export class ClientSession implements ConnectionHandler {
       this.replyError(id, new CfgError(ErrorCode.NOT_REGISTERED, 'send Register first'));
       return;
     }
+    const startedAt = performance.now();
+    const observe = (): void => this.host.metrics.requestSeconds.observe({ kind: KindNames[message.kind] ?? String(message.kind) }, (performance.now() - startedAt) / 1000);
     try {
       const pending = handler(this, message);
-      if (pending) this.track(pending.catch((error: unknown) => this.replyError(id, error)));
+      if (pending) this.track(pending.catch((error: unknown) => this.replyError(id, error)).finally(observe));
+      else observe();
     } catch (error) {
       this.replyError(id, error);
+      observe();
     }
   }
 

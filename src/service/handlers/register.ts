@@ -75,7 +75,9 @@ export async function handleRegister(session: ClientSession, message: RegisterMe
     return;
   }
   session.send(registered(true));
+  const restoreStartedAt = performance.now();
   const replayed = await replay(session, restore.lastSeq);
+  session.host.metrics.restoreSeconds.observe((performance.now() - restoreStartedAt) / 1000);
   session.logger.debug({ session: session.id, lastSeq: restore.lastSeq, replayed }, 'session restored');
 }
 

@@ -1,0 +1,24 @@
+import { collectDefaultMetrics, Histogram, Registry } from 'prom-client';
+
+/**
+ * A server's Prometheus metrics, in a registry of its own (several servers may share a process in
+ * tests): Node's process and event-loop metrics, and the latencies a person tunes by. The admin
+ * port renders the registry with the server's own gauges and counters.
+ */
+export class ServiceMetrics {
+  readonly registry = new Registry();
+  /** Request handling time by message kind (a read streams until its last chunk is queued). */
+  readonly requestSeconds: Histogram<'kind'>;
+  /** From a change's commit at the master to its frames being written to this server's subscribers. */
+  readonly deliverySeconds: Histogram;
+  /** From a restoring Register to the session's replay having caught up (it is live then). */
+  readonly restoreSeconds: Histogram;
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: 'cfgproxy_' });
+    const buckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+    this.requestSeconds = new Histogram({ name: 'cfgproxy_request_seconds', help: 'Request handling time by message kind.', labelNames: ['kind'], buckets, registers: [this.registry] });
+    this.deliverySeconds = new Histogram({ name: 'cfgproxy_commit_to_delivery_seconds', help: "From a change's commit at the master to its notification being written to this server's subscribers.", buckets, registers: [this.registry] });
+    this.restoreSeconds = new Histogram({ name: 'cfgproxy_restore_seconds', help: 'From a restoring Register to the replay having caught up.', buckets, registers: [this.registry] });
+  }
+}
