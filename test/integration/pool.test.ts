@@ -1,11 +1,13 @@
-import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect, type CfgClient, type Notification } from '../../src/client/index.js';
 import { ADMIN_PASSWORD, adminClient, startTestMaster } from '../helpers/master.js';
 import { children, freePort, killAll } from '../helpers/processes.js';
 import { startTestProxy } from '../helpers/proxy.js';
+import { readmeBlock } from '../helpers/readme.js';
 import { requireTool } from '../helpers/tools.js';
 
 const haveHaproxy = requireTool('haproxy');
@@ -86,5 +88,17 @@ describe.runIf(haveHaproxy)('pool behind HAProxy', () => {
     while (seen.length < 10) await new Promise((resolve) => client.once('notification', resolve));
     expect(seen).toEqual(committed);
     expect(resets).toBe(0);
+  });
+
+  it.runIf(haveHaproxy)('pool - the README\'s HAProxy example passes haproxy -c as written, without a warning', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cfgproxy-haproxy-'));
+    try {
+      writeFileSync(join(dir, 'haproxy.cfg'), `${readmeBlock('haproxy').join('\n')}\n`);
+      const check = spawnSync('haproxy', ['-c', '-f', join(dir, 'haproxy.cfg')], { encoding: 'utf8' });
+      expect(check.status, check.stdout + check.stderr).toBe(0);
+      expect(check.stdout + check.stderr).not.toMatch(/WARNING|ALERT/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

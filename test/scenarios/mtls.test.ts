@@ -1,24 +1,13 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { describe, expect, it } from 'vitest';
 import { children, freePort } from '../helpers/processes.js';
+import { readmeBlock } from '../helpers/readme.js';
 import { scenarioHooks } from '../helpers/scenario.js';
 import { requireTool } from '../helpers/tools.js';
 
 const { tempDir } = scenarioHooks('mtls');
 const CLI = new URL('../../bin/cfgproxy.js', import.meta.url).pathname;
-const README = new URL('../../README.md', import.meta.url).pathname;
-
-/** The shell block after `<!-- tested: name -->` in the README, its continuation lines joined. */
-function readmeBlock(name: string): string[] {
-  const text = readFileSync(README, 'utf8');
-  const start = text.indexOf(`<!-- tested: ${name} -->`);
-  if (start < 0) throw new Error(`README has no block '${name}'`);
-  const from = text.indexOf('```sh\n', start) + 6;
-  const body = text.slice(from, text.indexOf('\n```', from));
-  return body.replace(/\\\n\s*/g, '').split('\n').filter((line) => line.trim() !== '');
-}
 
 /**
  * Runs a README line as a shell would (variables set by earlier lines expanded), with `cfgproxy`
