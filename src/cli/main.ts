@@ -1,7 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { parse as parseYaml, stringify as toYaml } from 'yaml';
+import { parse as parseYaml, parseAllDocuments, stringify as toYaml } from 'yaml';
 import { CfgError, KindNames, OBJECT_TYPES, type ConfigObject, type NewObject, type ObjectDelta, type ObjectFilter, type ObjectType } from '../../protocol/index.js';
 import { CfgClient, type ConnectOptions, type Notification } from '../client/client.js';
 import { isPostgresUrl, MasterServer, MASTER_DEFAULTS } from '../master/master-server.js';
@@ -87,6 +87,32 @@ function objectType(value: string): ObjectType {
 function readDocument(file: string | undefined): unknown {
   const text = readFileSync(file === undefined || file === '-' ? 0 : file, 'utf8');
   return parseYaml(text) as unknown;
+}
+
+/**
+ * The objects of `put`'s input: one document, several YAML documents (`---`), or lists of objects,
+ * each with its type name in any case (`dn`, `DN`); checked before anything is sent.
+ */
+function readObjects(file: string | undefined): Array<Record<string, unknown>> {
+  const text = readFileSync(file === undefined || file === '-' ? 0 : file, 'utf8');
+  const documents = parseAllDocuments(text);
+  const objects: Array<Record<string, unknown>> = [];
+  for (const document of documents) {
+    if (document.errors.length > 0) throw new UsageError(`${file ?? 'stdin'} is not valid YAML or JSON: ${document.errors[0]!.message}`);
+    const value = document.toJS() as unknown;
+    for (const item of Array.isArray(value) ? value : value === null || value === undefined ? [] : [value]) {
+      if (item === null || typeof item !== 'object' || Array.isArray(item)) throw new UsageError(`${file ?? 'stdin'}: each object must be a map (type, name, tenant, props…)`);
+      objects.push(item as Record<string, unknown>);
+    }
+  }
+  if (objects.length === 0) throw new UsageError(`${file ?? 'stdin'} holds no object`);
+  return objects;
+}
+
+/** A dbid given on the command line: a positive integer, or a usage error before anything is sent. */
+function dbidArgument(value: string, what: string): number {
+  if (!/^\d+$/.test(value) || Number(value) === 0) throw new UsageError(`${what}: '${value}' is not a dbid (a positive integer)`);
+  return Number(value);
 }
 
 /** A server command's options, each from the command line, the environment, --config or its default. */
@@ -516,20 +542,28 @@ withClientOptions(
 withClientOptions(
   program
     .command('put [file]')
-    .description('create an object, or update one with a delta: a JSON or YAML document, from a file or stdin (-)')
+    .description('create objects (a JSON or YAML document, several separated by ---, or a list; type names in any case), or update one with a delta; from a file or stdin (-)')
     .option('--update <type:dbid>', 'apply the document as a delta to this object'),
 ).action(async (file: string | undefined, flags: ClientFlags & { update?: string }) => {
-  const document = readDocument(file);
+  const objects = readObjects(file);
+  let target: { type: ObjectType; dbid: number } | undefined;
+  if (flags.update) {
+    const [type, dbid] = flags.update.split(':');
+    if (dbid === undefined) throw new UsageError(`--update ${flags.update}: give type:dbid, e.g. DN:12`);
+    target = { type: objectType(type!), dbid: dbidArgument(dbid, '--update') };
+    if (objects.length > 1) throw new UsageError(`--update applies one delta; ${file ?? 'stdin'} holds ${objects.length}`);
+  } else {
+    for (const object of objects) {
+      if (typeof object.type !== 'string') throw new UsageError(`every object needs a type (${OBJECT_TYPES.join(', ')})`);
+      object.type = objectType(object.type);
+    }
+  }
   const client = await openClient(flags);
   try {
-    let result: { seq: number; dbid: number };
-    if (flags.update) {
-      const [type, dbid] = flags.update.split(':');
-      result = await client.update(objectType(type), Number(dbid), document as ObjectDelta);
-    } else {
-      result = await client.create(document as NewObject);
+    for (const object of objects) {
+      const result = target ? await client.update(target.type, target.dbid, object as ObjectDelta) : await client.create(object as unknown as NewObject);
+      process.stdout.write(flags.json ? `${JSON.stringify(result)}\n` : `ok: dbid ${result.dbid}, seq ${result.seq}\n`);
     }
-    process.stdout.write(flags.json ? `${JSON.stringify(result)}\n` : `ok: dbid ${result.dbid}, seq ${result.seq}\n`);
   } finally {
     await client.close();
   }
@@ -537,9 +571,10 @@ withClientOptions(
 
 withClientOptions(program.command('rm <type> <dbid>').description('delete an object')).action(
   async (type: string, dbid: string, flags: ClientFlags) => {
+    const target = { type: objectType(type), dbid: dbidArgument(dbid, 'rm') };
     const client = await openClient(flags);
     try {
-      const result = await client.delete(objectType(type), Number(dbid));
+      const result = await client.delete(target.type, target.dbid);
       process.stdout.write(flags.json ? `${JSON.stringify(result)}\n` : `deleted: seq ${result.seq}\n`);
     } finally {
       await client.close();

@@ -210,4 +210,20 @@ describe('cli', () => {
     master = await MasterServer.start({ ...options, sample: false });
     expect(await resumed).toMatch(/^\d{4}-\d\d-\d\dT/);
   });
+
+  it('cli - put takes several YAML documents and lists, type names in any case; rm and --update check the dbid before sending', async () => {
+    const { master, cleanup } = await startTestMaster();
+    toClose.push(cleanup);
+    const server = `127.0.0.1:${master.port}`;
+    const created = await cli(['put', '-', '--server', server], 'type: skill\nname: Spanish\ntenant: 1\n---\n- { type: Skill, name: Italian, tenant: 1 }\n- { type: SKILL, name: Dutch, tenant: 1 }\n');
+    expect(created.stdout.trim().split('\n')).toHaveLength(3);
+    for (const name of ['Spanish', 'Italian', 'Dutch']) expect(master.source.store.findByName('Skill', 1, name)).toBeDefined();
+    for (const args of [['rm', 'dn', 'abc'], ['put', '-', '--update', 'DN:x'], ['put', '-', '--update', 'DN']]) {
+      const failure = await cli([...args, '-s', '127.0.0.1:9'], 'props: {}\n').then(
+        () => undefined,
+        (error: { code: number; stderr: string }) => error,
+      );
+      expect(failure?.code, args.join(' ')).toBe(2);
+    }
+  });
 });
