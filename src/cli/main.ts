@@ -62,10 +62,14 @@ function withClientOptions(command: Command): Command {
     .option('--json', 'print JSON');
 }
 
-/** Connect options from the flags and the environment; throws UsageError without credentials. */
-function connectOptions(flags: ClientFlags): ConnectOptions {
+/**
+ * Connect options from the flags and the environment. Without a password on a terminal the CLI
+ * asks for it (not echoed); elsewhere missing credentials are a usage error.
+ */
+async function connectOptions(flags: ClientFlags): Promise<ConnectOptions> {
   const user = flags.user ?? process.env.CFGPROXY_USER;
-  const password = flags.password ?? process.env.CFGPROXY_PASSWORD;
+  let password = flags.password ?? process.env.CFGPROXY_PASSWORD;
+  if (user && password === undefined && process.stdin.isTTY && process.stderr.isTTY) password = await askPassword(`password for ${user}: `);
   if (!user || password === undefined) throw new UsageError('credentials needed: --user/--password or CFGPROXY_USER/CFGPROXY_PASSWORD');
   if (Boolean(flags.tlsCert) !== Boolean(flags.tlsKey)) throw new UsageError('--tls-cert and --tls-key go together');
   const tls = flags.tls || flags.tlsCa || flags.tlsCert || flags.insecure ? { ca: flags.tlsCa, cert: flags.tlsCert, key: flags.tlsKey, insecure: flags.insecure } : undefined;
@@ -73,8 +77,40 @@ function connectOptions(flags: ClientFlags): ConnectOptions {
 }
 
 /** A one-shot client: a lost connection fails the command instead of retrying. */
-function openClient(flags: ClientFlags): Promise<CfgClient> {
-  return CfgClient.connect({ ...connectOptions(flags), reconnect: false });
+async function openClient(flags: ClientFlags): Promise<CfgClient> {
+  return CfgClient.connect({ ...(await connectOptions(flags)), reconnect: false });
+}
+
+/** Reads a line from the terminal without echoing it. */
+function askPassword(prompt: string): Promise<string> {
+  const input = process.stdin;
+  process.stderr.write(prompt);
+  input.setRawMode(true);
+  input.setEncoding('utf8');
+  input.resume();
+  return new Promise((resolve, reject) => {
+    let typed = '';
+    const done = (): void => {
+      input.off('data', onData);
+      input.setRawMode(false);
+      input.pause();
+      process.stderr.write('\n');
+    };
+    const onData = (chunk: string): void => {
+      for (const character of chunk) {
+        if (character === '\r' || character === '\n') {
+          done();
+          return resolve(typed);
+        }
+        if (character === '\u0003') {
+          done();
+          return reject(new UsageError('cancelled'));
+        }
+        typed = character === '\u007f' || character === '\b' ? typed.slice(0, -1) : typed + character;
+      }
+    };
+    input.on('data', onData);
+  });
 }
 
 
@@ -519,7 +555,7 @@ withClientOptions(
     .option('--tenant <dbid>', 'only this tenant')
     .option('--folder <dbid>', 'only this folder'),
 ).action(async (type: string | undefined, flags: ClientFlags & { tenant?: string; folder?: string }) => {
-  const client = await CfgClient.connect({ ...connectOptions(flags), clientName: 'cfgproxy-watch' });
+  const client = await CfgClient.connect({ ...(await connectOptions(flags)), clientName: 'cfgproxy-watch' });
   // One JSON line per notification, with the kind's name and the commit time in ISO 8601, as a
   // person or `jq` reads them; what happens to the connection goes to stderr.
   client.on('notification', (n: Notification) => process.stdout.write(`${JSON.stringify({ ...n, kind: KindNames[n.kind] ?? n.kind, at: new Date(n.at).toISOString() })}\n`));
@@ -589,7 +625,7 @@ withClientOptions(
     .option('--yaml', 'YAML instead of JSON')
     .option('--with-credentials', "include each person's password hash (props.passwordHash), so `import` keeps logins working; needs an account that may load proxy snapshots (isAdmin or isProxy)"),
 ).action(async (flags: ClientFlags & { yaml?: boolean; withCredentials?: boolean }) => {
-  const client = await CfgClient.connect({ ...connectOptions(flags), reconnect: false, ...(flags.withCredentials ? { clientType: 'proxy' } : {}) });
+  const client = await CfgClient.connect({ ...(await connectOptions(flags)), reconnect: false, ...(flags.withCredentials ? { clientType: 'proxy' } : {}) });
   try {
     const objects: ConfigObject[] = [];
     const progress = new Progress('exporting', createLogger({ level: 'warn' }));

@@ -9,6 +9,7 @@ export class Progress {
   private lastLogAt = this.startedAt;
   private lastDrawAt = 0;
   private readonly tty = process.stderr.isTTY === true;
+  private last: { done: number; total: number | undefined } | undefined;
 
   constructor(
     private readonly what: string,
@@ -18,13 +19,10 @@ export class Progress {
 
   update(done: number, total: number | undefined): void {
     const now = performance.now();
+    this.last = { done, total };
     if (this.tty && now - this.lastDrawAt >= 100) {
       this.lastDrawAt = now;
-      const ratio = total ? Math.min(done / total, 1) : 0;
-      const width = 30;
-      const filled = Math.round(ratio * width);
-      const bar = total ? `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${Math.round(ratio * 100)}% ` : '';
-      process.stderr.write(`\r${this.what}: ${bar}${done.toLocaleString('en')}${total ? `/${total.toLocaleString('en')}` : ''}`);
+      this.draw(done, total);
     }
     if (!this.tty && now - this.lastLogAt >= this.logEveryMs) {
       this.lastLogAt = now;
@@ -32,9 +30,20 @@ export class Progress {
     }
   }
 
-  /** Ends the bar; returns the elapsed milliseconds. */
+  /** Ends the bar at where the job got to (100% when it completed: the last update is drawn even if throttled); returns the elapsed milliseconds. */
   finish(): number {
-    if (this.tty) process.stderr.write('\n');
+    if (this.tty) {
+      if (this.last) this.draw(this.last.done, this.last.total);
+      process.stderr.write('\n');
+    }
     return Math.round(performance.now() - this.startedAt);
+  }
+
+  private draw(done: number, total: number | undefined): void {
+    const ratio = total ? Math.min(done / total, 1) : 0;
+    const width = 30;
+    const filled = Math.round(ratio * width);
+    const bar = total ? `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${Math.round(ratio * 100)}% ` : '';
+    process.stderr.write(`\r${this.what}: ${bar}${done.toLocaleString('en')}${total ? `/${total.toLocaleString('en')}` : ''}`);
   }
 }

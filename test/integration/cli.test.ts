@@ -10,6 +10,7 @@ import { MasterServer } from '../../src/master/master-server.js';
 import { ADMIN_PASSWORD, adminClient, startTestMaster } from '../helpers/master.js';
 import { freePort, startCli } from '../helpers/processes.js';
 import { startTestProxy } from '../helpers/proxy.js';
+import { requireTool } from '../helpers/tools.js';
 
 const run = promisify(execFile);
 const CLI = new URL('../../bin/cfgproxy.js', import.meta.url).pathname;
@@ -225,5 +226,23 @@ describe('cli', () => {
       );
       expect(failure?.code, args.join(' ')).toBe(2);
     }
+  });
+
+  it.runIf(requireTool('script'))('cli - without -p on a terminal the CLI asks for the password and does not echo it', async () => {
+    const { master, cleanup } = await startTestMaster();
+    toClose.push(cleanup);
+    // `script` gives the CLI a terminal; what we write to it is what a person types.
+    const env = { ...process.env };
+    delete env.CFGPROXY_PASSWORD;
+    const terminal = spawn('script', ['-qec', `"${process.execPath}" "${CLI}" get dn --filter number=5001 -u admin -s 127.0.0.1:${master.port}`, '/dev/null'], { env });
+    toClose.push(async () => void terminal.kill('SIGKILL'));
+    let screen = '';
+    terminal.stdout!.on('data', (chunk: Buffer) => (screen += chunk.toString()));
+    await new Promise<void>((resolve) => terminal.stdout!.on('data', () => screen.includes('password for admin: ') && resolve()));
+    terminal.stdin!.write(`${ADMIN_PASSWORD}\r`);
+    const code = await new Promise<number | null>((resolve) => terminal.once('exit', resolve));
+    expect(code).toBe(0);
+    expect(screen).toMatch(/DN\t\d+\t5001\t/);
+    expect(screen).not.toContain(ADMIN_PASSWORD); // never echoed
   });
 });
