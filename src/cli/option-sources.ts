@@ -1,9 +1,8 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { parse } from 'yaml';
+import { UsageError } from './exit-codes.js';
 
-/** A command-line mistake: exit code 2, the message on stderr, nothing sent anywhere. */
-export class UsageError extends Error {}
 
 export type OptionValue = string | boolean | undefined;
 
