@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
+import { connect } from '../../src/client/index.js';
 import { startTestMaster } from '../helpers/master.js';
 import { readmeBlock } from '../helpers/readme.js';
 
@@ -26,7 +27,7 @@ describe('the README\'s CLI examples', () => {
     const lines = readmeBlock('cli');
     const prelude = lines.filter((line) => line.startsWith('export '));
     const env = { ...process.env, CFGPROXY_SERVER: `127.0.0.1:${master.port}` }; // the demo's master, here on a free port
-    const shell = (line: string): string => [...prelude, line.replace(/^npx cfgproxy /, `"${process.execPath}" "${CLI}" `)].join('\n');
+    const shell = (line: string): string => [...prelude, line.replace(/(^|\| )npx cfgproxy /g, `$1"${process.execPath}" "${CLI}" `)].join('\n');
     const outputs = new Map<string, string>();
     for (const line of lines.filter((l) => l.startsWith('npx cfgproxy ') && !l.startsWith('npx cfgproxy watch'))) {
       // Asynchronously: the master answering it runs in this process.
@@ -40,6 +41,12 @@ describe('the README\'s CLI examples', () => {
     expect(dn).toBeUndefined(); // created, updated, then removed by the examples
     expect(outputs.get('npx cfgproxy rm dn 11')).toMatch(/^deleted: seq \d+/);
     expect(existsSync(join(dir, 'config.yaml')) && existsSync(join(dir, 'master.db'))).toBe(true);
+
+    // The proxy account of "Running a proxy", then a proxy logged in with it.
+    const [accountLine] = readmeBlock('proxy-account');
+    await run('sh', ['-ec', shell(accountLine!)], { cwd: dir, env });
+    const proxyAccount = await connect({ endpoints: `127.0.0.1:${master.port}`, user: 'proxy', password: 'choose-one', clientType: 'proxy', reconnect: false });
+    await proxyAccount.close();
 
     // watch runs until Ctrl-C: it says it is watching, then prints a change.
     const watchLine = lines.find((l) => l.startsWith('npx cfgproxy watch'))!;
