@@ -113,3 +113,9 @@ export async function startProxyProcess(args: string[], env: Record<string, stri
   await proxy.waitForLog((line) => line.msg === 'configuration loaded' || line.event === 'PROXY-002');
   return { ...proxy, port };
 }
+
+/** Which of the members answer /health/active with 200 (the active primary, or the active master). */
+export async function activeMembers(adminPorts: number[]): Promise<number[]> {
+  const answers = await Promise.all(adminPorts.map((port) => fetch(`http://127.0.0.1:${port}/health/active`).then((r) => r.status, () => 0)));
+  return adminPorts.filter((_, i) => answers[i] === 200);
+}

@@ -27,6 +27,18 @@ function cli(args: string[], input?: string): Promise<{ stdout: string; stderr: 
   return child;
 }
 
+/** Each command exits with the usage code (2) and says what is wrong. */
+async function expectUsageErrors(cases: Array<[string[], RegExp]>): Promise<void> {
+  for (const [args, message] of cases) {
+    const failure = await cli(args).then(
+      () => undefined,
+      (error: { code: number; stderr: string }) => error,
+    );
+    expect(failure?.code, args.join(' ')).toBe(2);
+    expect(failure?.stderr, args.join(' ')).toMatch(message);
+  }
+}
+
 describe('cli', () => {
   it('cli - export from one master, import into an empty one: same objects, references remapped to the new dbids', async () => {
     const source = await startTestMaster();
@@ -99,14 +111,7 @@ describe('cli', () => {
       [['get', 'dn', '--filter', 'colour=red', '-s', '127.0.0.1:9'], /a DN has no property colour to filter on \(.*number/],
       [['get', 'person', '--filter', 'isAdmin=yes', '-s', '127.0.0.1:9'], /isAdmin is true or false/],
     ];
-    for (const [args, message] of cases) {
-      const failure = await cli(args).then(
-        () => undefined,
-        (error: { code: number; stderr: string }) => error,
-      );
-      expect(failure?.code, args.join(' ')).toBe(2);
-      expect(failure?.stderr, args.join(' ')).toMatch(message);
-    }
+    await expectUsageErrors(cases);
     expect((await cli(['--version'])).stdout.trim()).toMatch(/^\d+\.\d+\.\d+/); // exit 0
   });
 
@@ -172,14 +177,7 @@ describe('cli', () => {
       [['--config', join(dir, 'broken.yaml'), 'master'], new RegExp(`config file ${join(dir, 'broken.yaml')} is not valid YAML`)],
       [['--log-level', 'verbose', 'master', '--db', ':memory:'], /--log-level must be one of trace, debug, info, warn, error, fatal, silent \(got 'verbose'\)/],
     ];
-    for (const [args, message] of cases) {
-      const failure = await cli(args).then(
-        () => undefined,
-        (error: { code: number; stderr: string }) => error,
-      );
-      expect(failure?.code, args.join(' ')).toBe(2);
-      expect(failure?.stderr, args.join(' ')).toMatch(message);
-    }
+    await expectUsageErrors(cases);
     // --help names each option's variable.
     expect((await cli(['proxy', '--help'])).stdout).toMatch(/\[env\s+CFGPROXY_PROXY_PASSWORD\]/);
   });

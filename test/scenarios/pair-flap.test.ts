@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ADMIN_PASSWORD, startTestMaster } from '../helpers/master.js';
-import { freePort, killed, startCli, type CliProcess } from '../helpers/processes.js';
+import { activeMembers, freePort, killed, startCli, type CliProcess } from '../helpers/processes.js';
 import { scenarioHooks } from '../helpers/scenario.js';
 
 const { toClose, tempDir } = scenarioHooks('flap');
@@ -10,11 +10,6 @@ const { toClose, tempDir } = scenarioHooks('flap');
 // The defaults (1 s, 3 failures to switch): a restart within 3 s leaves the waiting member backup.
 const HEARTBEAT_MS = 1000;
 
-/** Which of the members answer /health/active with 200 (the active primary). */
-async function activeMembers(adminPorts: number[]): Promise<number[]> {
-  const answers = await Promise.all(adminPorts.map((port) => fetch(`http://127.0.0.1:${port}/health/active`).then((r) => r.status, () => 0)));
-  return adminPorts.filter((_, i) => answers[i] === 200);
-}
 
 describe('pair flap', () => {
   for (const delayMs of [300, 2000, 6000]) {

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ADMIN_PASSWORD, startTestMaster } from '../helpers/master.js';
-import { freePort, startCli } from '../helpers/processes.js';
+import { activeMembers, freePort, startCli } from '../helpers/processes.js';
 import { Relay } from '../helpers/relay.js';
 import { scenarioHooks } from '../helpers/scenario.js';
 
@@ -9,11 +9,6 @@ const { toClose, tempDir } = scenarioHooks('partition');
 
 const HEARTBEAT_MS = 1000;
 
-/** Which of the members answer /health/active with 200 (the active primary). */
-async function activeMembers(adminPorts: number[]): Promise<number[]> {
-  const answers = await Promise.all(adminPorts.map((port) => fetch(`http://127.0.0.1:${port}/health/active`).then((r) => r.status, () => 0)));
-  return adminPorts.filter((_, i) => answers[i] === 200);
-}
 
 describe('pair partition', () => {
   it('partition - the members lose each other (HA link and client port go silent): the backup is promoted; healed, the lower term steps down and exactly one primary serves within two heartbeats of the link', async () => {
