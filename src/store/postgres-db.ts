@@ -188,8 +188,15 @@ export class PostgresConfigDatabase extends EventEmitter implements ConfigBacken
 
   private async sendCommits(): Promise<void> {
     this.sending = true;
-    while (this.unsent.length > 0) await this.commitGroup(this.unsent.splice(0, COMMIT_GROUP));
-    this.sending = false;
+    try {
+      while (this.unsent.length > 0) {
+        const group = this.unsent.splice(0, COMMIT_GROUP);
+        // Whatever goes wrong, every write of the group hears of it: none may wait forever.
+        await this.commitGroup(group).catch((error: unknown) => rejectAll(group, error as Error));
+      }
+    } finally {
+      this.sending = false;
+    }
   }
 
   private async commitGroup(group: PendingCommit[]): Promise<void> {
