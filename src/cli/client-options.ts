@@ -50,10 +50,11 @@ export async function openClient(flags: ClientFlags): Promise<CfgClient> {
 /** Reads a line from the terminal without echoing it. */
 function askPassword(prompt: string): Promise<string> {
   const input = process.stdin;
-  process.stderr.write(prompt);
+  // Echo off before the prompt shows: whatever is typed once it is visible is never echoed.
   input.setRawMode(true);
   input.setEncoding('utf8');
   input.resume();
+  process.stderr.write(prompt);
   return new Promise((resolve, reject) => {
     let typed = '';
     const done = (): void => {
