@@ -27,7 +27,7 @@ describe('the README\'s CLI examples', () => {
     const lines = readmeBlock('cli');
     const prelude = lines.filter((line) => line.startsWith('export '));
     const env = { ...process.env, CFGPROXY_SERVER: `127.0.0.1:${master.port}` }; // the demo's master, here on a free port
-    const shell = (line: string): string => [...prelude, line.replace(/(^|\| )npx cfgproxy /g, `$1"${process.execPath}" "${CLI}" `)].join('\n');
+    const shell = (line: string): string => [...prelude, line.replace(/(^|\| |exec )npx cfgproxy /g, `$1"${process.execPath}" "${CLI}" `)].join('\n');
     const outputs = new Map<string, string>();
     for (const line of lines.filter((l) => l.startsWith('npx cfgproxy ') && !l.startsWith('npx cfgproxy watch'))) {
       // Asynchronously: the master answering it runs in this process.
@@ -50,7 +50,8 @@ describe('the README\'s CLI examples', () => {
 
     // watch runs until Ctrl-C: it says it is watching, then prints a change.
     const watchLine = lines.find((l) => l.startsWith('npx cfgproxy watch'))!;
-    const watch = spawn('sh', ['-ec', shell(watchLine.split('#')[0]!)], { cwd: dir, env });
+    // exec: the shell becomes the CLI, so killing it ends the CLI too.
+    const watch = spawn('sh', ['-ec', shell(`exec ${watchLine.split('#')[0]!}`)], { cwd: dir, env });
     toClose.push(async () => void watch.kill('SIGKILL'));
     await new Promise<void>((resolve) => createInterface({ input: watch.stderr! }).on('line', (line) => line.startsWith('watching from seq') && resolve()));
     const printed = new Promise<string>((resolve) => createInterface({ input: watch.stdout! }).once('line', resolve));
