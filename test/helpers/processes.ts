@@ -1,6 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
+
+/** One port picker for tests and benches. */
+export { freePort } from '../../bench/support.js';
+import { freePort } from '../../bench/support.js';
 
 const CLI = new URL('../../bin/cfgproxy.js', import.meta.url).pathname;
 
@@ -94,17 +97,6 @@ export function killed(child: ChildProcess): Promise<void> {
   });
 }
 
-/** A port that was free a moment ago, for a server that must come back on the same port. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** Starts `cfgproxy proxy` on a free port; resolves once it serves (loaded, or resumed from its history log). */
 export async function startProxyProcess(args: string[], env: Record<string, string> = {}): Promise<CliProcess & { port: number }> {

@@ -12,5 +12,8 @@ export function readmeBlock(name: string): string[] {
   if (start < 0) throw new Error(`README has no block '${name}'`);
   const from = text.indexOf('\n', text.indexOf('```', start)) + 1;
   const body = text.slice(from, text.indexOf('\n```', from));
-  return body.replace(/\\\n\s*/g, '').split('\n').filter((line) => line.trim() !== '');
+  const lines = body.replace(/\\\n\s*/g, '').split('\n').filter((line) => line.trim() !== '');
+  // An empty block would let a test pass on nothing.
+  if (lines.length === 0) throw new Error(`README block '${name}' is empty`);
+  return lines;
 }

@@ -95,8 +95,8 @@ describe('cli', () => {
     toClose.push(cleanup);
     const server = `127.0.0.1:${master.port}`;
     const found = await cli(['get', 'dn', '--filter', 'number=5001', '--server', server]);
-    expect(found.stdout.trim().split('\n')).toHaveLength(1);
-    expect(found.stdout).toMatch(/^DN\t\d+\t5001\t/);
+    // Exactly one line, and it is the DN (an empty output is what the bug printed).
+    expect(found.stdout).toMatch(/^DN\t\d+\t5001\t[^\n]*\n$/);
     const typed = await cli(['get', 'person', '--filter', 'isAdmin=true', '--json', '--server', server]);
     expect((JSON.parse(typed.stdout) as Array<{ name: string }>).map((p) => p.name)).toContain('admin');
   });
@@ -215,7 +215,7 @@ describe('cli', () => {
     toClose.push(cleanup);
     const server = `127.0.0.1:${master.port}`;
     const created = await cli(['put', '-', '--server', server], 'type: skill\nname: Spanish\ntenant: 1\n---\n- { type: Skill, name: Italian, tenant: 1 }\n- { type: SKILL, name: Dutch, tenant: 1 }\n');
-    expect(created.stdout.trim().split('\n')).toHaveLength(3);
+    expect(created.stdout).toMatch(/^(ok: dbid \d+, seq \d+\n){3}$/);
     for (const name of ['Spanish', 'Italian', 'Dutch']) expect(master.source.store.findByName('Skill', 1, name)).toBeDefined();
     for (const args of [['rm', 'dn', 'abc'], ['put', '-', '--update', 'DN:x'], ['put', '-', '--update', 'DN']]) {
       const failure = await cli([...args, '-s', '127.0.0.1:9'], 'props: {}\n').then(
