@@ -52,12 +52,20 @@ async function run(mode: string, subscribers: number, seconds: number, workerCou
   while ((await update()).seq < 256);
   if (proxy) await new Promise((resolve) => setTimeout(resolve, 200)); // let the proxy apply them
   const workers = Array.from({ length: workerCount }, () => fork(WORKER));
+  // A subscriber closed by the server voids the run: deliveries would be counted against too many.
+  const failures: string[] = [];
   const perWorker = Math.ceil(subscribers / workerCount);
   await Promise.all(
     workers.map((worker, i) => {
       const count = Math.min(perWorker, subscribers - i * perWorker);
-      return new Promise<void>((resolve) => {
-        worker.once('message', () => resolve());
+      return new Promise<void>((resolve, reject) => {
+        worker.on('message', (message: { type: string; message?: string }) => {
+          if (message.type === 'ready') resolve();
+          if (message.type === 'failed') {
+            failures.push(message.message!);
+            reject(new Error(message.message));
+          }
+        });
         worker.send({ port: server.port, count, password: PASSWORD, sampleEvery: Math.max(1, Math.round(subscribers / 20)), sdk: values.client === 'sdk' });
       });
     }),
@@ -104,6 +112,7 @@ async function run(mode: string, subscribers: number, seconds: number, workerCou
     latencies = reports.flatMap((r) => r.latencies);
   }
   const lastReportMs = performance.now() - started;
+  if (failures.length > 0) throw new Error(`${failures.length} subscribers were closed during the run (first: ${failures[0]})`);
   const cpu = { master: cpuMs(pids.master) - cpuBefore.master, proxy: pids.proxy ? cpuMs(pids.proxy) - cpuBefore.proxy : 0, workers: workersCpu() - cpuBefore.workers };
     const result = {
     mode,

@@ -13,6 +13,7 @@ import { connect, type Notification } from '../src/client/index.js';
 interface Start { port: number; count: number; password: string; sampleEvery: number; sdk?: boolean }
 
 const SAMPLE_LIMIT = 20_000;
+let stopping = false;
 
 process.once('message', (start: Start) => {
   if (start.sdk) void sdkSubscribers(start);
@@ -39,15 +40,26 @@ async function sdkSubscribers(start: Start): Promise<void> {
   });
 }
 
+/**
+ * Connections logging in at once. A server closes the oldest of its not-yet-registered
+ * connections past `--max-pending` (1000 by default) [ARCH-8], so the worker keeps well below it
+ * and opens the next as each one is subscribed.
+ */
+const CONNECTING_AT_ONCE = 200;
+
 function rawSubscribers(start: Start): void {
   let bytes = 0;
   let frameSize = 0;
   let misaligned = 0;
   let ready = 0;
+  let opened = 0;
   let chunks = 0;
   const latencies: number[] = [];
   const sockets: net.Socket[] = [];
-  for (let i = 0; i < start.count; i += 1) {
+  const openNext = (): void => {
+    if (opened < start.count) openSubscriber(opened++);
+  };
+  const openSubscriber = (i: number): void => {
     const socket = net.connect({ host: '127.0.0.1', port: start.port });
     sockets.push(socket);
     socket.setNoDelay(true);
@@ -64,7 +76,10 @@ function rawSubscribers(start: Start): void {
           handshake = handshake.subarray(4 + handshake.readUInt32BE(0));
           handshakeFrames -= 1;
           if (handshakeFrames === 1) socket.write(encodeFrame({ kind: 6, id: 2, filter: { type: 'Skill' } }));
-          if (handshakeFrames === 0 && ++ready === start.count) process.send!({ type: 'ready' });
+          if (handshakeFrames === 0) {
+            if (++ready === start.count) process.send!({ type: 'ready' });
+            openNext();
+          }
         }
         if (handshakeFrames > 0 || handshake.length === 0) return;
         chunk = handshake; // notifications right behind the Ack
@@ -78,10 +93,16 @@ function rawSubscribers(start: Start): void {
       bytes += chunk.length;
     });
     socket.on('error', () => undefined);
-  }
+    // A subscriber the server closed would silently shrink the audience: the run is void.
+    socket.on('close', () => {
+      if (!stopping) process.send!({ type: 'failed', message: `subscriber ${i} was closed by the server${handshakeFrames > 0 ? ' before it subscribed' : ''}` });
+    });
+  };
+  for (let i = 0; i < Math.min(CONNECTING_AT_ONCE, start.count); i += 1) openNext();
   process.on('message', (message: { type: string }) => {
     if (message.type === 'report') process.send!({ type: 'report', frames: frameSize > 0 ? Math.floor(bytes / frameSize) : 0, bytes, frameSize, misaligned, latencies });
     if (message.type === 'stop') {
+      stopping = true;
       for (const socket of sockets) socket.destroy();
       process.exit(0);
     }
