@@ -36,6 +36,8 @@ export const Kind = {
   BackupDatabase: 27,
   BackupChunk: 28,
   BackupEnd: 29,
+  LoginStart: 30,
+  LoginChallenge: 31,
 } as const;
 
 export type KindName = keyof typeof Kind;
@@ -172,7 +174,12 @@ export interface RegisterMessage {
   clientName: string;
   clientType: string;
   user: string;
-  password: string;
+  /**
+   * The login [PROTO-HELLO-3, -5]: the password in the clear, or `proof` (base64) answering this
+   * connection's LoginChallenge. Neither, on a standby connection already logged in as `user`.
+   */
+  password?: string;
+  proof?: string;
   addp?: AddpSettings;
   session?: SessionToRestore;
   /**
@@ -192,7 +199,9 @@ export interface StandbyMessage {
   kind: typeof Kind.Standby;
   id: number;
   user: string;
-  password: string;
+  /** The password in the clear, or `proof` answering this connection's LoginChallenge [PROTO-HELLO-5]. */
+  password?: string;
+  proof?: string;
   /** How long the server lets the standby connection be silent before it polls it (0 = off). */
   remoteTimeoutMs: number;
 }
@@ -210,6 +219,33 @@ export interface RegisteredMessage {
   /** The seq space `seq` belongs to [PROTO-LINEAGE-2]. */
   lineage: Lineage;
   restored: boolean;
+  /** After a login by proof: HMAC(serverKey, authMessage), base64, so the client knows the server held its verifier [PROTO-HELLO-5]. */
+  serverProof?: string;
+}
+
+/**
+ * Starts a challenge-response login [PROTO-HELLO-5]: the client names the user and a nonce, and
+ * derives its key from the salt and cost the server answers with. The password never travels.
+ */
+export interface LoginStartMessage {
+  kind: typeof Kind.LoginStart;
+  id: number;
+  user: string;
+  /** The client's random nonce, base64. */
+  nonce: string;
+}
+
+export interface LoginChallengeMessage {
+  kind: typeof Kind.LoginChallenge;
+  id: number;
+  /** The client's nonce followed by the server's. */
+  nonce: string;
+  /** base64 */
+  salt: string;
+  /** scrypt's cost: N, r, p. */
+  n: number;
+  r: number;
+  p: number;
 }
 
 export interface ReadObjectsMessage {
@@ -466,7 +502,9 @@ export type Message =
   | CancelMessage
   | BackupDatabaseMessage
   | BackupChunkMessage
-  | BackupEndMessage;
+  | BackupEndMessage
+  | LoginStartMessage
+  | LoginChallengeMessage;
 
 export type MessageOf<K extends KindNumber> = Extract<Message, { kind: K }>;
 
@@ -483,4 +521,5 @@ export type RequestMessage =
   | LoadSnapshotMessage
   | StandbyMessage
   | CancelMessage
-  | BackupDatabaseMessage;
+  | BackupDatabaseMessage
+  | LoginStartMessage;

@@ -150,6 +150,14 @@ function writeContext(f: Fields, body: Raw, id: number, where: string): { onBeha
   return context;
 }
 
+/** A login's secret: the password, a proof [PROTO-HELLO-5], or neither (a standby connection's Register); never both. */
+function loginSecret(f: Fields, id: number, where: string): { password?: string; proof?: string } {
+  const password = f.optionalString('password', 1024);
+  const proof = f.optionalString('proof', 64);
+  if (password !== undefined && proof !== undefined) throw invalid(id, `${where}: give password or proof, not both`);
+  return { ...(password !== undefined ? { password } : {}), ...(proof !== undefined ? { proof } : {}) };
+}
+
 /**
  * Turns a decoded body into a typed message. Throws CfgError UNKNOWN_KIND or INVALID_MESSAGE with
  * `details.id` set to the request id when one could be read, so the error reply can name it.
@@ -173,7 +181,7 @@ export function validateMessage(body: unknown): Message {
         clientName: f.string('clientName', 255),
         clientType: f.string('clientType', 64),
         user: f.string('user', 255),
-        password: f.string('password', 1024),
+        ...loginSecret(f, id, 'Register'),
       };
       const addp = f.optionalMap('addp');
       if (addp) {
@@ -210,6 +218,7 @@ export function validateMessage(body: unknown): Message {
         seq: f.uint('seq'),
         lineage: lineage(body.lineage, id, 'Registered.lineage'),
         restored: f.boolean('restored'),
+        ...(body.serverProof !== undefined ? { serverProof: f.string('serverProof', 64) } : {}),
       };
     case Kind.ReadObjects: {
       const message: Message = { kind, id: f.uint('id'), objectType: f.objectType('objectType') };
@@ -236,7 +245,7 @@ export function validateMessage(body: unknown): Message {
     case Kind.Ack:
       return { kind, id: f.uint('id'), seq: f.uint('seq') };
     case Kind.Standby:
-      return { kind, id: f.uint('id'), user: f.string('user', 255), password: f.string('password', 1024), remoteTimeoutMs: f.uint('remoteTimeoutMs') };
+      return { kind, id: f.uint('id'), user: f.string('user', 255), ...loginSecret(f, id, 'Standby'), remoteTimeoutMs: f.uint('remoteTimeoutMs') };
     case Kind.ObjectCreated:
       return { kind, seq: f.uint('seq'), at: f.uint('at'), object: f.map('object') as unknown as ConfigObject };
     case Kind.ObjectUpdated: {
@@ -298,6 +307,10 @@ export function validateMessage(body: unknown): Message {
     }
     case Kind.BackupEnd:
       return { kind, id: f.uint('id'), size: f.uint('size'), seq: f.uint('seq'), lineage: lineage(body.lineage, id, 'BackupEnd.lineage') };
+    case Kind.LoginStart:
+      return { kind, id: f.uint('id'), user: f.string('user', 255), nonce: f.string('nonce', 64) };
+    case Kind.LoginChallenge:
+      return { kind, id: f.uint('id'), nonce: f.string('nonce', 128), salt: f.string('salt', 128), n: f.uint('n'), r: f.uint('r'), p: f.uint('p') };
     default:
       throw new CfgError(ErrorCode.UNKNOWN_KIND, `unknown message kind ${kind}`, { details: { id } });
   }

@@ -27,6 +27,7 @@ import { parseEndpoint, type Endpoint } from '../net/endpoint.js';
 import type { TlsFiles } from '../net/tls-options.js';
 import { notificationFilterKey } from '../model/filter.js';
 import { backoffDelayMs } from './backoff.js';
+import { login } from './login.js';
 import { StandbyLink } from './standby.js';
 
 export interface ConnectOptions {
@@ -233,16 +234,20 @@ export class CfgClient extends EventEmitter {
         : undefined;
     let registered: RegisteredMessage;
     try {
+      // A standby connection logged in already [PROTO-STANDBY-3]: the failover's Register needs no new login.
+      const credentials = standby ? undefined : await login((message) => this.request(message), this.options.user, this.options.password);
       registered = (await this.request({
-      kind: Kind.Register,
-      versions: [...PROTOCOL_VERSIONS],
-      clientName: this.options.clientName ?? 'cfgproxy-sdk',
-      clientType: this.options.clientType ?? 'sdk',
-      user: this.options.user,
-      password: this.options.password,
-      ...(addp ? { addp } : {}),
-      ...(restore ? { session: restore } : {}),
+        kind: Kind.Register,
+        versions: [...PROTOCOL_VERSIONS],
+        clientName: this.options.clientName ?? 'cfgproxy-sdk',
+        clientType: this.options.clientType ?? 'sdk',
+        user: this.options.user,
+        ...(credentials?.proof !== undefined ? { proof: credentials.proof } : {}),
+        ...(credentials?.password !== undefined ? { password: credentials.password } : {}),
+        ...(addp ? { addp } : {}),
+        ...(restore ? { session: restore } : {}),
       })) as RegisteredMessage;
+      credentials?.checkServer(registered.serverProof);
     } catch (error) {
       this.connection = null;
       connection.destroy({ message: 'register failed', local: true });

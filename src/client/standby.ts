@@ -1,9 +1,10 @@
-import { CfgError, ErrorCode, Kind } from '../../protocol/index.js';
+import { CfgError, ErrorCode, Kind, type Message } from '../../protocol/index.js';
 import { Connection, DEFAULT_CONNECTION_LIMITS } from '../net/connection.js';
 import { dial } from '../net/dial.js';
 import type { Endpoint } from '../net/endpoint.js';
 import type { TlsFiles } from '../net/tls-options.js';
 import { backoffDelayMs } from './backoff.js';
+import { login } from './login.js';
 
 export interface StandbyOptions {
   user: string;
@@ -92,30 +93,57 @@ export class StandbyLink {
     this.options.onReady();
   }
 
-  /** Sends Standby and resolves on its Ack; the handler stays to answer polls and notice a close. */
-  private announce(connection: Connection): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new CfgError(ErrorCode.CONNECTION_LOST, 'no answer to Standby')), this.options.connectTimeoutMs);
-      connection.setHandler({
-        onMessage: (message) => {
-          if (message.kind !== Kind.Ack && message.kind !== Kind.Error) return;
-          clearTimeout(timer);
-          if (message.kind === Kind.Ack) resolve();
-          else reject(new CfgError(message.code as CfgError['code'], message.message));
-        },
-        onInvalidMessage: () => undefined,
-        onClose: (reason) => {
-          clearTimeout(timer);
-          reject(new CfgError(ErrorCode.CONNECTION_LOST, reason.message));
-          if (this.ready !== connection) return;
-          this.ready = null;
-          this.retryLater();
-        },
-      });
-      const { user, password, addp } = this.options;
-      // A standby connection always has the server's keepalive on [PROTO-STANDBY-2]: 30 s unless the application chose one.
-      connection.send({ kind: Kind.Standby, id: 1, user, password, remoteTimeoutMs: addp?.remoteTimeoutMs || STANDBY_KEEPALIVE_MS });
+  /**
+   * Logs in (LoginStart, then Standby with the proof) and resolves on the Ack; the handler stays to
+   * answer polls and notice a close.
+   */
+  private async announce(connection: Connection): Promise<void> {
+    const waiting = new Map<number, { resolve(message: Message): void; reject(error: Error): void }>();
+    let nextId = 1;
+    let failure: Error | undefined;
+    const failAll = (error: Error): void => {
+      failure ??= error;
+      for (const waiter of waiting.values()) waiter.reject(error);
+      waiting.clear();
+    };
+    connection.setHandler({
+      onMessage: (message) => {
+        if (!('id' in message)) return;
+        const waiter = waiting.get(message.id);
+        if (!waiter) return;
+        waiting.delete(message.id);
+        if (message.kind === Kind.Error) waiter.reject(new CfgError(message.code as CfgError['code'], message.message));
+        else waiter.resolve(message);
+      },
+      onInvalidMessage: () => undefined,
+      onClose: (reason) => {
+        failAll(new CfgError(ErrorCode.CONNECTION_LOST, reason.message));
+        if (this.ready !== connection) return;
+        this.ready = null;
+        this.retryLater();
+      },
     });
+    const ask = (message: Record<string, unknown>): Promise<Message> =>
+      new Promise((resolve, reject) => {
+        if (failure) return reject(failure);
+        const id = nextId++;
+        waiting.set(id, { resolve, reject });
+        connection.send({ ...message, id } as unknown as Message);
+      });
+    const timer = setTimeout(() => failAll(new CfgError(ErrorCode.CONNECTION_LOST, 'no answer to Standby')), this.options.connectTimeoutMs);
+    try {
+      const { user, password, addp } = this.options;
+      const credentials = await login(ask, user, password);
+      // A standby connection always has the server's keepalive on [PROTO-STANDBY-2]: 30 s unless the application chose one.
+      await ask({
+        kind: Kind.Standby,
+        user,
+        ...(credentials.proof !== undefined ? { proof: credentials.proof } : { password }),
+        remoteTimeoutMs: addp?.remoteTimeoutMs || STANDBY_KEEPALIVE_MS,
+      });
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   private retryLater(): void {

@@ -14,6 +14,7 @@ import {
 } from '../../protocol/index.js';
 import type { ChangeOp, ChangeRecord } from '../model/change.js';
 import { hashPassword, isPasswordHash, verifyPassword } from '../model/passwords.js';
+import { upgradeStored } from '../model/scram.js';
 import { Principal } from '../model/permissions.js';
 import { applyDelta, checkDelta, checkNewObject, isEmptyDelta } from '../model/validate-object.js';
 import type { ConfigBackend, LoadedConfiguration } from '../store/config-backend.js';
@@ -23,6 +24,7 @@ import { referencesOf, type ConfigStore } from '../store/config-store.js';
 import type { ChangesAfter, ConfigSource, WriteOutcome } from '../service/source.js';
 import { objectAfter } from './follow.js';
 import { WriteLane, type WriteKeys } from './write-lane.js';
+import type { CredentialStore } from '../model/credentials.js';
 
 /** The default of `--max-object-bytes`. */
 export const DEFAULT_MAX_OBJECT_BYTES = 1024 * 1024;
@@ -132,8 +134,8 @@ export class MasterSource implements ConfigSource {
     return { kind: 'changes', changes: this.db.changesAfter(seq) };
   }
 
-  authenticate(user: string, password: string): Promise<number | undefined> {
-    return this.state.credentials.authenticate(this.store, user, password);
+  get credentials(): CredentialStore {
+    return this.state.credentials;
   }
 
   credentialOf(personDbid: number): string | undefined {
@@ -263,8 +265,8 @@ export class MasterSource implements ConfigSource {
       }
     }
     if (passwordHash === undefined) return hashPassword(password!);
-    if (!isPasswordHash(passwordHash)) throw new CfgError(ErrorCode.INVALID_OBJECT, 'passwordHash must be scrypt$N$r$p$salt$hash as `cfgproxy export --with-credentials` writes it');
-    return passwordHash;
+    if (!isPasswordHash(passwordHash)) throw new CfgError(ErrorCode.INVALID_OBJECT, 'passwordHash must be scram$N$r$p$salt$storedKey$serverKey (or the older scrypt$N$r$p$salt$hash) as `cfgproxy export --with-credentials` writes it');
+    return upgradeStored(passwordHash);
   }
 
   /** References exist, names are unique, folders form no cycle [PROTO-OBJ-5]. */

@@ -1,7 +1,14 @@
-import { createHash } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { ConfigStore } from '../store/config-store.js';
 import { hashPassword, randomPassword, verifyPassword } from './passwords.js';
+import { checkProof, DEFAULT_KDF, parseVerifier, upgradeStored, type KdfParams, type Verifier } from './scram.js';
+
+/** Keys this process's decoy salts: the same unknown name gets the same salt on every ask. */
+const DECOY_KEY = randomBytes(32);
+
+/** What a login presents: the password in the clear (one scrypt here), or a proof [PROTO-HELLO-5] (no scrypt here). */
+export type LoginSecret = { password: string } | { proof: Buffer; authMessage: string };
 
 let decoy: Promise<string> | undefined;
 
@@ -31,8 +38,9 @@ export class CredentialStore {
     return this.hashes.get(personDbid);
   }
 
+  /** Kept in the current form: an older `scrypt$` hash becomes `scram$` here (see upgradeStored). */
   set(personDbid: number, hash: string): void {
-    this.hashes.set(personDbid, hash);
+    this.hashes.set(personDbid, upgradeStored(hash));
   }
 
   delete(personDbid: number): void {
@@ -52,7 +60,9 @@ export class CredentialStore {
    * unknown or disabled user costs the same scrypt as a wrong password, so the answer's timing does
    * not tell which accounts exist [ARCH-8].
    */
-  async authenticate(store: ConfigStore, user: string, password: string): Promise<number | undefined> {
+  async authenticate(store: ConfigStore, user: string, secret: LoginSecret): Promise<number | undefined> {
+    if ('proof' in secret) return this.checkProof(store, user, secret.proof, secret.authMessage);
+    const { password } = secret;
     const person = store.findByName('Person', 0, user);
     const stored = person && this.hashes.get(person.dbid);
     if (!person || stored === undefined || person.state === 'disabled') {
@@ -70,5 +80,30 @@ export class CredentialStore {
     if (!(await check)) return undefined;
     this.verified.set(cacheKey, stored);
     return person.dbid;
+  }
+
+  /**
+   * The salt and cost a client derives its key with [PROTO-HELLO-5]. A name without a usable
+   * password gets a decoy: a salt made from the name, the same on every ask, so the challenge does
+   * not tell which accounts exist.
+   */
+  challengeFor(store: ConfigStore, user: string): KdfParams {
+    const verifier = this.verifierOf(store, user);
+    if (verifier) return { salt: verifier.salt, N: verifier.N, r: verifier.r, p: verifier.p };
+    return { salt: createHmac('sha256', DECOY_KEY).update(user).digest().subarray(0, 16), ...DEFAULT_KDF };
+  }
+
+  /** A proof for this exchange: a few µs, no scrypt; undefined for a wrong one, or an unknown or disabled user. */
+  private checkProof(store: ConfigStore, user: string, proof: Buffer, authMessage: string): number | undefined {
+    const person = store.findByName('Person', 0, user);
+    const verifier = this.verifierOf(store, user);
+    return person && verifier && checkProof(verifier, authMessage, proof) ? person.dbid : undefined;
+  }
+
+  /** The verifier of an enabled person with a password. */
+  verifierOf(store: ConfigStore, user: string): Verifier | undefined {
+    const person = store.findByName('Person', 0, user);
+    const stored = person && person.state !== 'disabled' ? this.hashes.get(person.dbid) : undefined;
+    return stored === undefined ? undefined : parseVerifier(stored);
   }
 }

@@ -27,6 +27,7 @@ import { ConfigState } from '../store/config-state.js';
 import type { ConfigStore } from '../store/config-store.js';
 import type { Logger } from '../util/logger.js';
 import type { Scope } from './scope.js';
+import type { CredentialStore } from '../model/credentials.js';
 
 /** How the proxy reaches the master for forwarded writes. */
 export interface UpstreamWriter {
@@ -123,8 +124,8 @@ export class ProxySource implements ConfigSource {
     return this.history.session(id);
   }
 
-  authenticate(user: string, password: string): Promise<number | undefined> {
-    return this.state.credentials.authenticate(this.store, user, password);
+  get credentials(): CredentialStore {
+    return this.state.credentials;
   }
 
   principal(personDbid: number): Principal | undefined {

@@ -18,6 +18,8 @@ import type { Semaphore } from '../util/semaphore.js';
 import { handlers } from './handlers/index.js';
 import type { ServiceLimits } from './limits.js';
 import type { LoginThrottle } from './login-throttle.js';
+import type { LoginSecret } from '../model/credentials.js';
+import { serverProof } from '../model/scram.js';
 import type { ConfigSource } from './source.js';
 
 /** What a session needs from the server that owns it. */
@@ -77,6 +79,10 @@ export class ClientSession implements ConnectionHandler {
   private heldReadObjects = 0;
   /** Where the session counts against the server's limits once it has logged in. */
   seat: 'none' | 'active' | 'standby' = 'none';
+  /** The challenge this connection was sent [PROTO-HELLO-5]; the next login by proof uses it up. */
+  challenge: { user: string; authMessage: string } | undefined;
+  /** What the server answers a login by proof with, so the client can check it too [PROTO-HELLO-5]. */
+  lastServerProof: string | undefined;
   private readonly registerTimer: NodeJS.Timeout;
 
   constructor(
@@ -205,19 +211,30 @@ export class ClientSession implements ConnectionHandler {
   }
 
   /**
-   * Checks a login [PROTO-HELLO-3]: refused at once while the user or address is throttled, a
-   * failure counted and logged; resolves with the person's dbid, or throws AUTH_FAILED.
+   * Checks a login [PROTO-HELLO-3, -5]: refused at once while the user or address is throttled, a
+   * failure counted and logged; resolves with the person's dbid, or throws AUTH_FAILED. A proof
+   * answers this connection's challenge, which it uses up.
    */
-  async authenticate(user: string, password: string): Promise<number> {
+  async authenticate(user: string, given: { password?: string; proof?: string }): Promise<number> {
     const { logins, source } = this.host;
     const address = this.connection.socket.remoteAddress ?? 'unknown';
     logins.check(user, address);
-    const personDbid = await source.authenticate(user, password);
+    const challenge = this.challenge;
+    this.challenge = undefined;
+    let secret: LoginSecret;
+    if (given.password !== undefined) secret = { password: given.password };
+    else if (given.proof !== undefined && challenge?.user === user) secret = { proof: Buffer.from(given.proof, 'base64'), authMessage: challenge.authMessage };
+    else throw new CfgError(ErrorCode.AUTH_FAILED, given.proof === undefined ? 'give a password or a proof' : 'a proof answers the LoginChallenge of this connection for this user: send LoginStart first');
+    const personDbid = await source.credentials.authenticate(source.store, user, secret);
     if (personDbid === undefined) {
       if (logins.failed(user, address)) this.logger.warn({ event: 'AUTH-001', user, address }, 'repeated failed logins: slowing this user and address down');
       throw new CfgError(ErrorCode.AUTH_FAILED, 'unknown user or wrong password');
     }
     logins.succeeded(user);
+    if ('proof' in secret) {
+      const verifier = source.credentials.verifierOf(source.store, user);
+      this.lastServerProof = verifier && serverProof(verifier, secret.authMessage).toString('base64');
+    }
     return personDbid;
   }
 
@@ -263,7 +280,7 @@ export class ClientSession implements ConnectionHandler {
       this.replyError(id, new CfgError(ErrorCode.UNKNOWN_KIND, `a server does not accept ${KindNames[message.kind] ?? message.kind} messages`));
       return;
     }
-    if (this.state !== 'active' && message.kind !== Kind.Register && message.kind !== Kind.Standby) {
+    if (this.state !== 'active' && message.kind !== Kind.Register && message.kind !== Kind.Standby && message.kind !== Kind.LoginStart) {
       this.replyError(id, new CfgError(ErrorCode.NOT_REGISTERED, 'send Register first'));
       return;
     }

@@ -1,5 +1,6 @@
 import type { CfgError, Lineage, NewObject, NotificationFilter, ObjectDelta, ObjectType, ServerKind, ServerRole } from '../../protocol/index.js';
 import type { ChangeRecord } from '../model/change.js';
+import type { CredentialStore } from '../model/credentials.js';
 import type { Principal } from '../model/permissions.js';
 import type { ConfigStore } from '../store/config-store.js';
 
@@ -30,8 +31,8 @@ export interface ConfigSource {
   waitForSeq(seq: number, timeoutMs: number): Promise<boolean>;
   /** Changes after `seq`, oldest first, or `expired` when the log no longer reaches back so far. */
   changesAfter(seq: number): ChangesAfter;
-  /** Checks credentials; resolves with the person's dbid or undefined. */
-  authenticate(user: string, password: string): Promise<number | undefined>;
+  /** Password verifiers by person: logins are checked against them [PROTO-HELLO-3, -5]. */
+  readonly credentials: CredentialStore;
   principal(personDbid: number): Principal | undefined;
   /** A person's password hash; sent to proxies only [PROTO-PROXY-2]. */
   credentialOf(personDbid: number): string | undefined;

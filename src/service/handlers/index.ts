@@ -3,6 +3,7 @@ import type { ClientSession } from '../session.js';
 import { handleBackupDatabase } from './backup-database.js';
 import { handleCancel } from './cancel.js';
 import { handleLoadSnapshot } from './load-snapshot.js';
+import { handleLoginStart } from './login-start.js';
 import { handleReadObjects } from './read-objects.js';
 import { handleRegister } from './register.js';
 import { handleGetServerInfo } from './server-info.js';
@@ -26,4 +27,5 @@ export const handlers: { [K in RequestMessage['kind']]: Handler<K> } = {
   [Kind.Standby]: handleStandby,
   [Kind.Cancel]: handleCancel,
   [Kind.BackupDatabase]: handleBackupDatabase,
+  [Kind.LoginStart]: handleLoginStart,
 };

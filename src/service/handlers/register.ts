@@ -27,6 +27,7 @@ export async function handleRegister(session: ClientSession, message: RegisterMe
   }
   if (!admitted || session.state !== before) return; // closed while it waited
   const restore = sessionToRestore(session, message);
+  const serverProof = message.proof !== undefined ? session.lastServerProof : undefined;
   session.loggedIn('active');
 
   const addp = message.addp;
@@ -47,6 +48,7 @@ export async function handleRegister(session: ClientSession, message: RegisterMe
     seq,
     lineage,
     restored,
+    ...(serverProof !== undefined ? { serverProof } : {}),
   });
   session.lastDeliveredSeq = restore ? restore.lastSeq : seq;
   if (!restore) {
@@ -109,6 +111,8 @@ function sessionToRestore(session: ClientSession, message: RegisterMessage): Ses
  */
 async function admit(session: ClientSession, message: RegisterMessage): Promise<boolean> {
   const { source, limits } = session.host;
+  // Who a standby connection logged in as, before anything below can change the session.
+  const standbyPerson = session.state === 'registering' && session.seat === 'standby' ? session.personDbid : undefined;
   const heldSince = performance.now();
   await source.untilServing();
   const heldMs = performance.now() - heldSince;
@@ -117,7 +121,7 @@ async function admit(session: ClientSession, message: RegisterMessage): Promise<
   const refusal = source.notServingReason();
   if (refusal) throw refusal;
 
-  const personDbid = await session.authenticate(message.user, message.password);
+  const personDbid = await loginOf(session, message, standbyPerson);
   if (session.state !== 'registering') return false;
   session.personDbid = personDbid;
   session.clientName = message.clientName;
@@ -139,6 +143,20 @@ async function admit(session: ClientSession, message: RegisterMessage): Promise<
     if (session.state !== 'registering') return false;
   }
   return true;
+}
+
+/**
+ * The person a Register logs in: by password or proof, or, with neither, the person a standby
+ * connection already logged in as [PROTO-STANDBY-3] (a failover then costs no new login).
+ */
+async function loginOf(session: ClientSession, message: RegisterMessage, standbyPerson: number | undefined): Promise<number> {
+  if (message.password !== undefined || message.proof !== undefined) return session.authenticate(message.user, message);
+  const { source } = session.host;
+  const person = source.store.findByName('Person', 0, message.user);
+  if (standbyPerson === undefined || person?.dbid !== standbyPerson) {
+    throw new CfgError(ErrorCode.AUTH_FAILED, 'give a password or a proof (only a standby connection registers without, as the user it logged in as)');
+  }
+  return standbyPerson;
 }
 
 /**

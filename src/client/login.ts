@@ -1,0 +1,59 @@
+import { createHash } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
+import { CfgError, ErrorCode, Kind, type Message } from '../../protocol/index.js';
+import { authMessage, checkServerProof, clientProof, deriveSalted, newNonce, type KdfParams } from '../model/scram.js';
+
+/**
+ * Keys this process derived, by user, password, salt and cost: an application that reconnects,
+ * keeps a standby connection or opens several clients pays scrypt once, not per login.
+ */
+const derived = new LRUCache<string, Promise<Buffer>>({ max: 1000 });
+
+function derive(password: string, params: KdfParams): Promise<Buffer> {
+  const key = createHash('sha256').update(`${password}\0${params.salt.toString('base64')}\0${params.N}\0${params.r}\0${params.p}`).digest('base64');
+  let salted = derived.get(key);
+  if (!salted) {
+    salted = deriveSalted(password, params);
+    derived.set(key, salted);
+    salted.catch(() => derived.delete(key));
+  }
+  return salted;
+}
+
+/** What a Register or Standby carries, and the check of the server's answer. */
+export interface Login {
+  password?: string;
+  proof?: string;
+  /** Throws unless the server proved it holds the verifier (a login by password has nothing to check). */
+  checkServer(serverProof: string | undefined): void;
+}
+
+/**
+ * The client's half of the challenge-response login [PROTO-HELLO-5]: LoginStart, then the key
+ * derived from the answered salt (scrypt, here, once per password and salt) and the proof. A
+ * server that does not know LoginStart gets the password, as before.
+ */
+export async function login(ask: (message: Record<string, unknown>) => Promise<Message>, user: string, password: string): Promise<Login> {
+  const clientNonce = newNonce();
+  let answer: Message;
+  try {
+    answer = await ask({ kind: Kind.LoginStart, user, nonce: clientNonce });
+  } catch (error) {
+    if (error instanceof CfgError && error.code === ErrorCode.UNKNOWN_KIND) return { password, checkServer: () => undefined };
+    throw error;
+  }
+  if (answer.kind !== Kind.LoginChallenge || !answer.nonce.startsWith(clientNonce)) {
+    throw new CfgError(ErrorCode.AUTH_FAILED, 'the server answered LoginStart with something other than its challenge');
+  }
+  const params: KdfParams = { salt: Buffer.from(answer.salt, 'base64'), N: answer.n, r: answer.r, p: answer.p };
+  const salted = await derive(password, params);
+  const message = authMessage(user, clientNonce, { nonce: answer.nonce, ...params });
+  return {
+    proof: clientProof(salted, message).toString('base64'),
+    checkServer: (serverProof) => {
+      if (serverProof === undefined || !checkServerProof(salted, message, Buffer.from(serverProof, 'base64'))) {
+        throw new CfgError(ErrorCode.AUTH_FAILED, 'the server did not prove that it holds this account’s verifier');
+      }
+    },
+  };
+}

@@ -1,0 +1,21 @@
+import { CfgError, ErrorCode, Kind, type LoginStartMessage } from '../../../protocol/index.js';
+import { authMessage, newNonce } from '../../model/scram.js';
+import type { ClientSession } from '../session.js';
+
+/**
+ * LoginStart [PROTO-HELLO-5]: answers the salt and cost of the user's verifier (a decoy for a name
+ * without one) and a nonce of this server's, and remembers the exchange for the Register or
+ * Standby that brings the proof. No scrypt runs here: the client derives its key.
+ */
+export function handleLoginStart(session: ClientSession, message: LoginStartMessage): void {
+  if (session.state !== 'awaiting-register' && session.state !== 'standby') throw new CfgError(ErrorCode.ALREADY_REGISTERED, 'this connection is already registered');
+  const { source, logins } = session.host;
+  // A proxy still loading has no verifiers yet: it says so rather than hand out a decoy salt.
+  const refusal = source.notServingReason();
+  if (refusal?.code === ErrorCode.PROXY_LOADING) throw refusal;
+  logins.check(message.user, session.connection.socket.remoteAddress ?? 'unknown');
+  const params = source.credentials.challengeFor(source.store, message.user);
+  const nonce = message.nonce + newNonce();
+  session.challenge = { user: message.user, authMessage: authMessage(message.user, message.nonce, { nonce, ...params }) };
+  session.send({ kind: Kind.LoginChallenge, id: message.id, nonce, salt: params.salt.toString('base64'), n: params.N, r: params.r, p: params.p });
+}
