@@ -27,7 +27,7 @@ import { parseEndpoint, type Endpoint } from '../net/endpoint.js';
 import type { TlsFiles } from '../net/tls-options.js';
 import { notificationFilterKey } from '../model/filter.js';
 import { backoffDelayMs } from './backoff.js';
-import { login } from './login.js';
+import { login, type LoginMode } from './login.js';
 import { StandbyLink } from './standby.js';
 
 export interface ConnectOptions {
@@ -35,6 +35,11 @@ export interface ConnectOptions {
   endpoints: string | string[];
   user: string;
   password: string;
+  /**
+   * How to log in: `proof` (default) answers the server's challenge [PROTO-HELLO-5], so the
+   * password never travels and the server runs no scrypt; `password` sends it (servers before it).
+   */
+  login?: LoginMode;
   clientName?: string;
   clientType?: string;
   addp?: { localTimeoutMs: number; remoteTimeoutMs: number; trace?: 'off' | 'local' | 'remote' | 'both' };
@@ -235,7 +240,7 @@ export class CfgClient extends EventEmitter {
     let registered: RegisteredMessage;
     try {
       // A standby connection logged in already [PROTO-STANDBY-3]: the failover's Register needs no new login.
-      const credentials = standby ? undefined : await login((message) => this.request(message), this.options.user, this.options.password);
+      const credentials = standby ? undefined : await login((message) => this.request(message), this.options.user, this.options.password, this.options.login);
       registered = (await this.request({
         kind: Kind.Register,
         versions: [...PROTOCOL_VERSIONS],
@@ -278,9 +283,9 @@ export class CfgClient extends EventEmitter {
     if (this.endpoints.length < 2 || this.options.standby === false || this.options.reconnect === false) return;
     if (this.standby?.endpointIndex === index) return;
     this.standby?.close();
-    const { user, password, addp } = this.options;
+    const { user, password, addp, login: loginMode } = this.options;
     const endpoint = this.endpoints[index];
-    this.standby = new StandbyLink(index, endpoint, { user, password, tls: this.tlsFiles, connectTimeoutMs: this.connectTimeoutMs, addp, onReady: () => this.emit('standby', { endpoint }) });
+    this.standby = new StandbyLink(index, endpoint, { user, password, login: loginMode, tls: this.tlsFiles, connectTimeoutMs: this.connectTimeoutMs, addp, onReady: () => this.emit('standby', { endpoint }) });
   }
 
   private scheduleReconnect(attempt: number): void {

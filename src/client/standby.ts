@@ -4,11 +4,12 @@ import { dial } from '../net/dial.js';
 import type { Endpoint } from '../net/endpoint.js';
 import type { TlsFiles } from '../net/tls-options.js';
 import { backoffDelayMs } from './backoff.js';
-import { login } from './login.js';
+import { login, type LoginMode } from './login.js';
 
 export interface StandbyOptions {
   user: string;
   password: string;
+  login: LoginMode | undefined;
   tls: TlsFiles | undefined;
   connectTimeoutMs: number;
   addp: { localTimeoutMs: number; remoteTimeoutMs: number } | undefined;
@@ -133,7 +134,7 @@ export class StandbyLink {
     const timer = setTimeout(() => failAll(new CfgError(ErrorCode.CONNECTION_LOST, 'no answer to Standby')), this.options.connectTimeoutMs);
     try {
       const { user, password, addp } = this.options;
-      const credentials = await login(ask, user, password);
+      const credentials = await login(ask, user, password, this.options.login);
       // A standby connection always has the server's keepalive on [PROTO-STANDBY-2]: 30 s unless the application chose one.
       await ask({
         kind: Kind.Standby,

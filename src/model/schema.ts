@@ -31,7 +31,7 @@ export const SCHEMA: Readonly<Record<ObjectType, Readonly<Record<string, PropSpe
     isProxy: { kind: 'bool' },
     grants: { kind: 'grants' },
     password: { kind: 'secret' },
-    /** An scrypt hash as `export --with-credentials` writes it: restores a password without knowing it (administrators only). */
+    /** A stored password as `export --with-credentials` writes it (scram$…, or the older scrypt$…): restores a password without knowing it (administrators only). */
     passwordHash: { kind: 'secret' },
     /** A person changing its own password gives the current one here. */
     oldPassword: { kind: 'secret' },

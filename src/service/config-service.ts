@@ -116,7 +116,8 @@ export class ConfigService implements SessionHost {
    */
   private evictOldestPending(): boolean {
     for (const session of this.connections) {
-      if (session.state !== 'awaiting-register') continue;
+      // A connection between LoginStart and its Register is mid-login (its client derives the key).
+      if (session.state !== 'awaiting-register' || session.challenge !== undefined) continue;
       session.connection.close({ code: ErrorCode.TOO_MANY_CLIENTS, message: 'too many connections that have not logged in: the oldest idle one is closed' });
       return true;
     }

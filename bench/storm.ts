@@ -1,0 +1,198 @@
+/**
+ * The morning login storm: N agent desktops start within a few seconds, each with its own
+ * account; each logs in, reads its tenant's DNs, agent logins and places (≈200 objects) and
+ * subscribes to them. Against the master alone, one proxy, or a pool of two proxies behind
+ * HAProxy (processes; the clients in worker processes).
+ * Usage: npm run bench:storm -- [--clients 10000] [--target master,proxy,pool] [--ramp 5]
+ *        [--workers 2] [--tenants 100] [--login proof|password]
+ * Prints one JSON line per target on stdout and a summary on stderr: the time until the last
+ * desktop was served, p50/p99 of the time to registered, to read and to served, retries, the CPU
+ * of every process during the storm, and RSS.
+ *
+ * The accounts share one password and salt, so the bench's two cores derive the key once per
+ * worker instead of playing 10,000 desktops' CPUs (each desktop derives it once on its own, ≈25
+ * ms); every login still costs the server its full check, per account.
+ */
+import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Packr } from 'msgpackr';
+import { MasterServer } from '../src/master/master-server.js';
+import { hashPassword } from '../src/model/passwords.js';
+import { ConfigDatabase } from '../src/store/config-db.js';
+import type { StormReport } from './storm-worker.js';
+import { cpuMs, freePort, PASSWORD, percentile, rssMb, startServer, type ServerProcess } from './support.js';
+
+const { values } = parseArgs({
+  options: {
+    clients: { type: 'string', default: '10000' },
+    target: { type: 'string', default: 'master,proxy,pool' },
+    ramp: { type: 'string', default: '5' },
+    workers: { type: 'string', default: '2' },
+    tenants: { type: 'string', default: '100' },
+    login: { type: 'string', default: 'proof' },
+  },
+});
+const WORKER = new URL('./storm-worker.js', import.meta.url).pathname;
+const AGENT_PASSWORD = 'agent-password';
+/** Tenants, then per tenant 70 DNs, 70 agent logins and 60 places, then the agents. */
+const TENANT_BASE = 100_000;
+const packr = new Packr({ useRecords: false });
+
+/** A master database with the sample configuration, `tenants` tenants of 200 objects each and `agents` accounts. */
+async function seed(path: string, agents: number, tenants: number): Promise<void> {
+  const master = await MasterServer.start({ dbPath: path, port: 0, sample: true, adminPassword: PASSWORD });
+  await master.stop();
+  const hash = await hashPassword(AGENT_PASSWORD);
+  const database = new ConfigDatabase(path);
+  const insert = database.db.prepare('INSERT INTO objects (type, dbid, body) VALUES (?, ?, ?)');
+  const credential = database.db.prepare('INSERT INTO credentials (dbid, hash) VALUES (?, ?)');
+  let dbid = TENANT_BASE;
+  const put = (object: Record<string, unknown>): number => {
+    const body = { dbid, folder: 0, state: 'enabled', options: {}, annex: {}, ...object };
+    insert.run(object.type, dbid, packr.pack(body));
+    return dbid++;
+  };
+  database.db.transaction(() => {
+    for (let t = 0; t < tenants; t += 1) put({ type: 'Tenant', name: `tenant-${t}`, tenant: 0, props: {} });
+    for (let t = 0; t < tenants; t += 1) {
+      const tenant = TENANT_BASE + t;
+      for (let i = 0; i < 70; i += 1) put({ type: 'DN', name: `${t}-${1000 + i}`, tenant, props: { number: `${1000 + i}`, switch: 6, dnType: 'Extension' } });
+      for (let i = 0; i < 70; i += 1) put({ type: 'AgentLogin', name: `${t}-${7000 + i}`, tenant, props: { loginCode: `${7000 + i}`, switch: 6 } });
+      for (let i = 0; i < 60; i += 1) put({ type: 'Place', name: `${t}-place-${i}`, tenant, props: { dns: [] } });
+    }
+    for (let i = 0; i < agents; i += 1) {
+      const tenant = TENANT_BASE + (i % tenants);
+      const person = put({ type: 'Person', name: `agent-${i}`, tenant, props: { isAgent: true, grants: [{ on: 'tenant', target: tenant, access: 'read' }] } });
+      credential.run(person, hash);
+    }
+    const counter = database.db.prepare('INSERT OR REPLACE INTO counters (name, value) VALUES (?, ?)');
+    for (const type of ['Tenant', 'DN', 'AgentLogin', 'Place', 'Person']) counter.run(`dbid:${type}`, dbid);
+  })();
+  database.close();
+}
+
+/** HAProxy holds two descriptors per client (its side and the proxy's): its hard file limit caps the pool. */
+function haproxyMaxConn(): number {
+  const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files'));
+  const hard = Number(line?.trim().split(/\s+/)[4]);
+  return Number.isFinite(hard) ? Math.floor((hard - 100) / 2) : 10_000;
+}
+
+async function startHaproxy(dir: string, port: number, members: number[], maxconn: number): Promise<ChildProcess> {
+  const config = [
+    // Without it HAProxy sizes maxconn from its file limit (two descriptors a connection):
+    // 10,000 clients did not fit in the default here, and the rest waited unaccepted.
+    'global',
+    `    maxconn ${maxconn}`,
+    'defaults',
+    '    mode tcp',
+    '    timeout connect 5s',
+    '    timeout client 1h',
+    '    timeout server 1h',
+    'frontend cfg',
+    `    bind 127.0.0.1:${port}`,
+    '    default_backend proxies',
+    'backend proxies',
+    '    balance leastconn',
+    ...members.map((member, i) => `    server p${i + 1} 127.0.0.1:${member}`),
+  ].join('\n');
+  writeFileSync(join(dir, 'haproxy.cfg'), `${config}\n`);
+  const child = spawn('haproxy', ['-db', '-f', join(dir, 'haproxy.cfg')], { stdio: 'ignore' });
+  // Ready when it accepts.
+  const { connect } = await import('node:net');
+  for (let i = 0; i < 100; i += 1) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const socket = connect(port, '127.0.0.1', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.on('error', () => resolve(false));
+    });
+    if (ok) return child;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error('haproxy did not start');
+}
+
+async function run(target: string, clients: number) {
+  const dir = mkdtempSync(join(tmpdir(), 'cfgproxy-storm-'));
+  const tenants = Number(values.tenants);
+  await seed(join(dir, 'master.db'), clients, tenants);
+  const master = await startServer(['master', '--db', join(dir, 'master.db'), '--port', '0', '--max-clients', String(clients + 100)], 'master listening');
+  const proxies: ServerProcess[] = [];
+  for (let i = 0; i < (target === 'pool' ? 2 : target === 'proxy' ? 1 : 0); i += 1) {
+    proxies.push(
+      await startServer(['proxy', '--master', `127.0.0.1:${master.port}`, '--user', 'admin', '--port', '0', '--history-db', join(dir, `proxy${i}.db`), '--max-clients', String(clients + 100)], 'configuration loaded'),
+    );
+  }
+  let haproxy: ChildProcess | undefined;
+  let port = proxies[0]?.port ?? master.port;
+  if (target === 'pool') {
+    if (clients > haproxyMaxConn()) throw new Error(`HAProxy can hold at most ${haproxyMaxConn()} clients under this machine's hard file limit (ulimit -Hn): use --clients ${haproxyMaxConn()} or raise the limit`);
+    port = await freePort();
+    haproxy = await startHaproxy(dir, port, proxies.map((proxy) => proxy.port), Math.min(clients + 1000, haproxyMaxConn()));
+  }
+  const workerCount = Number(values.workers);
+  const workers = Array.from({ length: workerCount }, () => fork(WORKER));
+  const pids: Record<string, number> = { master: master.child.pid!, ...Object.fromEntries(proxies.map((proxy, i) => [`proxy${i + 1}`, proxy.child.pid!])), ...(haproxy ? { haproxy: haproxy.pid! } : {}) };
+  const cpuBefore = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuMs(pid)]));
+  const workersCpu = (): number => workers.reduce((sum, w) => sum + cpuMs(w.pid!), 0);
+  const workersBefore = workersCpu();
+  const started = performance.now();
+  const perWorker = Math.ceil(clients / workerCount);
+  const reports = await Promise.all(
+    workers.map(
+      (worker, i) =>
+        new Promise<StormReport & { wallMs: number }>((resolve) => {
+          worker.once('message', (report: StormReport & { wallMs: number }) => resolve(report));
+          worker.send({ port, first: i * perWorker, count: Math.min(perWorker, clients - i * perWorker), tenants, tenantBase: TENANT_BASE, password: AGENT_PASSWORD, rampMs: Number(values.ramp) * 1000, login: values.login });
+        }),
+    ),
+  );
+  const stormMs = performance.now() - started;
+  const cpuPercent = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, Math.round(((cpuMs(pid) - cpuBefore[name]) / stormMs) * 100)]));
+  const all = (pick: (r: StormReport) => number[]): number[] => reports.flatMap(pick).map(Math.round);
+  const result = {
+    target,
+    login: values.login!,
+    clients,
+    rampSeconds: Number(values.ramp),
+    served: reports.reduce((sum, r) => sum + r.served, 0),
+    failed: reports.reduce((sum, r) => sum + r.failed, 0),
+    retries: reports.reduce((sum, r) => sum + r.retries, 0),
+    firstError: reports.find((r) => r.firstError)?.firstError,
+    lastServedMs: Math.round(stormMs),
+    objectsPerClient: Math.round(reports.reduce((sum, r) => sum + r.objectsRead, 0) / clients),
+    registeredP50Ms: percentile(all((r) => r.registeredMs), 50),
+    registeredP99Ms: percentile(all((r) => r.registeredMs), 99),
+    readP50Ms: percentile(all((r) => r.readMs), 50),
+    readP99Ms: percentile(all((r) => r.readMs), 99),
+    servedP50Ms: percentile(all((r) => r.servedMs), 50),
+    servedP99Ms: percentile(all((r) => r.servedMs), 99),
+    cpuPercent,
+    workersCpuPercent: Math.round(((workersCpu() - workersBefore) / stormMs) * 100),
+    rssMb: Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, Math.round(rssMb(pid))])),
+  };
+  for (const worker of workers) worker.send({ type: 'stop' });
+  await Promise.all(workers.map((worker) => new Promise((resolve) => worker.once('exit', resolve))));
+  haproxy?.kill('SIGKILL');
+  for (const proxy of proxies) proxy.child.kill('SIGKILL');
+  master.child.kill('SIGKILL');
+  rmSync(dir, { recursive: true, force: true });
+  return result;
+}
+
+for (const target of values.target!.split(',')) {
+  const result = await run(target, Number(values.clients));
+  process.stdout.write(`${JSON.stringify({ bench: 'storm', ...result })}\n`);
+  process.stderr.write(
+    `${target} (${result.login}) N=${result.clients} over ${result.rampSeconds} s: last served after ${(result.lastServedMs / 1000).toFixed(1)} s; ` +
+      `${result.served} served, ${result.failed} failed, ${result.retries} retries; ` +
+      `registered p50 ${result.registeredP50Ms} / p99 ${result.registeredP99Ms} ms, read p50 ${result.readP50Ms} / p99 ${result.readP99Ms} ms, served p99 ${result.servedP99Ms} ms; ` +
+      `CPU ${Object.entries(result.cpuPercent).map(([name, cpu]) => `${name} ${cpu}%`).join(', ')}, workers ${result.workersCpuPercent}%; ` +
+      `RSS ${Object.entries(result.rssMb).map(([name, mb]) => `${name} ${mb} MB`).join(', ')}\n`,
+  );
+}

@@ -1,0 +1,152 @@
+import net from 'node:net';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Kind, type Message } from '../../protocol/index.js';
+import type { CfgClient } from '../../src/client/client.js';
+import { connect } from '../../src/client/index.js';
+import type { MasterServer } from '../../src/master/master-server.js';
+import { authMessage, clientProof, deriveSalted } from '../../src/model/scram.js';
+import { ADMIN_PASSWORD, adminClient, startTestMaster } from '../helpers/master.js';
+import { RawPeer } from '../helpers/raw-peer.js';
+
+let master: MasterServer;
+let cleanup: () => Promise<void>;
+const clients: CfgClient[] = [];
+const peers: RawPeer[] = [];
+const servers: net.Server[] = [];
+
+beforeEach(async () => {
+  ({ master, cleanup } = await startTestMaster());
+});
+
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((c) => c.close()));
+  for (const peer of peers.splice(0)) peer.socket.destroy();
+  await Promise.all(servers.splice(0).map((server) => new Promise((resolve) => server.close(resolve))));
+  await cleanup();
+});
+
+async function peer(): Promise<RawPeer> {
+  const p = await RawPeer.connect(master.port);
+  peers.push(p);
+  return p;
+}
+
+/** LoginStart on `p`, and the proof for `password` against the challenge it gets. */
+async function prove(p: RawPeer, user: string, password: string, id = 1): Promise<{ proof: string; challenge: Extract<Message, { kind: 31 }> }> {
+  p.send({ kind: Kind.LoginStart, id, user, nonce: 'client-nonce' });
+  const challenge = (await p.waitFor((m) => 'id' in m && m.id === id)) as Extract<Message, { kind: 31 }>;
+  expect(challenge.kind).toBe(Kind.LoginChallenge);
+  const params = { salt: Buffer.from(challenge.salt, 'base64'), N: challenge.n, r: challenge.r, p: challenge.p };
+  const salted = await deriveSalted(password, params);
+  return { proof: clientProof(salted, authMessage(user, 'client-nonce', { nonce: challenge.nonce, ...params })).toString('base64'), challenge };
+}
+
+function register(p: RawPeer, fields: Record<string, unknown>, id = 2): Promise<Message> {
+  p.send({ kind: Kind.Register, id, versions: [1], clientName: 'raw', clientType: 'test', user: 'admin', ...fields });
+  return p.waitFor((m) => 'id' in m && m.id === id);
+}
+
+describe('login by challenge-response [PROTO-HELLO-5]', () => {
+  it('login - the SDK logs in by proof: the password never crosses the wire and the server proves it holds the verifier', async () => {
+    const sent: Buffer[] = [];
+    const tap = net.createServer((client) => {
+      const upstream = net.connect({ host: '127.0.0.1', port: master.port });
+      client.on('data', (chunk: Buffer) => sent.push(chunk));
+      client.pipe(upstream).on('error', () => undefined);
+      upstream.pipe(client).on('error', () => undefined);
+      client.on('close', () => upstream.destroy());
+      upstream.on('close', () => client.destroy());
+    });
+    servers.push(tap);
+    await new Promise<void>((resolve) => tap.listen(0, '127.0.0.1', resolve));
+    const client = await adminClient((tap.address() as net.AddressInfo).port);
+    clients.push(client);
+    expect(await client.readAll('Tenant')).toHaveLength(1);
+    const bytes = Buffer.concat(sent);
+    expect(bytes.length).toBeGreaterThan(50);
+    expect(bytes.includes(Buffer.from(ADMIN_PASSWORD))).toBe(false);
+  });
+
+  it('login - a proof is good for its own challenge once: replayed on another connection, or sent without LoginStart, it is refused', async () => {
+    const first = await peer();
+    const { proof } = await prove(first, 'admin', ADMIN_PASSWORD);
+    const registered = await register(first, { proof });
+    expect(registered.kind).toBe(Kind.Registered);
+    expect((registered as Extract<Message, { kind: 2 }>).serverProof).toMatch(/^[A-Za-z0-9+/]+=*$/);
+
+    // An eavesdropper replays the proof after a challenge of its own: another server nonce, refused.
+    const replayer = await peer();
+    await prove(replayer, 'admin', 'whatever');
+    const replayed = await register(replayer, { proof });
+    expect(replayed).toMatchObject({ kind: Kind.Error, code: 'AUTH_FAILED' });
+
+    // Without a challenge on this connection there is nothing to answer.
+    const direct = await peer();
+    expect(await register(direct, { proof })).toMatchObject({ kind: Kind.Error, code: 'AUTH_FAILED' });
+    // Neither password nor proof on a fresh connection: refused (only a standby connection may).
+    expect(await register(await peer(), {})).toMatchObject({ kind: Kind.Error, code: 'AUTH_FAILED' });
+    // Both: a malformed Register.
+    expect(await register(await peer(), { proof, password: ADMIN_PASSWORD })).toMatchObject({ kind: Kind.Error, code: 'INVALID_MESSAGE' });
+  });
+
+  it('login - an unknown user gets a decoy challenge, the same on every ask, and its login fails like a wrong password', async () => {
+    const a = await peer();
+    const ghost1 = await prove(a, 'nobody-here', 'x');
+    const b = await peer();
+    const ghost2 = await prove(b, 'nobody-here', 'x');
+    const real = await prove(await peer(), 'admin', 'x');
+    expect(ghost1.challenge.salt).toBe(ghost2.challenge.salt);
+    expect(ghost1.challenge.salt).not.toBe(real.challenge.salt);
+    expect([ghost1.challenge.n, ghost1.challenge.r, ghost1.challenge.p]).toEqual([real.challenge.n, real.challenge.r, real.challenge.p]);
+    const refused = await register(a, { proof: ghost1.proof, user: 'nobody-here' });
+    expect(refused).toMatchObject({ kind: Kind.Error, code: 'AUTH_FAILED', message: 'unknown user or wrong password' });
+    const wrong = await prove(await peer(), 'admin', 'not-the-password');
+    expect(wrong.challenge.nonce.startsWith('client-nonce')).toBe(true);
+  });
+
+  it('login - the password in the clear still works (older clients), and the SDK can be told to send it', async () => {
+    const p = await peer();
+    expect((await register(p, { password: ADMIN_PASSWORD })).kind).toBe(Kind.Registered);
+    const client = await connect({ endpoints: `127.0.0.1:${master.port}`, user: 'admin', password: ADMIN_PASSWORD, login: 'password' });
+    clients.push(client);
+    expect(await client.readAll('Tenant')).toHaveLength(1);
+  });
+
+  it('login - failed proofs count against the login throttle like failed passwords', async () => {
+    let code = '';
+    let failures = 0;
+    for (let i = 0; i < 12 && code !== 'LOGIN_THROTTLED'; i += 1) {
+      const p = await peer();
+      p.send({ kind: Kind.LoginStart, id: 1, user: 'admin', nonce: 'client-nonce' });
+      const challenge = await p.waitFor((m) => 'id' in m && m.id === 1);
+      // A throttled user is refused at LoginStart already: no challenge, no work for the server.
+      if (challenge.kind === Kind.Error) {
+        code = challenge.code;
+        break;
+      }
+      const answer = await register(p, { proof: Buffer.alloc(32, i).toString('base64') });
+      expect(answer).toMatchObject({ kind: Kind.Error, code: 'AUTH_FAILED' });
+      failures += 1;
+    }
+    expect(code).toBe('LOGIN_THROTTLED');
+    expect(failures).toBeGreaterThan(2);
+    // The right password is refused too while the throttle lasts.
+    const p = await peer();
+    expect(await register(p, { password: ADMIN_PASSWORD })).toMatchObject({ kind: Kind.Error, code: 'LOGIN_THROTTLED' });
+  });
+
+  it('login - a person created with an older scrypt$ hash logs in with the SDK, and the master keeps the scram$ form', async () => {
+    const admin = await adminClient(master.port);
+    clients.push(admin);
+    const params = { salt: Buffer.alloc(16, 9), N: 16384, r: 8, p: 1 };
+    const salted = await deriveSalted('legacy-pw', params);
+    const old = `scrypt$16384$8$1$${params.salt.toString('base64')}$${salted.toString('base64')}`;
+    const created = await admin.create({ type: 'Person', name: 'legacy', tenant: 1, props: { isAdmin: true, passwordHash: old } });
+    const stored = master.source.credentialOf(created.dbid)!;
+    expect(stored.startsWith('scram$16384$8$1$')).toBe(true);
+    expect(stored).not.toContain(salted.toString('base64'));
+    const legacy = await connect({ endpoints: `127.0.0.1:${master.port}`, user: 'legacy', password: 'legacy-pw' });
+    clients.push(legacy);
+    expect(await legacy.readAll('Tenant')).toHaveLength(1);
+  });
+});
