@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { connect } from '../src/client/index.js';
-import { cpuMs, PASSWORD, percentile, request, rssMb, startServer } from './support.js';
+import { adminPortOf, cpuMs, fetchMetrics, histogramQuantiles, PASSWORD, percentile, request, rssMb, startServer } from './support.js';
 
 const { values } = parseArgs({
   options: {
@@ -34,12 +34,12 @@ const WORKER = new URL('./subscriber-worker.js', import.meta.url).pathname;
 
 
 
-async function run(mode: string, subscribers: number, seconds: number, workerCount: number, rate: number): Promise<Record<string, number | string>> {
+async function run(mode: string, subscribers: number, seconds: number, workerCount: number, rate: number) {
   const dir = mkdtempSync(join(tmpdir(), 'cfgproxy-fanout-'));
-  const master = await startServer(['master', '--db', join(dir, 'master.db'), '--port', '0', '--sample'], 'master listening', { profile: true });
+  const master = await startServer(['master', '--db', join(dir, 'master.db'), '--port', '0', '--sample', '--admin-port', '0'], 'master listening', { profile: true });
   const proxy =
     mode === 'proxy'
-      ? await startServer(['proxy', '--master', `127.0.0.1:${master.port}`, '--user', 'admin', '--port', '0', '--history-db', join(dir, 'proxy.db')], 'configuration loaded', { profile: true })
+      ? await startServer(['proxy', '--master', `127.0.0.1:${master.port}`, '--user', 'admin', '--port', '0', '--history-db', join(dir, 'proxy.db'), '--admin-port', '0'], 'configuration loaded', { profile: true })
       : undefined;
   const server = proxy ?? master;
   // Every notification frame must have the same size (the workers count raw bytes): seqs stay
@@ -73,6 +73,9 @@ async function run(mode: string, subscribers: number, seconds: number, workerCou
   const pids = { master: master.child.pid!, proxy: proxy?.child.pid };
   const workersCpu = (): number => workers.reduce((sum, w) => sum + cpuMs(w.pid!), 0);
   const cpuBefore = { master: cpuMs(pids.master), proxy: pids.proxy ? cpuMs(pids.proxy) : 0, workers: workersCpu() };
+  // Each stage's latency (from the commit) comes from the servers' histograms, scraped around the run.
+  const admin = { master: await adminPortOf(master), proxy: proxy ? await adminPortOf(proxy) : undefined };
+  const metricsBefore = { master: await fetchMetrics(admin.master), proxy: admin.proxy ? await fetchMetrics(admin.proxy) : '' };
   const started = performance.now();
   const deadline = started + seconds * 1000;
   if (rate > 0) {
@@ -112,6 +115,15 @@ async function run(mode: string, subscribers: number, seconds: number, workerCou
     latencies = reports.flatMap((r) => r.latencies);
   }
   const lastReportMs = performance.now() - started;
+  const metricsAfter = { master: await fetchMetrics(admin.master), proxy: admin.proxy ? await fetchMetrics(admin.proxy) : '' };
+  const delivery = 'cfgproxy_commit_to_delivery_seconds';
+  // Commit → written to the sockets of the master's own subscribers (in proxy mode: the proxy's link).
+  const stages: Record<string, { count: number; p50Ms: number; p99Ms: number }> = { masterSend: histogramQuantiles(metricsBefore.master, metricsAfter.master, delivery) };
+  if (proxy) {
+    stages.proxyReceive = histogramQuantiles(metricsBefore.proxy, metricsAfter.proxy, 'cfgproxy_upstream_seconds', 'stage="received"');
+    stages.proxyApply = histogramQuantiles(metricsBefore.proxy, metricsAfter.proxy, 'cfgproxy_upstream_seconds', 'stage="applied"');
+    stages.proxySend = histogramQuantiles(metricsBefore.proxy, metricsAfter.proxy, delivery);
+  }
   if (failures.length > 0) throw new Error(`${failures.length} subscribers were closed during the run (first: ${failures[0]})`);
   const cpu = { master: cpuMs(pids.master) - cpuBefore.master, proxy: pids.proxy ? cpuMs(pids.proxy) - cpuBefore.proxy : 0, workers: workersCpu() - cpuBefore.workers };
     const result = {
@@ -129,6 +141,8 @@ async function run(mode: string, subscribers: number, seconds: number, workerCou
     writesPerSecond: Math.round(changes / (writesDoneMs / 1000)),
     p50Ms: percentile(latencies, 50),
     p99Ms: percentile(latencies, 99),
+    // p50/p99 (ms, bucket upper bounds) from the commit to each stage; the subscriber receipt is p50Ms/p99Ms.
+    stages,
     masterCpuPercent: Math.round((cpu.master / lastReportMs) * 100),
     masterRssMb: Math.round(rssMb(pids.master)),
     subscriberWorkersCpuPercent: Math.round((cpu.workers / lastReportMs) * 100),
@@ -154,6 +168,7 @@ for (const mode of modes) {
         `master CPU ${result.masterCpuPercent}% RSS ${result.masterRssMb} MB` +
         (result.proxyCpuPercent !== undefined ? `, proxy CPU ${result.proxyCpuPercent}% RSS ${result.proxyRssMb} MB` : '') +
         `, subscriber workers CPU ${result.subscriberWorkersCpuPercent}%` +
+        `\n  from the commit, p50/p99 ms: ${Object.entries(result.stages).map(([stage, q]) => `${stage} ${q.p50Ms}/${q.p99Ms}`).join(', ')}, received by subscribers ${result.p50Ms}/${result.p99Ms}` +
         '\n',
     );
   }

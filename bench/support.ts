@@ -140,3 +140,39 @@ export async function streamWrites(masterPort: number, rate: number, prefix: str
     },
   };
 }
+
+/** A server's /metrics text from its admin port. */
+export async function fetchMetrics(adminPort: number): Promise<string> {
+  const response = await fetch(`http://127.0.0.1:${adminPort}/metrics`);
+  return response.text();
+}
+
+/** The admin port a server logged ('admin HTTP listening'). */
+export async function adminPortOf(server: ServerProcess): Promise<number> {
+  const line = await server.waitFor((l) => typeof l.adminPort === 'number');
+  return line.adminPort as number;
+}
+
+/**
+ * p50 and p99 (ms) of a Prometheus histogram between two scrapes, as the upper bound of the
+ * bucket each falls in (so "≤ 3 ms" reads as 3). `labels` picks a series, e.g. `stage="applied"`.
+ */
+export function histogramQuantiles(before: string, after: string, name: string, labels = ''): { count: number; p50Ms: number; p99Ms: number } {
+  const buckets = (text: string): Map<string, number> => {
+    const counts = new Map<string, number>();
+    for (const line of text.split('\n')) {
+      if (!line.startsWith(`${name}_bucket{`) || (labels && !line.includes(labels))) continue;
+      const le = /le="([^"]+)"/.exec(line)?.[1];
+      if (le !== undefined) counts.set(le, Number(line.slice(line.lastIndexOf(' ') + 1)));
+    }
+    return counts;
+  };
+  const a = buckets(before);
+  const b = [...buckets(after)].map(([le, n]) => [le, n - (a.get(le) ?? 0)] as const);
+  const total = b.find(([le]) => le === '+Inf')?.[1] ?? 0;
+  const quantile = (q: number): number => {
+    const bound = b.find(([, n]) => n >= q * total)?.[0];
+    return bound === undefined || bound === '+Inf' ? Number.POSITIVE_INFINITY : Math.round(Number(bound) * 1000 * 10) / 10;
+  };
+  return { count: total, p50Ms: quantile(0.5), p99Ms: quantile(0.99) };
+}

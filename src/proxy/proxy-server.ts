@@ -170,6 +170,7 @@ export class ProxyServer {
       scope,
       delayReloadMs: settings.delayReloadMs,
       subscriberCount: () => service!.fanOut.size,
+      observeStage: (stage, at) => service!.metrics.upstreamSeconds.observe({ stage }, Math.max(0, Date.now() - at) / 1000),
       logger,
       giveUpAfter: options.giveUpAfter,
     });

@@ -34,6 +34,8 @@ export interface UpstreamOptions {
   logger: Logger;
   /** Consecutive permanent refusals (credentials, version) before start() gives up (0: never). */
   giveUpAfter?: number;
+  /** A change reached a stage: `at` is its commit time at the master (ms since the epoch). */
+  observeStage?(stage: 'received' | 'applied', at: number): void;
 }
 
 /** What a master says that retrying the same credentials cannot change (a throttled login follows failed ones). */
@@ -163,6 +165,7 @@ export class UpstreamLink extends EventEmitter implements UpstreamWriter {
 
   private onChange(message: ChangeMessage): void {
     this.receivedSeq = message.seq;
+    this.options.observeStage?.('received', message.at);
     const credential = this.credentialsBySeq.get(message.seq);
     if (credential !== undefined) this.credentialsBySeq.delete(message.seq);
     this.accept(message, credential);
@@ -201,6 +204,7 @@ export class UpstreamLink extends EventEmitter implements UpstreamWriter {
       applied += 1;
       try {
         this.source.applyChange(message, credential);
+        this.options.observeStage?.('applied', message.at);
       } catch (error) {
         // The cache no longer matches the master: stop applying and reload it.
         this.options.logger.error({ err: error, seq: message.seq }, 'could not apply a change; reloading');
