@@ -3,7 +3,8 @@
  * process in front of it), S raw subscribers spread over worker processes, a writer at the
  * master committing Skill updates (payload ≈ 200 bytes): as fast as the master takes them
  * (burst) or at a steady rate.
- * Usage: npm run bench:fanout -- [--mode master|proxy] [--subscribers 1000,5000] [--seconds 5]
+ * Usage: npm run bench:fanout -- [--mode master|proxy|pool] [--subscribers 1000,5000] [--seconds 5]
+ *        [--haproxy 'option splice-auto;…' (pool: lines for HAProxy's defaults section)]
  *        [--workers 2] [--rate 0 (burst) | changes per second] [--inflight 64 (burst writes in flight)]
  *        [--client raw (count raw bytes) | sdk (SDK clients: what an application sees)]
  * Prints one JSON line per S on stdout and a human summary on stderr.
@@ -14,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { connect } from '../src/client/index.js';
-import { adminPortOf, cpuMs, fetchMetrics, histogramQuantiles, PASSWORD, percentile, request, rssMb, startServer } from './support.js';
+import { adminPortOf, cpuMs, fetchMetrics, freePort, histogramQuantiles, PASSWORD, percentile, request, rssMb, startHaproxy, startServer } from './support.js';
 
 const { values } = parseArgs({
   options: {
@@ -25,6 +26,7 @@ const { values } = parseArgs({
     rate: { type: 'string', default: '0' },
     inflight: { type: 'string', default: '64' },
     client: { type: 'string', default: 'raw' },
+    haproxy: { type: 'string', default: '' },
   },
 });
 const WORKER = new URL('./subscriber-worker.js', import.meta.url).pathname;
@@ -37,11 +39,18 @@ const WORKER = new URL('./subscriber-worker.js', import.meta.url).pathname;
 async function run(mode: string, subscribers: number, seconds: number, workerCount: number, rate: number) {
   const dir = mkdtempSync(join(tmpdir(), 'cfgproxy-fanout-'));
   const master = await startServer(['master', '--db', join(dir, 'master.db'), '--port', '0', '--sample', '--admin-port', '0'], 'master listening', { profile: true });
-  const proxy =
-    mode === 'proxy'
-      ? await startServer(['proxy', '--master', `127.0.0.1:${master.port}`, '--user', 'admin', '--port', '0', '--history-db', join(dir, 'proxy.db'), '--admin-port', '0'], 'configuration loaded', { profile: true })
+  const startProxy = (name: string) =>
+    startServer(['proxy', '--master', `127.0.0.1:${master.port}`, '--user', 'admin', '--port', '0', '--history-db', join(dir, `${name}.db`), '--admin-port', '0'], 'configuration loaded', { profile: true });
+  const proxy = mode === 'proxy' || mode === 'pool' ? await startProxy('proxy') : undefined;
+  // A pool: a second proxy, and HAProxy in front of both (--haproxy adds lines to its defaults).
+  const second = mode === 'pool' ? await startProxy('proxy2') : undefined;
+  const balancerPort = second ? await freePort() : undefined;
+  const haproxy =
+    second && proxy && balancerPort
+      ? await startHaproxy(dir, balancerPort, [proxy.port, second.port], { maxconn: subscribers + 100, extra: values.haproxy ? values.haproxy.split(';') : [] })
       : undefined;
   const server = proxy ?? master;
+  const subscriberPort = balancerPort ?? server.port;
   // Every notification frame must have the same size (the workers count raw bytes): seqs stay
   // within 256..65535 (3-byte msgpack integers) and the payload has a fixed width.
   const writer = await connect({ endpoints: `127.0.0.1:${master.port}`, user: 'admin', password: PASSWORD });
@@ -66,13 +75,14 @@ async function run(mode: string, subscribers: number, seconds: number, workerCou
             reject(new Error(message.message));
           }
         });
-        worker.send({ port: server.port, count, password: PASSWORD, sampleEvery: Math.max(1, Math.round(subscribers / 20)), sdk: values.client === 'sdk' });
+        worker.send({ port: subscriberPort, count, password: PASSWORD, sampleEvery: Math.max(1, Math.round(subscribers / 20)), sdk: values.client === 'sdk' });
       });
     }),
   );
-  const pids = { master: master.child.pid!, proxy: proxy?.child.pid };
+  const pids = { master: master.child.pid!, proxy: proxy?.child.pid, proxy2: second?.child.pid, haproxy: haproxy?.pid };
   const workersCpu = (): number => workers.reduce((sum, w) => sum + cpuMs(w.pid!), 0);
-  const cpuBefore = { master: cpuMs(pids.master), proxy: pids.proxy ? cpuMs(pids.proxy) : 0, workers: workersCpu() };
+  const cpuOf = (pid: number | undefined): number => (pid ? cpuMs(pid) : 0);
+  const cpuBefore = { master: cpuMs(pids.master), proxy: cpuOf(pids.proxy), proxy2: cpuOf(pids.proxy2), haproxy: cpuOf(pids.haproxy), workers: workersCpu() };
   // Each stage's latency (from the commit) comes from the servers' histograms, scraped around the run.
   const admin = { master: await adminPortOf(master), proxy: proxy ? await adminPortOf(proxy) : undefined };
   const metricsBefore = { master: await fetchMetrics(admin.master), proxy: admin.proxy ? await fetchMetrics(admin.proxy) : '' };
@@ -125,7 +135,13 @@ async function run(mode: string, subscribers: number, seconds: number, workerCou
     stages.proxySend = histogramQuantiles(metricsBefore.proxy, metricsAfter.proxy, delivery);
   }
   if (failures.length > 0) throw new Error(`${failures.length} subscribers were closed during the run (first: ${failures[0]})`);
-  const cpu = { master: cpuMs(pids.master) - cpuBefore.master, proxy: pids.proxy ? cpuMs(pids.proxy) - cpuBefore.proxy : 0, workers: workersCpu() - cpuBefore.workers };
+  const cpu = {
+    master: cpuMs(pids.master) - cpuBefore.master,
+    proxy: cpuOf(pids.proxy) - cpuBefore.proxy,
+    proxy2: cpuOf(pids.proxy2) - cpuBefore.proxy2,
+    haproxy: cpuOf(pids.haproxy) - cpuBefore.haproxy,
+    workers: workersCpu() - cpuBefore.workers,
+  };
     const result = {
     mode,
     client: values.client!,
@@ -147,11 +163,15 @@ async function run(mode: string, subscribers: number, seconds: number, workerCou
     masterRssMb: Math.round(rssMb(pids.master)),
     subscriberWorkersCpuPercent: Math.round((cpu.workers / lastReportMs) * 100),
     ...(pids.proxy ? { proxyCpuPercent: Math.round((cpu.proxy / lastReportMs) * 100), proxyRssMb: Math.round(rssMb(pids.proxy)) } : {}),
+    ...(pids.proxy2 ? { proxy2CpuPercent: Math.round((cpu.proxy2 / lastReportMs) * 100) } : {}),
+    ...(pids.haproxy ? { haproxyCpuPercent: Math.round((cpu.haproxy / lastReportMs) * 100), haproxy: values.haproxy || 'defaults' } : {}),
   };
   await writer.close();
   for (const worker of workers) worker.send({ type: 'stop' });
   const signal = process.env.BENCH_PROFILE_DIR ? 'SIGINT' : 'SIGKILL';
   proxy?.child.kill(signal);
+  second?.child.kill(signal);
+  haproxy?.kill('SIGKILL');
   master.child.kill(signal);
   rmSync(dir, { recursive: true, force: true });
   return result;
@@ -167,6 +187,7 @@ for (const mode of modes) {
         `(${result.deliveries}/${result.expectedDeliveries}, ${result.writesPerSecond} writes/s), p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms, ` +
         `master CPU ${result.masterCpuPercent}% RSS ${result.masterRssMb} MB` +
         (result.proxyCpuPercent !== undefined ? `, proxy CPU ${result.proxyCpuPercent}% RSS ${result.proxyRssMb} MB` : '') +
+        (result.haproxyCpuPercent !== undefined ? `, proxy2 CPU ${result.proxy2CpuPercent}%, haproxy (${result.haproxy}) CPU ${result.haproxyCpuPercent}%` : '') +
         `, subscriber workers CPU ${result.subscriberWorkersCpuPercent}%` +
         `\n  from the commit, p50/p99 ms: ${Object.entries(result.stages).map(([stage, q]) => `${stage} ${q.p50Ms}/${q.p99Ms}`).join(', ')}, received by subscribers ${result.p50Ms}/${result.p99Ms}` +
         '\n',

@@ -13,8 +13,8 @@
  * worker instead of playing 10,000 desktops' CPUs (each desktop derives it once on its own, ≈25
  * ms); every login still costs the server its full check, per account.
  */
-import { fork, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { fork, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -23,7 +23,7 @@ import { MasterServer } from '../src/master/master-server.js';
 import { hashPassword } from '../src/model/passwords.js';
 import { ConfigDatabase } from '../src/store/config-db.js';
 import type { StormReport } from './storm-worker.js';
-import { cpuMs, freePort, PASSWORD, percentile, rssMb, startServer, type ServerProcess } from './support.js';
+import { cpuMs, freePort, haproxyMaxConn, PASSWORD, percentile, rssMb, startHaproxy, startServer, type ServerProcess } from './support.js';
 
 const { values } = parseArgs({
   options: {
@@ -74,49 +74,6 @@ async function seed(path: string, agents: number, tenants: number): Promise<void
   database.close();
 }
 
-/** HAProxy holds two descriptors per client (its side and the proxy's): its hard file limit caps the pool. */
-function haproxyMaxConn(): number {
-  const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files'));
-  const hard = Number(line?.trim().split(/\s+/)[4]);
-  return Number.isFinite(hard) ? Math.floor((hard - 100) / 2) : 10_000;
-}
-
-async function startHaproxy(dir: string, port: number, members: number[], maxconn: number): Promise<ChildProcess> {
-  const config = [
-    // Without it HAProxy sizes maxconn from its file limit (two descriptors a connection):
-    // 10,000 clients did not fit in the default here, and the rest waited unaccepted.
-    'global',
-    `    maxconn ${maxconn}`,
-    'defaults',
-    '    mode tcp',
-    '    timeout connect 5s',
-    '    timeout client 1h',
-    '    timeout server 1h',
-    'frontend cfg',
-    `    bind 127.0.0.1:${port}`,
-    '    default_backend proxies',
-    'backend proxies',
-    '    balance leastconn',
-    ...members.map((member, i) => `    server p${i + 1} 127.0.0.1:${member}`),
-  ].join('\n');
-  writeFileSync(join(dir, 'haproxy.cfg'), `${config}\n`);
-  const child = spawn('haproxy', ['-db', '-f', join(dir, 'haproxy.cfg')], { stdio: 'ignore' });
-  // Ready when it accepts.
-  const { connect } = await import('node:net');
-  for (let i = 0; i < 100; i += 1) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const socket = connect(port, '127.0.0.1', () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.on('error', () => resolve(false));
-    });
-    if (ok) return child;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error('haproxy did not start');
-}
-
 async function run(target: string, clients: number) {
   const dir = mkdtempSync(join(tmpdir(), 'cfgproxy-storm-'));
   const tenants = Number(values.tenants);
@@ -133,7 +90,7 @@ async function run(target: string, clients: number) {
   if (target === 'pool') {
     if (clients > haproxyMaxConn()) throw new Error(`HAProxy can hold at most ${haproxyMaxConn()} clients under this machine's hard file limit (ulimit -Hn): use --clients ${haproxyMaxConn()} or raise the limit`);
     port = await freePort();
-    haproxy = await startHaproxy(dir, port, proxies.map((proxy) => proxy.port), Math.min(clients + 1000, haproxyMaxConn()));
+    haproxy = await startHaproxy(dir, port, proxies.map((proxy) => proxy.port), { maxconn: Math.min(clients + 1000, haproxyMaxConn()) });
   }
   const workerCount = Number(values.workers);
   const workers = Array.from({ length: workerCount }, () => fork(WORKER));

@@ -1,8 +1,9 @@
 /** What the benches share: server child processes with their JSON logs, worker IPC, /proc readings. */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { connect } from '../src/client/index.js';
-import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { connect as connectTcp, createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 
 export const PASSWORD = 'bench';
@@ -176,3 +177,52 @@ export function histogramQuantiles(before: string, after: string, name: string, 
   };
   return { count: total, p50Ms: quantile(0.5), p99Ms: quantile(0.99) };
 }
+
+/** HAProxy holds two descriptors per client (its side and the proxy's): its hard file limit caps the pool. */
+export function haproxyMaxConn(): number {
+  const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files'));
+  const hard = Number(line?.trim().split(/\s+/)[4]);
+  return Number.isFinite(hard) ? Math.floor((hard - 100) / 2) : 10_000;
+}
+
+/**
+ * HAProxy in TCP mode on 127.0.0.1:`port` in front of `members` (leastconn), as the README's
+ * pool example; `extra` lines go to its defaults section (the settings bench:fanout compares).
+ */
+export async function startHaproxy(dir: string, port: number, members: number[], options: { maxconn: number; extra?: string[] }): Promise<ChildProcess> {
+  const { maxconn } = options;
+  const config = [
+    // Without it HAProxy sizes maxconn from its file limit (two descriptors a connection):
+    // 10,000 clients did not fit in the default here, and the rest waited unaccepted.
+    'global',
+    `    maxconn ${maxconn}`,
+    'defaults',
+    '    mode tcp',
+    '    timeout connect 5s',
+    '    timeout client 1h',
+    '    timeout server 1h',
+    ...(options.extra ?? []).map((line) => `    ${line}`),
+    'frontend cfg',
+    `    bind 127.0.0.1:${port}`,
+    '    default_backend proxies',
+    'backend proxies',
+    '    balance leastconn',
+    ...members.map((member, i) => `    server p${i + 1} 127.0.0.1:${member}`),
+  ].join('\n');
+  writeFileSync(join(dir, 'haproxy.cfg'), `${config}\n`);
+  const child = spawn('haproxy', ['-db', '-f', join(dir, 'haproxy.cfg')], { stdio: 'ignore' });
+  // Ready when it accepts.
+  for (let i = 0; i < 100; i += 1) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const socket = connectTcp(port, '127.0.0.1', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.on('error', () => resolve(false));
+    });
+    if (ok) return child;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error('haproxy did not start');
+}
+
