@@ -9,6 +9,7 @@ import { PostgresConfigDatabase } from '../store/postgres-db.js';
 import { ErrorCode } from '../../protocol/index.js';
 import type { TlsFiles } from '../net/tls-options.js';
 import { randomPassword } from '../model/passwords.js';
+import { upgradeStored } from '../model/scram.js';
 import { describeLineage } from '../model/lineage.js';
 import { silentLogger, type Logger } from '../util/logger.js';
 import { MasterSource, SYSTEM_PRINCIPAL } from './master-source.js';
@@ -102,7 +103,9 @@ export class MasterServer {
       : new ConfigDatabase(settings.dbPath);
     let source: MasterSource;
     try {
-      source = new MasterSource(db, await db.load(), settings.serverName, options.maxObjectBytes);
+      const loaded = await db.load();
+      await upgradeStoredPasswords(db, loaded.credentials, logger);
+      source = new MasterSource(db, loaded, settings.serverName, options.maxObjectBytes);
     } catch (error) {
       await db.close();
       throw error;
@@ -203,4 +206,20 @@ export class MasterServer {
     await this.service.stop();
     await this.db.close();
   }
+}
+
+/**
+ * Older `scrypt$` hashes hold the salted password itself, which under challenge-response logins
+ * would let whoever reads the database log in: they are rewritten as `scram$` verifiers at start
+ * [PROTO-HELLO-5] (the same rewrite from any master, so a pair may race on it harmlessly).
+ */
+async function upgradeStoredPasswords(db: ConfigBackend, credentials: Map<number, string>, logger: Logger): Promise<void> {
+  const upgrades: Array<[number, string, string]> = [];
+  for (const [dbid, stored] of credentials) {
+    const current = upgradeStored(stored);
+    if (current !== stored) upgrades.push([dbid, stored, current]);
+  }
+  if (upgrades.length === 0) return;
+  const rewritten = await db.upgradeCredentials(upgrades);
+  logger.info({ rewritten, found: upgrades.length }, 'stored passwords rewritten in the scram$ form');
 }

@@ -34,6 +34,11 @@ export interface ConfigBackend {
   changesAfter(seq: number): Iterable<ChangeRecord>;
   /** The oldest change this master can replay; undefined when it holds none. */
   oldestSeq(): number | undefined;
+  /**
+   * Rewrites stored passwords from an older form to the current one ([dbid, old, new]); a row that
+   * changed meanwhile is left alone. Returns how many rows it rewrote.
+   */
+  upgradeCredentials(upgrades: ReadonlyArray<[number, string, string]>): number | Promise<number>;
   /** Applies the retention; returns how many changes were removed. */
   prune(maxChanges: number, maxAgeMs: number): number | Promise<number>;
   backupToTemporaryFile?(): Promise<BackupMark & { path: string }>;

@@ -194,6 +194,11 @@ export class ConfigDatabase implements ConfigBackend {
     for (const [body] of rows) yield packr.unpack(body) as ConfigObject;
   }
 
+  upgradeCredentials(upgrades: ReadonlyArray<[number, string, string]>): number {
+    const update = this.db.prepare('UPDATE credentials SET hash = ? WHERE dbid = ? AND hash = ?');
+    return this.db.transaction(() => upgrades.reduce((rewritten, [dbid, from, to]) => rewritten + update.run(to, dbid, from).changes, 0))();
+  }
+
   loadCredentials(): Map<number, string> {
     const rows = this.db.prepare('SELECT dbid, hash FROM credentials').all() as Array<{ dbid: number; hash: string }>;
     return new Map(rows.map((row) => [row.dbid, row.hash]));

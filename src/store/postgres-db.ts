@@ -125,6 +125,16 @@ export class PostgresConfigDatabase extends EventEmitter implements ConfigBacken
     return this.state === 'active' ? this.options.advertise : this.activeAt;
   }
 
+  async upgradeCredentials(upgrades: ReadonlyArray<[number, string, string]>): Promise<number> {
+    if (upgrades.length === 0) return 0;
+    // Any master may run it: the result is the same whoever does, and a changed row is left alone.
+    const result = await this.requireClient().query(
+      'UPDATE credentials c SET hash = u.next FROM unnest($1::bigint[], $2::text[], $3::text[]) AS u(dbid, previous, next) WHERE c.dbid = u.dbid AND c.hash = u.previous',
+      [upgrades.map((u) => u[0]), upgrades.map((u) => u[1]), upgrades.map((u) => u[2])],
+    );
+    return result.rowCount ?? 0;
+  }
+
   /** One consistent read of everything: objects, credentials, counters, the recent change log. */
   async load(): Promise<LoadedConfiguration> {
     const client = this.requireClient();

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode, Kind } from '../../protocol/index.js';
 import { connect, type CfgClient } from '../../src/client/index.js';
+import { deriveSalted } from '../../src/model/scram.js';
 import { MasterServer } from '../../src/master/master-server.js';
 import { ADMIN_PASSWORD } from '../helpers/master.js';
 import { requirePostgres, startPostgres, type TestPostgres } from '../helpers/postgres.js';
@@ -146,6 +147,27 @@ for (const backend of backends) {
       const admin2 = await client(again.port);
       await admin2.delete('Person', person.dbid);
       await expect(client(again.port, 'contract-agent', 'second-secret')).rejects.toMatchObject({ code: ErrorCode.AUTH_FAILED });
+    });
+
+    it(`contract (${backend.name}) - stored passwords in the older scrypt$ form are rewritten as scram$ verifiers at start; a row that changed meanwhile is left alone`, async () => {
+      const db = await database();
+      const master = await db.start();
+      const admin = await client(master.port);
+      const person = await admin.create({ type: 'Person', name: 'legacy-agent', tenant: 1, props: { password: 'legacy-secret' } });
+      const params = { salt: Buffer.alloc(16, 1), N: 16384, r: 8, p: 1 };
+      const old = `scrypt$16384$8$1$${params.salt.toString('base64')}$${(await deriveSalted('legacy-secret', params)).toString('base64')}`;
+      const current = master.source.credentialOf(person.dbid)!;
+      // Plant the older form (the rewrite is a compare-and-set), and check that a stale one is not applied.
+      expect(await master.db.upgradeCredentials([[person.dbid, current, old]])).toBe(1);
+      expect(await master.db.upgradeCredentials([[person.dbid, current, 'scram$stale']])).toBe(0);
+      await master.stop();
+      const again = await db.start();
+      const stored = again.source.credentialOf(person.dbid)!;
+      expect(stored.startsWith('scram$16384$8$1$')).toBe(true);
+      // The database holds what memory holds (the compare matches it), not the older form.
+      expect(await again.db.upgradeCredentials([[person.dbid, old, stored]])).toBe(0);
+      expect(await again.db.upgradeCredentials([[person.dbid, stored, stored]])).toBe(1);
+      await (await client(again.port, 'legacy-agent', 'legacy-secret')).close();
     });
   });
 }

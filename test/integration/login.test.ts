@@ -3,19 +3,28 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Kind, type Message } from '../../protocol/index.js';
 import type { CfgClient } from '../../src/client/client.js';
 import { connect } from '../../src/client/index.js';
-import type { MasterServer } from '../../src/master/master-server.js';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { MasterServer } from '../../src/master/master-server.js';
+import { ConfigDatabase } from '../../src/store/config-db.js';
 import { authMessage, clientProof, deriveSalted } from '../../src/model/scram.js';
 import { ADMIN_PASSWORD, adminClient, startTestMaster } from '../helpers/master.js';
 import { RawPeer } from '../helpers/raw-peer.js';
 
 let master: MasterServer;
+let dir: string;
 let cleanup: () => Promise<void>;
 const clients: CfgClient[] = [];
 const peers: RawPeer[] = [];
 const servers: net.Server[] = [];
 
 beforeEach(async () => {
-  ({ master, cleanup } = await startTestMaster());
+  ({ master, dir } = await startTestMaster());
+  // A test may replace the master: stop whichever runs then.
+  cleanup = async () => {
+    await master.stop();
+    rmSync(dir, { recursive: true, force: true });
+  };
 });
 
 afterEach(async () => {
@@ -148,5 +157,28 @@ describe('login by challenge-response [PROTO-HELLO-5]', () => {
     const legacy = await connect({ endpoints: `127.0.0.1:${master.port}`, user: 'legacy', password: 'legacy-pw' });
     clients.push(legacy);
     expect(await legacy.readAll('Tenant')).toHaveLength(1);
+  });
+
+  it('login - a database written with older scrypt$ hashes is rewritten in the scram$ form when a master starts on it', async () => {
+    const admin = master.source.store.findByName('Person', 0, 'admin')!;
+    const params = { salt: Buffer.alloc(16, 5), N: 16384, r: 8, p: 1 };
+    const salted = await deriveSalted(ADMIN_PASSWORD, params);
+    const old = `scrypt$16384$8$1$${params.salt.toString('base64')}$${salted.toString('base64')}`;
+    const path = join(dir, 'master.db');
+    await master.stop();
+    const file = new ConfigDatabase(path);
+    file.db.prepare('UPDATE credentials SET hash = ? WHERE dbid = ?').run(old, admin.dbid);
+    file.close();
+    master = await MasterServer.start({ dbPath: path, port: 0 });
+    const client = await adminClient(master.port);
+    expect(await client.readAll('Tenant')).toHaveLength(1);
+    await client.close();
+    await master.stop();
+    const reopened = new ConfigDatabase(path);
+    const stored = reopened.loadCredentials().get(admin.dbid)!;
+    reopened.close();
+    expect(stored.startsWith('scram$16384$8$1$')).toBe(true);
+    expect(stored).not.toContain(salted.toString('base64'));
+    master = await MasterServer.start({ dbPath: path, port: 0 });
   });
 });
