@@ -4,7 +4,7 @@
  * subscribes to them. Against the master alone, one proxy, or a pool of two proxies behind
  * HAProxy (processes; the clients in worker processes).
  * Usage: npm run bench:storm -- [--clients 10000] [--target master,proxy,pool] [--ramp 5]
- *        [--workers 2] [--tenants 100] [--login proof|password]
+ *        [--workers 2] [--tenants 100] [--login proof|password] [--max-pending 1000 (the servers')]
  * Prints one JSON line per target on stdout and a summary on stderr: the time until the last
  * desktop was served, p50/p99 of the time to registered, to read and to served, retries, the CPU
  * of every process during the storm, and RSS.
@@ -23,7 +23,7 @@ import { MasterServer } from '../src/master/master-server.js';
 import { hashPassword } from '../src/model/passwords.js';
 import { ConfigDatabase } from '../src/store/config-db.js';
 import type { StormReport } from './storm-worker.js';
-import { cpuMs, freePort, haproxyMaxConn, PASSWORD, percentile, rssMb, startHaproxy, startServer, type ServerProcess } from './support.js';
+import { adminPortOf, cpuMs, fetchMetrics, freePort, haproxyMaxConn, PASSWORD, percentile, rssMb, startHaproxy, startServer, type ServerProcess } from './support.js';
 
 const { values } = parseArgs({
   options: {
@@ -33,6 +33,7 @@ const { values } = parseArgs({
     workers: { type: 'string', default: '2' },
     tenants: { type: 'string', default: '100' },
     login: { type: 'string', default: 'proof' },
+    'max-pending': { type: 'string', default: '1000' },
   },
 });
 const WORKER = new URL('./storm-worker.js', import.meta.url).pathname;
@@ -78,11 +79,11 @@ async function run(target: string, clients: number) {
   const dir = mkdtempSync(join(tmpdir(), 'cfgproxy-storm-'));
   const tenants = Number(values.tenants);
   await seed(join(dir, 'master.db'), clients, tenants);
-  const master = await startServer(['master', '--db', join(dir, 'master.db'), '--port', '0', '--max-clients', String(clients + 100)], 'master listening');
+  const master = await startServer(['master', '--db', join(dir, 'master.db'), '--port', '0', '--max-clients', String(clients + 100), '--max-pending', values['max-pending']!, '--admin-port', '0'], 'master listening');
   const proxies: ServerProcess[] = [];
   for (let i = 0; i < (target === 'pool' ? 2 : target === 'proxy' ? 1 : 0); i += 1) {
     proxies.push(
-      await startServer(['proxy', '--master', `127.0.0.1:${master.port}`, '--user', 'admin', '--port', '0', '--history-db', join(dir, `proxy${i}.db`), '--max-clients', String(clients + 100)], 'configuration loaded'),
+      await startServer(['proxy', '--master', `127.0.0.1:${master.port}`, '--user', 'admin', '--port', '0', '--history-db', join(dir, `proxy${i}.db`), '--max-clients', String(clients + 100), '--max-pending', values['max-pending']!, '--admin-port', '0'], 'configuration loaded'),
     );
   }
   let haproxy: ChildProcess | undefined;
@@ -110,6 +111,15 @@ async function run(target: string, clients: number) {
     ),
   );
   const stormMs = performance.now() - started;
+  // Why the servers closed connections during the storm (a refused client retried).
+  const servers: Array<[string, ServerProcess]> = [['master', master], ...proxies.map((proxy, i): [string, ServerProcess] => [`proxy${i + 1}`, proxy])];
+  const closes: Record<string, Record<string, number>> = {};
+  for (const [name, server] of servers) {
+    const text = await fetchMetrics(await adminPortOf(server));
+    for (const match of text.matchAll(/^cfgproxy_connections_closed_total\{reason="([^"]+)"\} (\d+)/gm)) {
+      if (Number(match[2]) > 0) (closes[name] ??= {})[match[1]] = Number(match[2]);
+    }
+  }
   const cpuPercent = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, Math.round(((cpuMs(pid) - cpuBefore[name]) / stormMs) * 100)]));
   const all = (pick: (r: StormReport) => number[]): number[] => reports.flatMap(pick).map(Math.round);
   const result = {
@@ -129,6 +139,7 @@ async function run(target: string, clients: number) {
     readP99Ms: percentile(all((r) => r.readMs), 99),
     servedP50Ms: percentile(all((r) => r.servedMs), 50),
     servedP99Ms: percentile(all((r) => r.servedMs), 99),
+    closes,
     cpuPercent,
     workersCpuPercent: Math.round(((workersCpu() - workersBefore) / stormMs) * 100),
     rssMb: Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, Math.round(rssMb(pid))])),
@@ -147,7 +158,9 @@ for (const target of values.target!.split(',')) {
   process.stdout.write(`${JSON.stringify({ bench: 'storm', ...result })}\n`);
   process.stderr.write(
     `${target} (${result.login}) N=${result.clients} over ${result.rampSeconds} s: last served after ${(result.lastServedMs / 1000).toFixed(1)} s; ` +
-      `${result.served} served, ${result.failed} failed, ${result.retries} retries; ` +
+      `${result.served} served, ${result.failed} failed, ${result.retries} retries` +
+      (Object.keys(result.closes).length > 0 ? ` (closed by the servers: ${JSON.stringify(result.closes)})` : '') +
+      '; ' +
       `registered p50 ${result.registeredP50Ms} / p99 ${result.registeredP99Ms} ms, read p50 ${result.readP50Ms} / p99 ${result.readP99Ms} ms, served p99 ${result.servedP99Ms} ms; ` +
       `CPU ${Object.entries(result.cpuPercent).map(([name, cpu]) => `${name} ${cpu}%`).join(', ')}, workers ${result.workersCpuPercent}%; ` +
       `RSS ${Object.entries(result.rssMb).map(([name, mb]) => `${name} ${mb} MB`).join(', ')}\n`,

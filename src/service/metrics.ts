@@ -1,4 +1,4 @@
-import { collectDefaultMetrics, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
 
 /**
  * A server's Prometheus metrics, in a registry of its own (several servers may share a process in
@@ -13,6 +13,8 @@ export class ServiceMetrics {
   readonly deliverySeconds: Histogram;
   /** From a restoring Register to the session's replay having caught up (it is live then). */
   readonly restoreSeconds: Histogram;
+  /** Client connections that ended: the server's refusals and cut-offs by error code, else `client` or `server` (orderly). */
+  readonly closes: Counter<'reason'>;
   /** A proxy's stages of a change from the master's commit: received from the master, applied to the cache. */
   readonly upstreamSeconds: Histogram<'stage'>;
 
@@ -23,6 +25,7 @@ export class ServiceMetrics {
     this.requestSeconds = new Histogram({ name: 'cfgproxy_request_seconds', help: 'Request handling time by message kind.', labelNames: ['kind'], buckets, registers: [this.registry] });
     this.deliverySeconds = new Histogram({ name: 'cfgproxy_commit_to_delivery_seconds', help: "From a change's commit at the master to its notification being written to this server's subscribers.", buckets, registers: [this.registry] });
     this.upstreamSeconds = new Histogram({ name: 'cfgproxy_upstream_seconds', help: "A proxy's stages of a change, from the master's commit: received from the master, applied to the cache.", labelNames: ['stage'], buckets, registers: [this.registry] });
+    this.closes = new Counter({ name: 'cfgproxy_connections_closed_total', help: "Client connections that ended: by the server's error code when it closed them for a reason, else client or server.", labelNames: ['reason'], registers: [this.registry] });
     this.restoreSeconds = new Histogram({ name: 'cfgproxy_restore_seconds', help: 'From a restoring Register to the replay having caught up.', buckets, registers: [this.registry] });
   }
 }

@@ -331,6 +331,8 @@ export class ClientSession implements ConnectionHandler {
     this.state = 'closed';
     clearTimeout(this.registerTimer);
     this.host.release(this);
+    // Why connections end, for /metrics: the server's own decisions by code, the rest by side.
+    this.host.metrics.closes.inc({ reason: reason.local && reason.code ? reason.code : reason.local ? 'server' : 'client' });
     if (reason.code === ErrorCode.INTERNAL) {
       this.logger.error({ session: this.id, client: this.clientName, err: reason.error, reason: reason.message }, 'a bug closed this client connection (the server goes on)');
     } else if (wasActive || reason.code) {
