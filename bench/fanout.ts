@@ -5,6 +5,7 @@
  * (burst) or at a steady rate.
  * Usage: npm run bench:fanout -- [--mode master|proxy|pool] [--subscribers 1000,5000] [--seconds 5]
  *        [--haproxy 'option splice-auto;…' (pool: lines for HAProxy's defaults section)]
+ *        [--balancer haproxy | client (pool: the subscribers spread over the members themselves)]
  *        [--workers 2] [--rate 0 (burst) | changes per second] [--inflight 64 (burst writes in flight)]
  *        [--client raw (count raw bytes) | sdk (SDK clients: what an application sees)]
  * Prints one JSON line per S on stdout and a human summary on stderr.
@@ -27,6 +28,7 @@ const { values } = parseArgs({
     inflight: { type: 'string', default: '64' },
     client: { type: 'string', default: 'raw' },
     haproxy: { type: 'string', default: '' },
+    balancer: { type: 'string', default: 'haproxy' },
   },
 });
 const WORKER = new URL('./subscriber-worker.js', import.meta.url).pathname;
@@ -45,8 +47,10 @@ async function run(mode: string, subscribers: number, seconds: number, workerCou
   // A pool: a second proxy, and HAProxy in front of both (--haproxy adds lines to its defaults).
   const second = mode === 'pool' ? await startProxy('proxy2') : undefined;
   const balancerPort = second ? await freePort() : undefined;
+  // --balancer client: no HAProxy; the subscribers spread over the members themselves (the SDK's balance: 'random').
+  const clientBalanced = second !== undefined && values.balancer === 'client';
   const haproxy =
-    second && proxy && balancerPort
+    second && proxy && balancerPort && !clientBalanced
       ? await startHaproxy(dir, balancerPort, [proxy.port, second.port], { maxconn: subscribers + 100, extra: values.haproxy ? values.haproxy.split(';') : [] })
       : undefined;
   const server = proxy ?? master;
@@ -75,7 +79,7 @@ async function run(mode: string, subscribers: number, seconds: number, workerCou
             reject(new Error(message.message));
           }
         });
-        worker.send({ port: subscriberPort, count, password: PASSWORD, sampleEvery: Math.max(1, Math.round(subscribers / 20)), sdk: values.client === 'sdk' });
+        worker.send({ port: subscriberPort, ...(clientBalanced ? { ports: [proxy!.port, second.port] } : {}), count, password: PASSWORD, sampleEvery: Math.max(1, Math.round(subscribers / 20)), sdk: values.client === 'sdk' });
       });
     }),
   );
@@ -163,7 +167,7 @@ async function run(mode: string, subscribers: number, seconds: number, workerCou
     masterRssMb: Math.round(rssMb(pids.master)),
     subscriberWorkersCpuPercent: Math.round((cpu.workers / lastReportMs) * 100),
     ...(pids.proxy ? { proxyCpuPercent: Math.round((cpu.proxy / lastReportMs) * 100), proxyRssMb: Math.round(rssMb(pids.proxy)) } : {}),
-    ...(pids.proxy2 ? { proxy2CpuPercent: Math.round((cpu.proxy2 / lastReportMs) * 100) } : {}),
+    ...(pids.proxy2 ? { proxy2CpuPercent: Math.round((cpu.proxy2 / lastReportMs) * 100), balancer: values.balancer! } : {}),
     ...(pids.haproxy ? { haproxyCpuPercent: Math.round((cpu.haproxy / lastReportMs) * 100), haproxy: values.haproxy || 'defaults' } : {}),
   };
   await writer.close();
@@ -187,7 +191,8 @@ for (const mode of modes) {
         `(${result.deliveries}/${result.expectedDeliveries}, ${result.writesPerSecond} writes/s), p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms, ` +
         `master CPU ${result.masterCpuPercent}% RSS ${result.masterRssMb} MB` +
         (result.proxyCpuPercent !== undefined ? `, proxy CPU ${result.proxyCpuPercent}% RSS ${result.proxyRssMb} MB` : '') +
-        (result.haproxyCpuPercent !== undefined ? `, proxy2 CPU ${result.proxy2CpuPercent}%, haproxy (${result.haproxy}) CPU ${result.haproxyCpuPercent}%` : '') +
+        (result.proxy2CpuPercent !== undefined ? `, proxy2 CPU ${result.proxy2CpuPercent}%, balancer ${result.balancer}` : '') +
+        (result.haproxyCpuPercent !== undefined ? ` (${result.haproxy}) CPU ${result.haproxyCpuPercent}%` : '') +
         `, subscriber workers CPU ${result.subscriberWorkersCpuPercent}%` +
         `\n  from the commit, p50/p99 ms: ${Object.entries(result.stages).map(([stage, q]) => `${stage} ${q.p50Ms}/${q.p99Ms}`).join(', ')}, received by subscribers ${result.p50Ms}/${result.p99Ms}` +
         '\n',

@@ -10,7 +10,7 @@ import net from 'node:net';
 import { decodeBody, encodeFrame } from '../protocol/index.js';
 import { connect, type Notification } from '../src/client/index.js';
 
-interface Start { port: number; count: number; password: string; sampleEvery: number; sdk?: boolean }
+interface Start { port: number; /** A pool balanced by its clients: subscriber i connects to ports[i % n]. */ ports?: number[]; count: number; password: string; sampleEvery: number; sdk?: boolean }
 
 const SAMPLE_LIMIT = 20_000;
 let stopping = false;
@@ -60,7 +60,7 @@ function rawSubscribers(start: Start): void {
     if (opened < start.count) openSubscriber(opened++);
   };
   const openSubscriber = (i: number): void => {
-    const socket = net.connect({ host: '127.0.0.1', port: start.port });
+    const socket = net.connect({ host: '127.0.0.1', port: start.ports ? start.ports[i % start.ports.length] : start.port });
     sockets.push(socket);
     socket.setNoDelay(true);
     let handshake = Buffer.alloc(0);

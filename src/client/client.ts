@@ -36,6 +36,12 @@ export interface ConnectOptions {
   user: string;
   password: string;
   /**
+   * Where in `endpoints` the first connection starts: `first` (the default: a pair's primary, then
+   * its backup) or `random` (a pool's members given to every client, so the load spreads with no
+   * balancer in between); failover goes on through the list from there.
+   */
+  balance?: 'first' | 'random';
+  /**
    * How to log in: `proof` (default) answers the server's challenge [PROTO-HELLO-5], so the
    * password never travels and the server runs no scrypt; `password` sends it (servers before it).
    */
@@ -122,6 +128,7 @@ export class CfgClient extends EventEmitter {
     const list = Array.isArray(options.endpoints) ? options.endpoints : options.endpoints.split(',');
     const defaultTls = options.tls !== undefined && options.tls !== false;
     this.endpoints = list.map((text) => parseEndpoint(text, defaultTls));
+    if (options.balance === 'random') this.endpointIndex = Math.floor(Math.random() * this.endpoints.length);
     if (this.endpoints.length === 0) throw new CfgError(ErrorCode.INVALID_MESSAGE, 'connect needs at least one endpoint');
     if (options.resume) {
       this.sessionId = `resume-${randomUUID()}`;
