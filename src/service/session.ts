@@ -81,8 +81,6 @@ export class ClientSession implements ConnectionHandler {
   seat: 'none' | 'active' | 'standby' = 'none';
   /** The challenge this connection was sent [PROTO-HELLO-5]; the next login by proof uses it up. */
   challenge: { user: string; authMessage: string } | undefined;
-  /** What the server answers a login by proof with, so the client can check it too [PROTO-HELLO-5]. */
-  lastServerProof: string | undefined;
   private readonly registerTimer: NodeJS.Timeout;
 
   constructor(
@@ -212,10 +210,11 @@ export class ClientSession implements ConnectionHandler {
 
   /**
    * Checks a login [PROTO-HELLO-3, -5]: refused at once while the user or address is throttled, a
-   * failure counted and logged; resolves with the person's dbid, or throws AUTH_FAILED. A proof
-   * answers this connection's challenge, which it uses up.
+   * failure counted and logged; resolves with the person's dbid (and, after a login by proof, the
+   * server's proof for the client to check), or throws AUTH_FAILED. A proof answers this
+   * connection's challenge, which it uses up.
    */
-  async authenticate(user: string, given: { password?: string; proof?: string }): Promise<number> {
+  async authenticate(user: string, given: { password?: string; proof?: string }): Promise<{ personDbid: number; serverProof?: string }> {
     const { logins, source } = this.host;
     const address = this.connection.socket.remoteAddress ?? 'unknown';
     logins.check(user, address);
@@ -231,11 +230,9 @@ export class ClientSession implements ConnectionHandler {
       throw new CfgError(ErrorCode.AUTH_FAILED, 'unknown user or wrong password');
     }
     logins.succeeded(user);
-    if ('proof' in secret) {
-      const verifier = source.credentials.verifierOf(source.store, user);
-      this.lastServerProof = verifier && serverProof(verifier, secret.authMessage).toString('base64');
-    }
-    return personDbid;
+    if (!('proof' in secret)) return { personDbid };
+    const verifier = source.credentials.verifierOf(source.store, user);
+    return { personDbid, ...(verifier ? { serverProof: serverProof(verifier, secret.authMessage).toString('base64') } : {}) };
   }
 
   /**

@@ -19,7 +19,7 @@ export async function handleRegister(session: ClientSession, message: RegisterMe
   }
   const { source } = session.host;
   session.state = 'registering';
-  let admitted: boolean;
+  let admitted: { serverProof?: string } | false;
   try {
     admitted = await admit(session, message);
   } finally {
@@ -27,7 +27,7 @@ export async function handleRegister(session: ClientSession, message: RegisterMe
   }
   if (!admitted || session.state !== before) return; // closed while it waited
   const restore = sessionToRestore(session, message);
-  const serverProof = message.proof !== undefined ? session.lastServerProof : undefined;
+  const { serverProof } = admitted;
   session.loggedIn('active');
 
   const addp = message.addp;
@@ -107,9 +107,9 @@ function sessionToRestore(session: ClientSession, message: RegisterMessage): Ses
  * Everything a session waits for before it may start, while the connection stays in
  * 'registering': a failover in progress (a backup about to be promoted), the password check, and a
  * server behind the client's position catching up [ARCH-3]. Throws the refusal; false when the
- * connection closed meanwhile.
+ * connection closed meanwhile; else the server's proof after a login by proof [PROTO-HELLO-5].
  */
-async function admit(session: ClientSession, message: RegisterMessage): Promise<boolean> {
+async function admit(session: ClientSession, message: RegisterMessage): Promise<{ serverProof?: string } | false> {
   const { source, limits } = session.host;
   // Who a standby connection logged in as, before anything below can change the session.
   const standbyPerson = session.state === 'registering' && session.seat === 'standby' ? session.personDbid : undefined;
@@ -121,7 +121,7 @@ async function admit(session: ClientSession, message: RegisterMessage): Promise<
   const refusal = source.notServingReason();
   if (refusal) throw refusal;
 
-  const personDbid = await loginOf(session, message, standbyPerson);
+  const { personDbid, serverProof } = await loginOf(session, message, standbyPerson);
   if (session.state !== 'registering') return false;
   session.personDbid = personDbid;
   session.clientName = message.clientName;
@@ -142,21 +142,21 @@ async function admit(session: ClientSession, message: RegisterMessage): Promise<
     await source.waitForSeq(restore.lastSeq, limits.restoreWaitMs);
     if (session.state !== 'registering') return false;
   }
-  return true;
+  return serverProof === undefined ? {} : { serverProof };
 }
 
 /**
  * The person a Register logs in: by password or proof, or, with neither, the person a standby
  * connection already logged in as [PROTO-STANDBY-3] (a failover then costs no new login).
  */
-async function loginOf(session: ClientSession, message: RegisterMessage, standbyPerson: number | undefined): Promise<number> {
+async function loginOf(session: ClientSession, message: RegisterMessage, standbyPerson: number | undefined): Promise<{ personDbid: number; serverProof?: string }> {
   if (message.password !== undefined || message.proof !== undefined) return session.authenticate(message.user, message);
   const { source } = session.host;
   const person = source.store.findByName('Person', 0, message.user);
   if (standbyPerson === undefined || person?.dbid !== standbyPerson) {
     throw new CfgError(ErrorCode.AUTH_FAILED, 'give a password or a proof (only a standby connection registers without, as the user it logged in as)');
   }
-  return standbyPerson;
+  return { personDbid: standbyPerson };
 }
 
 /**

@@ -24,7 +24,7 @@ export async function handleStandby(session: ClientSession, message: StandbyMess
   session.state = 'registering';
   let personDbid: number;
   try {
-    personDbid = await session.authenticate(message.user, message);
+    ({ personDbid } = await session.authenticate(message.user, message));
   } catch (error) {
     if (session.state === 'registering') session.state = 'awaiting-register';
     throw error;
