@@ -176,7 +176,14 @@ export class ProxySource implements ConfigSource {
     if (!image || image.scope !== this.options.scope.toString()) return false;
     this.store.clear();
     for (const object of image.objects) this.store.put(object);
-    this.state.reset(image.seq, image.lineage, image.credentials);
+    const credentials = [...image.credentials];
+    this.state.reset(image.seq, image.lineage, credentials);
+    // Older `scrypt$` hashes were upgraded in memory; the file gets the `scram$` form too, since
+    // the older one would log its holder in [PROTO-HELLO-5].
+    for (const [dbid, hash] of credentials) {
+      const current = this.state.credentials.get(dbid);
+      if (current !== undefined && current !== hash) this.history.noteCredential(dbid, current);
+    }
     this.loaded = true;
     return { seq: image.seq, lineage: image.lineage, objects: this.store.size };
   }
