@@ -32,6 +32,8 @@ export interface StormReport {
   firstError?: string;
 }
 
+// A bench that ended however it did takes its workers with it.
+process.once('disconnect', () => process.exit(0));
 process.once('message', (start: Start) => void run(start));
 
 async function run(start: Start): Promise<void> {

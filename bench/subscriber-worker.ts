@@ -15,6 +15,8 @@ interface Start { port: number; /** A pool balanced by its clients: subscriber i
 const SAMPLE_LIMIT = 20_000;
 let stopping = false;
 
+// A bench that ended however it did takes its workers with it.
+process.once('disconnect', () => process.exit(0));
 process.once('message', (start: Start) => {
   if (start.sdk) void sdkSubscribers(start);
   else rawSubscribers(start);

@@ -7,6 +7,17 @@ import { connect as connectTcp, createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 
 export const PASSWORD = 'bench';
+
+/** Every server and balancer a bench started: killed when the bench exits, however it ends. */
+const started = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of started) child.kill('SIGKILL');
+});
+function track(child: ChildProcess): ChildProcess {
+  started.add(child);
+  child.once('exit', () => started.delete(child));
+  return child;
+}
 const CLI = new URL('../../bin/cfgproxy.js', import.meta.url).pathname;
 
 export type LogLine = Record<string, unknown> & { msg?: string };
@@ -30,10 +41,10 @@ export async function startServer(args: string[], ready: string, options: { prof
   const startedAt = performance.now();
   const profileDir = process.env.BENCH_PROFILE_DIR;
   const flags = options.profile && profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
-  const child = spawn(process.execPath, [...flags, CLI, ...args], {
+  const child = track(spawn(process.execPath, [...flags, CLI, ...args], {
     env: { ...process.env, CFGPROXY_ADMIN_PASSWORD: PASSWORD, CFGPROXY_PROXY_PASSWORD: PASSWORD, CFGPROXY_HA_SECRET: 'bench-secret' },
     stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  }));
   const lines: LogLine[] = [];
   const waiters: Array<{ test: (line: LogLine) => boolean; resolve(line: LogLine): void }> = [];
   createInterface({ input: child.stderr! }).on('line', (text) => {
@@ -210,7 +221,7 @@ export async function startHaproxy(dir: string, port: number, members: number[],
     ...members.map((member, i) => `    server p${i + 1} 127.0.0.1:${member}`),
   ].join('\n');
   writeFileSync(join(dir, 'haproxy.cfg'), `${config}\n`);
-  const child = spawn('haproxy', ['-db', '-f', join(dir, 'haproxy.cfg')], { stdio: 'ignore' });
+  const child = track(spawn('haproxy', ['-db', '-f', join(dir, 'haproxy.cfg')], { stdio: 'ignore' }));
   // Ready when it accepts.
   for (let i = 0; i < 100; i += 1) {
     const ok = await new Promise<boolean>((resolve) => {
