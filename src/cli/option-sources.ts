@@ -53,16 +53,25 @@ export function loadConfigFile(path: string | undefined, known: ReadonlySet<stri
  */
 export function optionPicker(command: Command, configPath: string | undefined, envNames: Readonly<Record<string, string>> = {}): (key: string) => OptionValue {
   const known = new Set(command.options.map((option) => option.attributeName()));
+  const switches = new Set(command.options.filter((option) => option.isBoolean()).map((option) => option.attributeName()));
   const file = loadConfigFile(configPath, known);
   const flags = command.opts<Record<string, OptionValue>>();
   return (key) => {
     if (command.getOptionValueSource(key) === 'cli') return flags[key];
-    const fromEnv = process.env[envNames[key] ?? envName(key)];
-    if (fromEnv !== undefined && fromEnv !== '') return fromEnv;
+    const variable = envNames[key] ?? envName(key);
+    const fromEnv = process.env[variable];
+    if (fromEnv !== undefined && fromEnv !== '') return switches.has(key) ? switchValue(variable, fromEnv) : fromEnv;
     const fromFile = file[key];
     if (fromFile !== undefined) return typeof fromFile === 'boolean' ? fromFile : String(fromFile);
     return flags[key];
   };
+}
+
+/** A switch from the environment: `CFGPROXY_X=false` must not turn X on (any non-empty string is truthy). */
+function switchValue(variable: string, text: string): boolean {
+  if (/^(1|true|yes|on)$/i.test(text)) return true;
+  if (/^(0|false|no|off)$/i.test(text)) return false;
+  throw new UsageError(`${variable} must be true or false (or 1/0, yes/no, on/off), not '${text}'`);
 }
 
 /** Appends each option's environment variable to its help line, so `--help` tells it. */

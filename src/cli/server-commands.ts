@@ -25,6 +25,7 @@ export function addServerCommands(program: Command): void {
       .option('--max-login-frame-bytes <n>', 'largest frame accepted before a client has logged in', String(DEFAULT_SERVICE_LIMITS.unauthenticatedFrameBytes))
       .option('--max-outbound-bytes <n>', 'cut off a client that lets this many bytes pile up unread', String(DEFAULT_SERVICE_LIMITS.maxOutboundBytes))
       .option('--drain-timeout <seconds>', 'cut off a client whose socket has not drained for this long', String(DEFAULT_SERVICE_LIMITS.drainTimeoutMs / 1000))
+      .option('--refuse-password-logins', 'take logins by challenge-response proof only: refuse a password sent in the clear (clients older than the proof login)')
       .option('--tls-cert <file>', 'serve TLS with this certificate')
       .option('--tls-key <file>', 'private key of --tls-cert')
       .option('--tls-ca <file>', 'CA for client certificates')
@@ -300,6 +301,7 @@ function serverLimits(pick: ReturnType<typeof optionPicker>): Partial<ServiceLim
     maxFrameBytes: numberOption(pick, 'maxFrameBytes', 1),
     maxOutboundBytes: numberOption(pick, 'maxOutboundBytes'),
     drainTimeoutMs: numberOption(pick, 'drainTimeout') * 1000,
+    refusePasswordLogins: Boolean(pick('refusePasswordLogins')),
   };
 }
 

@@ -27,6 +27,11 @@ export interface ServiceLimits extends ConnectionLimits {
   positionIntervalMs: number;
   /** A client restoring from a seq this server has not reached yet waits at most this long for it. */
   restoreWaitMs: number;
+  /**
+   * Refuse a password given in the clear (Register or Standby with `password`): logins by proof
+   * only [PROTO-HELLO-5], so no password reaches this server, even on a plain TCP port [ARCH-8].
+   */
+  refusePasswordLogins: boolean;
 }
 
 export const DEFAULT_SERVICE_LIMITS: ServiceLimits = {
@@ -44,6 +49,7 @@ export const DEFAULT_SERVICE_LIMITS: ServiceLimits = {
   maxSnapshotLoads: 4,
   positionIntervalMs: 2000,
   restoreWaitMs: 10_000,
+  refusePasswordLogins: false,
 };
 
 /** Queued bytes at which a paced stream (read, replay, snapshot) waits: well under the cut-off. */

@@ -221,6 +221,9 @@ export class ClientSession implements ConnectionHandler {
     const challenge = this.challenge;
     this.challenge = undefined;
     let secret: LoginSecret;
+    if (given.password !== undefined && this.host.limits.refusePasswordLogins) {
+      throw new CfgError(ErrorCode.AUTH_FAILED, 'this server takes logins by proof only (LoginStart, then the proof), not a password in the clear');
+    }
     if (given.password !== undefined) secret = { password: given.password };
     else if (given.proof !== undefined && challenge?.user === user) secret = { proof: Buffer.from(given.proof, 'base64'), authMessage: challenge.authMessage };
     else throw new CfgError(ErrorCode.AUTH_FAILED, given.proof === undefined ? 'give a password or a proof' : 'a proof answers the LoginChallenge of this connection for this user: send LoginStart first');
