@@ -102,6 +102,10 @@ export class ConfigService implements SessionHost {
       const message = `server is at its limit of ${this.limits.maxPendingConnections} connections that have not logged in; retry shortly`;
       socket.end(encodeFrame({ kind: Kind.Error, id: 0, code: ErrorCode.TOO_MANY_CLIENTS, message, fatal: true }));
       socket.on('error', () => undefined);
+      // Read (and drop) what it sends, or its close is never seen and the socket, and the
+      // server's own close, wait forever; one that never closes is dropped after 2 s.
+      socket.resume();
+      setTimeout(() => socket.destroy(), 2000).unref();
       return;
     }
     const connection = new Connection(socket, { limits: this.limits, unauthenticatedFrameBytes: this.limits.unauthenticatedFrameBytes });
@@ -110,14 +114,17 @@ export class ConfigService implements SessionHost {
   }
 
   /**
-   * Makes room among the connections not logged in by closing the oldest that has not even sent
-   * Register: idle sockets, however many, cannot keep a real client (who registers within
-   * milliseconds of connecting) from logging in [ARCH-8]. False when every one is mid-login.
+   * Makes room among the connections not logged in by closing the oldest that is idle: it has sent
+   * neither Register nor, within `loginGraceMs`, LoginStart. Idle sockets, however many, cannot
+   * keep a real client (who logs in within milliseconds of connecting) out [ARCH-8]. False when
+   * every one is mid-login.
    */
   private evictOldestPending(): boolean {
     for (const session of this.connections) {
-      // A connection between LoginStart and its Register is mid-login (its client derives the key).
-      if (session.state !== 'awaiting-register' || session.challenge !== undefined) continue;
+      // A connection between LoginStart and its Register is mid-login (its client derives the key),
+      // for a short grace only: LoginStart costs an attacker nothing.
+      if (session.state !== 'awaiting-register') continue;
+      if (session.challenge && performance.now() - session.challenge.at < this.limits.loginGraceMs) continue;
       session.connection.close({ code: ErrorCode.TOO_MANY_CLIENTS, message: 'too many connections that have not logged in: the oldest idle one is closed' });
       return true;
     }

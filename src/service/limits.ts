@@ -10,6 +10,12 @@ export interface ServiceLimits extends ConnectionLimits {
   unauthenticatedFrameBytes: number;
   /** A connection that has not registered by then is closed. */
   registerTimeoutMs: number;
+  /**
+   * A connection between LoginStart and its Register is mid-login, and not evicted as idle, for
+   * this long; past it, it is idle again (a client derives its key in well under a second, and an
+   * attacker must not hold places among the pending connections by sending LoginStart) [ARCH-8].
+   */
+  loginGraceMs: number;
   /** Standby connections one user may hold [PROTO-STANDBY-2]. */
   maxStandbyPerUser: number;
   /** Requests a session may have running at once; past it the session is cut off (TOO_MANY_REQUESTS). */
@@ -40,6 +46,7 @@ export const DEFAULT_SERVICE_LIMITS: ServiceLimits = {
   maxPendingConnections: 1_000,
   unauthenticatedFrameBytes: DEFAULT_UNAUTHENTICATED_FRAME_BYTES,
   registerTimeoutMs: 10_000,
+  loginGraceMs: 2_000,
   maxStandbyPerUser: 4,
   maxRequestsInFlight: 1_000,
   readChunkObjects: 1000,

@@ -80,7 +80,7 @@ export class ClientSession implements ConnectionHandler {
   /** Where the session counts against the server's limits once it has logged in. */
   seat: 'none' | 'active' | 'standby' = 'none';
   /** The challenge this connection was sent [PROTO-HELLO-5]; the next login by proof uses it up. */
-  challenge: { user: string; authMessage: string } | undefined;
+  challenge: { user: string; authMessage: string; at: number } | undefined;
   private readonly registerTimer: NodeJS.Timeout;
 
   constructor(

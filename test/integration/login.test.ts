@@ -181,4 +181,34 @@ describe('login by challenge-response [PROTO-HELLO-5]', () => {
     expect(stored).not.toContain(salted.toString('base64'));
     master = await MasterServer.start({ dbPath: path, port: 0 });
   });
+
+  it('login - LoginStart buys a connection a short grace from the idle eviction, not a place to hold: past it, a real client gets in', async () => {
+    const small = await startTestMaster({ limits: { maxPendingConnections: 4, loginGraceMs: 300 } });
+    try {
+      const port = small.master.port;
+      // An attacker fills every pending place with connections that sent LoginStart and nothing more.
+      const holders = await Promise.all(Array.from({ length: 4 }, () => RawPeer.connect(port)));
+      peers.push(...holders);
+      for (const holder of holders) {
+        holder.send({ kind: Kind.LoginStart, id: 1, user: 'admin', nonce: 'n' });
+        await holder.waitFor((m) => 'id' in m && m.id === 1);
+      }
+      // Within the grace they are mid-login: a newcomer is turned away, and they all stay.
+      await expect(connect({ endpoints: `127.0.0.1:${port}`, user: 'admin', password: ADMIN_PASSWORD, reconnect: false })).rejects.toBeInstanceOf(Error);
+      expect(holders.every((holder) => !holder.socket.destroyed && holder.received.every((m) => m.kind !== Kind.Error))).toBe(true);
+      // Past it they are idle again: the next newcomers make room, and a real client logs in.
+      let client: CfgClient | undefined;
+      for (let attempt = 0; !client && attempt < 100; attempt += 1) {
+        client = await connect({ endpoints: `127.0.0.1:${port}`, user: 'admin', password: ADMIN_PASSWORD, reconnect: false }).catch(() => undefined);
+        if (!client) await new Promise((resolve) => setTimeout(resolve, 50)); // a refused client retries, as the SDK does
+      }
+      if (!client) throw new Error('the real client never got in');
+      clients.push(client);
+      expect(await client.readAll('Tenant')).toHaveLength(1);
+      expect(holders.some((holder) => holder.received.some((m) => m.kind === Kind.Error && m.code === 'TOO_MANY_CLIENTS'))).toBe(true);
+    } finally {
+      await Promise.all(clients.splice(0).map((c) => c.close()));
+      await small.cleanup();
+    }
+  });
 });

@@ -16,6 +16,6 @@ export function handleLoginStart(session: ClientSession, message: LoginStartMess
   logins.check(message.user, session.connection.socket.remoteAddress ?? 'unknown');
   const params = source.credentials.challengeFor(source.store, message.user);
   const nonce = message.nonce + newNonce();
-  session.challenge = { user: message.user, authMessage: authMessage(message.user, message.nonce, { nonce, ...params }) };
+  session.challenge = { user: message.user, authMessage: authMessage(message.user, message.nonce, { nonce, ...params }), at: performance.now() };
   session.send({ kind: Kind.LoginChallenge, id: message.id, nonce, salt: params.salt.toString('base64'), n: params.N, r: params.r, p: params.p });
 }
