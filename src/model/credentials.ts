@@ -6,6 +6,8 @@ import { checkProof, DEFAULT_KDF, parseVerifier, upgradeStored, type KdfParams, 
 
 /** Keys this process's decoy salts: the same unknown name gets the same salt on every ask. */
 const DECOY_KEY = randomBytes(32);
+/** Checked in place of a verifier nobody has, so an unknown name costs what a known one does. */
+const DECOY_VERIFIER: Verifier = { salt: randomBytes(16), ...DEFAULT_KDF, storedKey: randomBytes(32), serverKey: randomBytes(32) };
 
 /** What a login presents: the password in the clear (one scrypt here), or a proof [PROTO-HELLO-5] (no scrypt here). */
 export type LoginSecret = { password: string } | { proof: Buffer; authMessage: string };
@@ -97,7 +99,9 @@ export class CredentialStore {
   private checkProof(store: ConfigStore, user: string, proof: Buffer, authMessage: string): number | undefined {
     const person = store.findByName('Person', 0, user);
     const verifier = this.verifierOf(store, user);
-    return person && verifier && checkProof(verifier, authMessage, proof) ? person.dbid : undefined;
+    // An unknown name is checked against a decoy, so the answer takes the same few µs either way.
+    const matches = checkProof(verifier ?? DECOY_VERIFIER, authMessage, proof);
+    return person && verifier && matches ? person.dbid : undefined;
   }
 
   /** The verifier of an enabled person with a password. */
