@@ -247,7 +247,7 @@ export class CfgClient extends EventEmitter {
     let registered: RegisteredMessage;
     try {
       // A standby connection logged in already [PROTO-STANDBY-3]: the failover's Register needs no new login.
-      const credentials = standby ? undefined : await login((message) => this.request(message), this.options.user, this.options.password, this.options.login);
+      const credentials = standby ? undefined : await login((message) => this.request(message), this.options.user, this.options.password, this.options.login, endpoint.tls);
       registered = (await this.request({
         kind: Kind.Register,
         versions: [...PROTOCOL_VERSIONS],

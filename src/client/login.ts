@@ -34,17 +34,20 @@ export interface Login {
 /**
  * The client's half of the challenge-response login [PROTO-HELLO-5]: LoginStart, then the key
  * derived from the answered salt (scrypt, here, once per password and salt) and the proof. A
- * server that does not know LoginStart gets the password, as before.
+ * server that does not know LoginStart gets the password as before, but only over TLS: on plain
+ * TCP "I do not know LoginStart" is exactly what a man in the middle would say to be sent the
+ * password [ARCH-8] (`mode: 'password'` sends it anyway).
  */
-export async function login(ask: (message: Record<string, unknown>) => Promise<Message>, user: string, password: string, mode: LoginMode = 'proof'): Promise<Login> {
+export async function login(ask: (message: Record<string, unknown>) => Promise<Message>, user: string, password: string, mode: LoginMode = 'proof', encrypted = false): Promise<Login> {
   if (mode === 'password') return { password, checkServer: () => undefined };
   const clientNonce = newNonce();
   let answer: Message;
   try {
     answer = await ask({ kind: Kind.LoginStart, user, nonce: clientNonce });
   } catch (error) {
-    if (error instanceof CfgError && error.code === ErrorCode.UNKNOWN_KIND) return { password, checkServer: () => undefined };
-    throw error;
+    if (!(error instanceof CfgError && error.code === ErrorCode.UNKNOWN_KIND)) throw error;
+    if (encrypted) return { password, checkServer: () => undefined };
+    throw new CfgError(ErrorCode.AUTH_FAILED, "the server does not take logins by proof, and this connection is not TLS: the password is not sent in the clear (login: 'password' sends it)");
   }
   if (answer.kind !== Kind.LoginChallenge || !answer.nonce.startsWith(clientNonce)) {
     throw new CfgError(ErrorCode.AUTH_FAILED, 'the server answered LoginStart with something other than its challenge');

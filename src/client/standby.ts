@@ -134,7 +134,7 @@ export class StandbyLink {
     const timer = setTimeout(() => failAll(new CfgError(ErrorCode.CONNECTION_LOST, 'no answer to Standby')), this.options.connectTimeoutMs);
     try {
       const { user, password, addp } = this.options;
-      const credentials = await login(ask, user, password, this.options.login);
+      const credentials = await login(ask, user, password, this.options.login, this.endpoint.tls);
       // A standby connection always has the server's keepalive on [PROTO-STANDBY-2]: 30 s unless the application chose one.
       await ask({
         kind: Kind.Standby,

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Kind, type Message } from '../../protocol/index.js';
+import { CfgError, ErrorCode, Kind, type Message } from '../../protocol/index.js';
 import { login } from '../../src/client/login.js';
 import { isPasswordHash, verifyPassword } from '../../src/model/passwords.js';
 import { authMessage, checkProof, checkServerProof, clientProof, deriveSalted, formatVerifier, makeVerifier, parseVerifier, serverProof, upgradeStored } from '../../src/model/scram.js';
@@ -83,5 +83,14 @@ describe('scram', () => {
     expect(ok.proof).toMatch(/^[A-Za-z0-9+/]+=*$/);
     expect(ok.password).toBeUndefined();
     expect(() => ok.checkServer(undefined)).toThrow(/did not prove/);
+  });
+
+  it('scram - a server that claims not to know LoginStart gets the password only over TLS (on plain TCP that is what a man in the middle would say)', async () => {
+    const unknown = async (): Promise<Message> => {
+      throw new CfgError(ErrorCode.UNKNOWN_KIND, 'a server does not accept LoginStart messages');
+    };
+    await expect(login(unknown, 'u', 'pw', 'proof', false)).rejects.toMatchObject({ code: 'AUTH_FAILED', message: expect.stringMatching(/not sent in the clear/) });
+    expect(await login(unknown, 'u', 'pw', 'proof', true)).toMatchObject({ password: 'pw' });
+    expect(await login(unknown, 'u', 'pw', 'password', false)).toMatchObject({ password: 'pw' });
   });
 });
