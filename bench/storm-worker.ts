@@ -5,6 +5,7 @@
  * them. A client the server refuses (too many logins at once) retries with backoff, as the SDK's
  * applications do. It reports per-client times from its start: registered, read, served.
  */
+import { backoffDelayMs } from '../src/client/backoff.js';
 import { connect, type CfgClient } from '../src/client/index.js';
 
 interface Start {
@@ -68,7 +69,7 @@ async function run(start: Start): Promise<void> {
           return;
         }
         report.retries += 1;
-        await new Promise((resolve) => setTimeout(resolve, Math.min(5000, 100 * 2 ** attempt) * (0.5 + Math.random())));
+        await new Promise((resolve) => setTimeout(resolve, backoffDelayMs(attempt)));
       }
     }
   });

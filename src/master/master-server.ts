@@ -217,7 +217,9 @@ async function upgradeStoredPasswords(db: ConfigBackend, credentials: Map<number
   const upgrades: Array<[number, string, string]> = [];
   for (const [dbid, stored] of credentials) {
     const current = upgradeStored(stored);
-    if (current !== stored) upgrades.push([dbid, stored, current]);
+    if (current === stored) continue;
+    upgrades.push([dbid, stored, current]);
+    credentials.set(dbid, current); // memory takes what the database now holds
   }
   if (upgrades.length === 0) return;
   const rewritten = await db.upgradeCredentials(upgrades);

@@ -2,7 +2,7 @@ import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { ConfigStore } from '../store/config-store.js';
 import { hashPassword, randomPassword, verifyPassword } from './passwords.js';
-import { checkProof, DEFAULT_KDF, parseVerifier, upgradeStored, type KdfParams, type Verifier } from './scram.js';
+import { checkProof, DEFAULT_KDF, parseVerifier, serverProof, upgradeStored, type KdfParams, type Verifier } from './scram.js';
 
 /** Keys this process's decoy salts: the same unknown name gets the same salt on every ask. */
 const DECOY_KEY = randomBytes(32);
@@ -58,11 +58,12 @@ export class CredentialStore {
   }
 
   /**
-   * Resolves with the person's dbid when the user exists, is enabled and the password matches. An
-   * unknown or disabled user costs the same scrypt as a wrong password, so the answer's timing does
-   * not tell which accounts exist [ARCH-8].
+   * Resolves with the person's dbid when the user exists, is enabled and the password or proof
+   * matches (after a proof, also the server's proof for the client to check). An unknown or
+   * disabled user costs the same as a wrong password, so the answer's timing does not tell which
+   * accounts exist [ARCH-8].
    */
-  async authenticate(store: ConfigStore, user: string, secret: LoginSecret): Promise<number | undefined> {
+  async authenticate(store: ConfigStore, user: string, secret: LoginSecret): Promise<{ personDbid: number; serverProof?: Buffer } | undefined> {
     if ('proof' in secret) return this.checkProof(store, user, secret.proof, secret.authMessage);
     const { password } = secret;
     const person = store.findByName('Person', 0, user);
@@ -72,7 +73,7 @@ export class CredentialStore {
       return undefined;
     }
     const cacheKey = `${person.dbid}:${createHash('sha256').update(password).digest('base64')}`;
-    if (this.verified.get(cacheKey) === stored) return person.dbid;
+    if (this.verified.get(cacheKey) === stored) return { personDbid: person.dbid };
     const flightKey = `${cacheKey}:${stored}`;
     let check = this.inFlight.get(flightKey);
     if (!check) {
@@ -81,7 +82,7 @@ export class CredentialStore {
     }
     if (!(await check)) return undefined;
     this.verified.set(cacheKey, stored);
-    return person.dbid;
+    return { personDbid: person.dbid };
   }
 
   /**
@@ -90,24 +91,24 @@ export class CredentialStore {
    * not tell which accounts exist.
    */
   challengeFor(store: ConfigStore, user: string): KdfParams {
-    const verifier = this.verifierOf(store, user);
+    const verifier = this.account(store, user)?.verifier;
     if (verifier) return { salt: verifier.salt, N: verifier.N, r: verifier.r, p: verifier.p };
     return { salt: createHmac('sha256', DECOY_KEY).update(user).digest().subarray(0, 16), ...DEFAULT_KDF };
   }
 
   /** A proof for this exchange: a few µs, no scrypt; undefined for a wrong one, or an unknown or disabled user. */
-  private checkProof(store: ConfigStore, user: string, proof: Buffer, authMessage: string): number | undefined {
-    const person = store.findByName('Person', 0, user);
-    const verifier = this.verifierOf(store, user);
+  private checkProof(store: ConfigStore, user: string, proof: Buffer, authMessage: string): { personDbid: number; serverProof: Buffer } | undefined {
+    const account = this.account(store, user);
     // An unknown name is checked against a decoy, so the answer takes the same few µs either way.
-    const matches = checkProof(verifier ?? DECOY_VERIFIER, authMessage, proof);
-    return person && verifier && matches ? person.dbid : undefined;
+    const matches = checkProof(account?.verifier ?? DECOY_VERIFIER, authMessage, proof);
+    return account && matches ? { personDbid: account.personDbid, serverProof: serverProof(account.verifier, authMessage) } : undefined;
   }
 
-  /** The verifier of an enabled person with a password. */
-  verifierOf(store: ConfigStore, user: string): Verifier | undefined {
+  /** An enabled person with a password, and its verifier. */
+  private account(store: ConfigStore, user: string): { personDbid: number; verifier: Verifier } | undefined {
     const person = store.findByName('Person', 0, user);
     const stored = person && person.state !== 'disabled' ? this.hashes.get(person.dbid) : undefined;
-    return stored === undefined ? undefined : parseVerifier(stored);
+    const verifier = stored === undefined ? undefined : parseVerifier(stored);
+    return person && verifier ? { personDbid: person.dbid, verifier } : undefined;
   }
 }

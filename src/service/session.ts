@@ -19,7 +19,6 @@ import { handlers } from './handlers/index.js';
 import type { ServiceLimits } from './limits.js';
 import type { LoginThrottle } from './login-throttle.js';
 import type { LoginSecret } from '../model/credentials.js';
-import { serverProof } from '../model/scram.js';
 import type { ConfigSource } from './source.js';
 
 /** What a session needs from the server that owns it. */
@@ -227,15 +226,13 @@ export class ClientSession implements ConnectionHandler {
     if (given.password !== undefined) secret = { password: given.password };
     else if (given.proof !== undefined && challenge?.user === user) secret = { proof: Buffer.from(given.proof, 'base64'), authMessage: challenge.authMessage };
     else throw new CfgError(ErrorCode.AUTH_FAILED, given.proof === undefined ? 'give a password or a proof' : 'a proof answers the LoginChallenge of this connection for this user: send LoginStart first');
-    const personDbid = await source.credentials.authenticate(source.store, user, secret);
-    if (personDbid === undefined) {
+    const login = await source.credentials.authenticate(source.store, user, secret);
+    if (login === undefined) {
       if (logins.failed(user, address)) this.logger.warn({ event: 'AUTH-001', user, address }, 'repeated failed logins: slowing this user and address down');
       throw new CfgError(ErrorCode.AUTH_FAILED, 'unknown user or wrong password');
     }
     logins.succeeded(user);
-    if (!('proof' in secret)) return { personDbid };
-    const verifier = source.credentials.verifierOf(source.store, user);
-    return { personDbid, ...(verifier ? { serverProof: serverProof(verifier, secret.authMessage).toString('base64') } : {}) };
+    return { personDbid: login.personDbid, ...(login.serverProof ? { serverProof: login.serverProof.toString('base64') } : {}) };
   }
 
   /**

@@ -98,6 +98,16 @@ describe('login by challenge-response [PROTO-HELLO-5]', () => {
     expect(await register(await peer(), { proof, password: ADMIN_PASSWORD })).toMatchObject({ kind: Kind.Error, code: 'INVALID_MESSAGE' });
   });
 
+  it('login - a standby connection registers without a second login only as the user it logged in as', async () => {
+    const p = await peer();
+    const { proof } = await prove(p, 'admin', ADMIN_PASSWORD);
+    p.send({ kind: Kind.Standby, id: 2, user: 'admin', proof, remoteTimeoutMs: 10_000 });
+    expect(await p.waitFor((m) => 'id' in m && m.id === 2)).toMatchObject({ kind: Kind.Ack });
+    // A peer that logged in as admin claims to be someone else: refused, and it stands by again.
+    expect(await register(p, { user: 'agent1' }, 3)).toMatchObject({ kind: Kind.Error, code: 'AUTH_FAILED' });
+    expect(await register(p, {}, 4)).toMatchObject({ kind: Kind.Registered });
+  });
+
   it('login - an unknown user gets a decoy challenge, the same on every ask, and its login fails like a wrong password', async () => {
     const a = await peer();
     const ghost1 = await prove(a, 'nobody-here', 'x');
