@@ -15,7 +15,8 @@ import {
 import type { ChangeOp, ChangeRecord } from '../model/change.js';
 import { hashPassword, isPasswordHash, verifyPassword } from '../model/passwords.js';
 import { upgradeStored } from '../model/scram.js';
-import { Principal } from '../model/permissions.js';
+import { accountWriteRefusal } from '../model/account-privilege.js';
+import { Principal, principalOf } from '../model/permissions.js';
 import { applyDelta, checkDelta, checkNewObject, isEmptyDelta } from '../model/validate-object.js';
 import type { ConfigBackend, LoadedConfiguration } from '../store/config-backend.js';
 import { encodeObject } from '../store/config-db.js';
@@ -176,13 +177,13 @@ export class MasterSource implements ConfigSource {
       const dbid = this.allocateDbid(type);
       const object = { ...checked.object, dbid };
       this.checkPlacement(object, undefined);
-      this.checkAccess(principal, object, undefined);
+      this.checkAccess(principal, object, undefined, credential !== undefined);
       return this.commit('created', object, undefined, (seq, at) => ({ kind: Kind.ObjectCreated, seq, at, object }), credential, { type, next: dbid + 1 });
     });
   }
 
   async update(principal: Principal, type: ObjectType, dbid: number, raw: ObjectDelta): Promise<WriteOutcome> {
-    this.require(type, dbid);
+    this.requireVisible(principal, type, dbid);
     const { delta, secrets } = checkDelta(type, raw);
     const credential = await this.credentialFor(principal, dbid, secrets);
     const keys = (): WriteKeys => {
@@ -190,15 +191,17 @@ export class MasterSource implements ConfigSource {
       return current ? writeKeys(applyDelta(current, delta), current) : { barrier: true };
     };
     return this.lane.run(keys, () => {
-      const previous = this.require(type, dbid); // again: it may have changed while hashing
+      const previous = this.requireVisible(principal, type, dbid); // again: it may have changed while hashing
       if (isEmptyDelta(delta) && credential === undefined) {
-        this.checkAccess(principal, previous, previous);
+        this.checkAccess(principal, previous, previous, false);
         return { seq: this.seq, dbid };
       }
       const object = applyDelta(previous, delta);
+      // One's own password, the current one given (credentialFor checked it), needs no change right.
+      const ownPasswordOnly = type === 'Person' && dbid === principal.personDbid && isEmptyDelta(delta) && credential !== undefined;
       // Only a change of name, place or properties can break a reference or a name.
       if (delta.name !== undefined || delta.tenant !== undefined || delta.folder !== undefined || delta.props !== undefined) this.checkPlacement(object, previous);
-      this.checkAccess(principal, object, previous);
+      if (!ownPasswordOnly) this.checkAccess(principal, object, previous, credential !== undefined);
       const moved = object.tenant !== previous.tenant || object.folder !== previous.folder;
       const notification = moved
         ? (seq: number, at: number): ChangeMessage => ({ kind: Kind.ObjectUpdated, seq, at, type, dbid, delta, object })
@@ -213,8 +216,8 @@ export class MasterSource implements ConfigSource {
       return current ? writeKeys(undefined, current) : { barrier: true };
     };
     return this.lane.run(keys, () => {
-      const previous = this.require(type, dbid);
-      this.checkAccess(principal, previous, previous);
+      const previous = this.requireVisible(principal, type, dbid);
+      this.checkAccess(principal, undefined, previous, false);
       const referrer = this.store.firstReferrer(type, dbid);
       if (referrer) {
         throw new CfgError(ErrorCode.OBJECT_IN_USE, `${type} ${dbid} is still referenced by ${referrer}; change or delete that first`, {
@@ -225,9 +228,16 @@ export class MasterSource implements ConfigSource {
     });
   }
 
-  private require(type: ObjectType, dbid: number): ConfigObject {
+  /**
+   * The object a write names. One the writer may not read is answered as one that does not exist,
+   * word for word, so a write cannot be used to learn what exists outside one's view [PROTO-PERM-2].
+   */
+  private requireVisible(principal: Principal, type: ObjectType, dbid: number): ConfigObject {
     const object = this.store.get(type, dbid);
-    if (!object) throw new CfgError(ErrorCode.UNKNOWN_OBJECT, `there is no ${type} with dbid ${dbid}`, { details: { type, dbid } });
+    const own = type === 'Person' && dbid === principal.personDbid;
+    if (!object || (!own && !principal.canRead(object, this.store.folderParent))) {
+      throw new CfgError(ErrorCode.UNKNOWN_OBJECT, `there is no ${type} with dbid ${dbid}`, { details: { type, dbid } });
+    }
     return object;
   }
 
@@ -287,22 +297,33 @@ export class MasterSource implements ConfigSource {
     }
   }
 
-  /** Change access on the object where it was and where it goes; admin-only fields [PROTO-PERM-4]. */
-  private checkAccess(principal: Principal, object: ConfigObject, previous: ConfigObject | undefined): void {
+  /**
+   * Change access on the object where it was and where it goes (`object` absent for a delete);
+   * admin-only fields [PROTO-PERM-4]; accounts of administrators and proxies [PROTO-PERM-5].
+   */
+  private checkAccess(principal: Principal, object: ConfigObject | undefined, previous: ConfigObject | undefined, setsPassword: boolean): void {
     const parentOf = this.store.folderParent;
-    const allowed = principal.canChange(object, parentOf) && (!previous || principal.canChange(previous, parentOf));
+    const named = (object ?? previous)!;
+    const allowed = (!object || principal.canChange(object, parentOf)) && (!previous || principal.canChange(previous, parentOf));
     if (!allowed) {
-      throw new CfgError(ErrorCode.PERMISSION_DENIED, `${principal.user} may not change ${object.type} '${object.name}'`, {
-        details: { type: object.type, dbid: object.dbid },
+      throw new CfgError(ErrorCode.PERMISSION_DENIED, `${principal.user} may not change ${named.type} '${named.name}'`, {
+        details: { type: named.type, dbid: named.dbid },
       });
     }
     const grantsPower =
-      object.type === 'AccessGroup' ||
-      (object.type === 'Person' &&
-        (object.props.isAdmin !== previous?.props.isAdmin || object.props.isProxy !== previous?.props.isProxy || JSON.stringify(object.props.grants) !== JSON.stringify(previous?.props.grants)));
-    if (grantsPower && !principal.isAdmin) {
-      throw new CfgError(ErrorCode.PERMISSION_DENIED, `only an administrator may change permissions (${object.type} '${object.name}')`);
+      object !== undefined &&
+      (object.type === 'AccessGroup' ||
+        (object.type === 'Person' &&
+          (object.props.isAdmin !== previous?.props.isAdmin || object.props.isProxy !== previous?.props.isProxy || JSON.stringify(object.props.grants) !== JSON.stringify(previous?.props.grants))));
+    if ((grantsPower || named.type === 'AccessGroup') && !principal.isAdmin) {
+      throw new CfgError(ErrorCode.PERMISSION_DENIED, `only an administrator may change permissions (${named.type} '${named.name}')`);
     }
+    const groups = this.store.all('AccessGroup');
+    const refusal = accountWriteRefusal(principal, { before: previous, after: object, setsPassword }, (person) => {
+      const holder = principalOf(person, groups);
+      return holder.isAdmin || holder.isProxy;
+    });
+    if (refusal) throw new CfgError(ErrorCode.PERMISSION_DENIED, refusal, { details: { type: named.type, dbid: named.dbid } });
   }
 
   private commit(
