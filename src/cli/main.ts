@@ -36,8 +36,10 @@ program.parseAsync(process.argv).catch((error: unknown) => {
     process.exit(EXIT.usage);
   }
   if (error instanceof CfgError) {
+    // Exit 3: no session could be had (refused logins, a server that may be an impostor, no server).
+    const CANNOT_LOG_IN: ReadonlySet<string> = new Set(['CONNECTION_LOST', 'AUTH_FAILED', 'LOGIN_THROTTLED', 'WEAK_CHALLENGE']);
     process.stderr.write(`cfgproxy: ${error.code}: ${error.message}\n`);
-    process.exit(error.code === 'CONNECTION_LOST' || error.code === 'AUTH_FAILED' ? EXIT.connection : EXIT.refused);
+    process.exit(CANNOT_LOG_IN.has(error.code) ? EXIT.connection : EXIT.refused);
   }
   process.stderr.write(`cfgproxy: ${(error as Error).message}\n`);
   process.exit(EXIT.refused);

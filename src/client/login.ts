@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { CfgError, ErrorCode, Kind, type Message } from '../../protocol/index.js';
-import { authMessage, checkServerProof, clientProof, deriveSalted, newNonce, type KdfParams } from '../model/scram.js';
+import { authMessage, challengeCostRefusal, checkServerProof, clientProof, deriveSalted, newNonce, type KdfParams } from '../model/scram.js';
 
 /**
  * Keys this process derived, by user, password, salt and cost: an application that reconnects,
@@ -53,6 +53,13 @@ export async function login(ask: (message: Record<string, unknown>) => Promise<M
     throw new CfgError(ErrorCode.AUTH_FAILED, 'the server answered LoginStart with something other than its challenge');
   }
   const params: KdfParams = { salt: Buffer.from(answer.salt, 'base64'), N: answer.n, r: answer.r, p: answer.p };
+  const weak = challengeCostRefusal(params);
+  if (weak) {
+    // Nothing is derived and no proof sent: a cheap proof is what an impostor would want to capture [PROTO-HELLO-6].
+    throw new CfgError(ErrorCode.WEAK_CHALLENGE, `refused the server's login challenge: ${weak}. The server may be an impostor, or something between you and it rewrote its answer; no proof was sent`, {
+      details: { n: answer.n, r: answer.r, p: answer.p },
+    });
+  }
   const salted = await derive(password, params);
   const message = authMessage(user, clientNonce, { nonce: answer.nonce, ...params });
   return {

@@ -275,7 +275,7 @@ export class MasterSource implements ConfigSource {
       }
     }
     if (passwordHash === undefined) return hashPassword(password!);
-    if (!isPasswordHash(passwordHash)) throw new CfgError(ErrorCode.INVALID_OBJECT, 'passwordHash must be scram$N$r$p$salt$storedKey$serverKey (or the older scrypt$N$r$p$salt$hash) as `cfgproxy export --with-credentials` writes it');
+    if (!isPasswordHash(passwordHash)) throw new CfgError(ErrorCode.INVALID_OBJECT, 'passwordHash must be scram$N$r$p$salt$storedKey$serverKey (or the older scrypt$N$r$p$salt$hash) as `cfgproxy export --with-credentials` writes it, at a cost of at least N=16384, r=8 and a 16-byte salt');
     return upgradeStored(passwordHash);
   }
 

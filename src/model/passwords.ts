@@ -1,5 +1,5 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { deriveSalted, formatVerifier, makeVerifier, parseVerifier, verifierFromSalted } from './scram.js';
+import { challengeCostRefusal, deriveSalted, formatVerifier, makeVerifier, parseVerifier, verifierFromSalted } from './scram.js';
 
 /** `scram$N$r$p$salt$storedKey$serverKey` (base64): the only form a password is stored in [PROTO-HELLO-5]. */
 export async function hashPassword(password: string): Promise<string> {
@@ -14,9 +14,13 @@ export async function verifyPassword(password: string, stored: string): Promise<
   return timingSafeEqual(derived.storedKey, verifier.storedKey);
 }
 
-/** True for a stored password this server can read: `scram$…`, or the older `scrypt$N$r$p$salt$hash`. */
+/**
+ * True for a stored password this server can read (`scram$…`, or the older `scrypt$N$r$p$salt$hash`)
+ * at no less than the cost floor: clients refuse a challenge below it [PROTO-HELLO-6].
+ */
 export function isPasswordHash(text: string): boolean {
-  return parseVerifier(text) !== undefined;
+  const verifier = parseVerifier(text);
+  return verifier !== undefined && challengeCostRefusal(verifier) === undefined;
 }
 
 export function randomPassword(): string {

@@ -67,6 +67,23 @@ export function formatVerifier(v: Verifier): string {
   return ['scram', v.N, v.r, v.p, v.salt.toString('base64'), v.storedKey.toString('base64'), v.serverKey.toString('base64')].join('$');
 }
 
+/**
+ * The least cost a client derives its key at [PROTO-HELLO-6]: the default. A challenge below it
+ * (or with a salt under 16 bytes) is what an impostor or a man in the middle would send to make a
+ * captured proof cheap to attack, so the SDK, the CLI and a proxy refuse it; a server never stores
+ * a verifier below it. The ceiling keeps a hostile server from making the client spend its memory.
+ */
+export const KDF_FLOOR = { N: DEFAULT_KDF.N, r: DEFAULT_KDF.r, p: 1, saltBytes: 16 } as const;
+
+/** Why a challenge's cost or salt is refused, or undefined when it may be answered. */
+export function challengeCostRefusal(params: KdfParams): string | undefined {
+  const { N, r, p, salt } = params;
+  if (!saneParams(N, r, p)) return `scrypt cost N=${N}, r=${r}, p=${p} is out of range`;
+  if (N * r < KDF_FLOOR.N * KDF_FLOOR.r || N < KDF_FLOOR.N) return `scrypt cost N=${N}, r=${r}, p=${p} is below the floor N=${KDF_FLOOR.N}, r=${KDF_FLOOR.r}`;
+  if (salt.length < KDF_FLOOR.saltBytes) return `a salt of ${salt.length} bytes is shorter than ${KDF_FLOOR.saltBytes}`;
+  return undefined;
+}
+
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
 
 function saneParams(N: number, r: number, p: number): boolean {

@@ -38,8 +38,12 @@ export interface UpstreamOptions {
   observeStage?(stage: 'received' | 'applied', at: number): void;
 }
 
-/** What a master says that retrying the same credentials cannot change (a throttled login follows failed ones). */
-const PERMANENT_REFUSALS: ReadonlySet<string> = new Set([ErrorCode.AUTH_FAILED, ErrorCode.LOGIN_THROTTLED, ErrorCode.PERMISSION_DENIED, ErrorCode.UNSUPPORTED_VERSION]);
+/**
+ * What a master says that retrying the same credentials cannot change. Not LOGIN_THROTTLED: that
+ * may be others' failures from the proxy's address range, and passes; nor WEAK_CHALLENGE, which is
+ * whatever sits between the proxy and its master.
+ */
+const PERMANENT_REFUSALS: ReadonlySet<string> = new Set([ErrorCode.AUTH_FAILED, ErrorCode.PERMISSION_DENIED, ErrorCode.UNSUPPORTED_VERSION]);
 
 /**
  * The proxy's link to its masters: one SDK connection registered as a proxy and subscribed to
@@ -128,7 +132,11 @@ export class UpstreamLink extends EventEmitter implements UpstreamWriter {
           throw new GaveUp(code!, `the masters refused this proxy ${refusals.consecutive} times in a row (${code}: ${(error as Error).message}); check --user and CFGPROXY_PROXY_PASSWORD (the account needs isProxy or isAdmin)`);
         }
         const delayMs = backoffDelayMs(attempt);
-        logger.warn({ err: describe(error), attempt, retryInMs: delayMs, masters: this.options.connect.endpoints }, 'cannot reach a master yet');
+        if (code !== undefined && (PERMANENT_REFUSALS.has(code) || code === ErrorCode.LOGIN_THROTTLED || code === ErrorCode.WEAK_CHALLENGE)) {
+          logger.error({ event: 'PROXY-004', code, err: describe(error), attempt, retryInMs: delayMs, masters: this.options.connect.endpoints }, 'cannot log in to the master; retrying (AUTH_FAILED: check --user and CFGPROXY_PROXY_PASSWORD, and that the account has isProxy or isAdmin; WEAK_CHALLENGE: something between the proxy and its master is not the master)');
+        } else {
+          logger.warn({ err: describe(error), attempt, retryInMs: delayMs, masters: this.options.connect.endpoints }, 'cannot reach a master yet');
+        }
         await new Promise((resolve) => setTimeout(resolve, delayMs));
       }
     }

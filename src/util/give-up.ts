@@ -1,5 +1,9 @@
-/** The default of `--give-up-after`: consecutive permanent refusals before a server stops trying. */
-export const DEFAULT_GIVE_UP_AFTER = 10;
+/**
+ * The default of `--give-up-after`: never. A server that cannot log in retries with backoff and
+ * says why each time: a refusal may end (a password fixed at the master), and an exit would hand
+ * whoever can cause refusals a way to stop it.
+ */
+export const DEFAULT_GIVE_UP_AFTER = 0;
 
 /**
  * Counts refusals that retrying cannot cure (wrong credentials, a wrong pair secret, a peer of

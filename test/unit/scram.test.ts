@@ -45,7 +45,8 @@ describe('scram', () => {
     const p = params(Buffer.alloc(16, 3));
     const salted = await deriveSalted('old-password', p);
     const old = `scrypt$1024$1$1$${p.salt.toString('base64')}$${salted.toString('base64')}`;
-    expect(isPasswordHash(old)).toBe(true);
+    // Read and upgraded where it is found, but below the cost floor: not taken as an import [PROTO-HELLO-6].
+    expect(isPasswordHash(old)).toBe(false);
     expect(await verifyPassword('old-password', old)).toBe(true);
     const upgraded = upgradeStored(old);
     expect(upgraded.startsWith('scram$')).toBe(true);
@@ -72,8 +73,8 @@ describe('scram', () => {
       id: 1,
       nonce: `${message.nonce as string}server`,
       salt: Buffer.alloc(16).toString('base64'),
-      n: 1024,
-      r: 1,
+      n: 16384,
+      r: 8,
       p: 1,
       ...fields,
     });
