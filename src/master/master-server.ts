@@ -13,6 +13,7 @@ import { upgradeStored } from '../model/scram.js';
 import { describeLineage } from '../model/lineage.js';
 import { silentLogger, type Logger } from '../util/logger.js';
 import { MasterSource, SYSTEM_PRINCIPAL } from './master-source.js';
+import { DECOY_KEY_DBID, newDecoyKey } from '../model/credentials.js';
 import { resolveNames } from './resolve-names.js';
 import { sampleConfiguration } from './sample-config.js';
 import { definedOnly } from '../util/defined-only.js';
@@ -105,6 +106,7 @@ export class MasterServer {
     try {
       const loaded = await db.load();
       await upgradeStoredPasswords(db, loaded.credentials, logger);
+      loaded.credentials.set(DECOY_KEY_DBID, await db.decoyKey(newDecoyKey()));
       source = new MasterSource(db, loaded, settings.serverName, options.maxObjectBytes);
     } catch (error) {
       await db.close();

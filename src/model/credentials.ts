@@ -4,8 +4,21 @@ import type { ConfigStore } from '../store/config-store.js';
 import { hashPassword, randomPassword, verifyPassword } from './passwords.js';
 import { checkProof, DEFAULT_KDF, parseVerifier, serverProof, upgradeStored, type KdfParams, type Verifier } from './scram.js';
 
-/** Keys this process's decoy salts: the same unknown name gets the same salt on every ask. */
-const DECOY_KEY = randomBytes(32);
+/**
+ * Where the deployment's decoy key is kept among the credentials: dbid 0, which no person has. It
+ * travels with the verifiers (the database, a proxy's snapshot and history log), so every server of
+ * a deployment, before and after a restart, gives an unknown name the same decoy salt [ARCH-8].
+ */
+export const DECOY_KEY_DBID = 0;
+const DECOY_PREFIX = 'decoy$';
+
+/** A new deployment's decoy key, in its stored form. */
+export function newDecoyKey(): string {
+  return DECOY_PREFIX + randomBytes(32).toString('base64');
+}
+
+/** Until a server holds its deployment's key (a database made before it had one): this process's own. */
+const PROCESS_DECOY_KEY = randomBytes(32);
 /** Checked in place of a verifier nobody has, so an unknown name costs what a known one does. */
 const DECOY_VERIFIER: Verifier = { salt: randomBytes(16), ...DEFAULT_KDF, storedKey: randomBytes(32), serverKey: randomBytes(32) };
 
@@ -93,7 +106,12 @@ export class CredentialStore {
   challengeFor(store: ConfigStore, user: string): KdfParams {
     const verifier = this.account(store, user)?.verifier;
     if (verifier) return { salt: verifier.salt, N: verifier.N, r: verifier.r, p: verifier.p };
-    return { salt: createHmac('sha256', DECOY_KEY).update(user).digest().subarray(0, 16), ...DEFAULT_KDF };
+    return { salt: createHmac('sha256', this.decoyKey()).update(user).digest().subarray(0, 16), ...DEFAULT_KDF };
+  }
+
+  private decoyKey(): Buffer {
+    const stored = this.hashes.get(DECOY_KEY_DBID);
+    return stored?.startsWith(DECOY_PREFIX) ? Buffer.from(stored.slice(DECOY_PREFIX.length), 'base64') : PROCESS_DECOY_KEY;
   }
 
   /** A proof for this exchange: a few µs, no scrypt; undefined for a wrong one, or an unknown or disabled user. */

@@ -39,6 +39,11 @@ export interface ConfigBackend {
    * changed meanwhile is left alone. Returns how many rows it rewrote.
    */
   upgradeCredentials(upgrades: ReadonlyArray<[number, string, string]>): number | Promise<number>;
+  /**
+   * The deployment's decoy key (`decoy$<base64>`, kept as the credential of dbid 0, which no person
+   * has): made once with the database by whichever master gets there first, then read.
+   */
+  decoyKey(fresh: string): string | Promise<string>;
   /** Applies the retention; returns how many changes were removed. */
   prune(maxChanges: number, maxAgeMs: number): number | Promise<number>;
   backupToTemporaryFile?(): Promise<BackupMark & { path: string }>;

@@ -199,6 +199,11 @@ export class ConfigDatabase implements ConfigBackend {
     return this.db.transaction(() => upgrades.reduce((rewritten, [dbid, from, to]) => rewritten + update.run(to, dbid, from).changes, 0))();
   }
 
+  decoyKey(fresh: string): string {
+    this.db.prepare('INSERT OR IGNORE INTO credentials (dbid, hash) VALUES (0, ?)').run(fresh);
+    return (this.db.prepare('SELECT hash FROM credentials WHERE dbid = 0').get() as { hash: string }).hash;
+  }
+
   loadCredentials(): Map<number, string> {
     const rows = this.db.prepare('SELECT dbid, hash FROM credentials').all() as Array<{ dbid: number; hash: string }>;
     return new Map(rows.map((row) => [row.dbid, row.hash]));

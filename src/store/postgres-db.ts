@@ -135,6 +135,12 @@ export class PostgresConfigDatabase extends EventEmitter implements ConfigBacken
     return result.rowCount ?? 0;
   }
 
+  async decoyKey(fresh: string): Promise<string> {
+    const client = this.requireClient();
+    await client.query('INSERT INTO credentials (dbid, hash) VALUES (0, $1) ON CONFLICT (dbid) DO NOTHING', [fresh]);
+    return (await client.query<{ hash: string }>('SELECT hash FROM credentials WHERE dbid = 0')).rows[0].hash;
+  }
+
   /** One consistent read of everything: objects, credentials, counters, the recent change log. */
   async load(): Promise<LoadedConfiguration> {
     const client = this.requireClient();

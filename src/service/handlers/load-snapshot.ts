@@ -1,4 +1,5 @@
 import { CfgError, ErrorCode, Kind, OBJECT_TYPES, type ConfigObject, type LoadSnapshotMessage } from '../../../protocol/index.js';
+import { DECOY_KEY_DBID } from '../../model/credentials.js';
 import { chunksOf } from '../chunks.js';
 import { pacingHighWater } from '../limits.js';
 import type { ClientSession } from '../session.js';
@@ -29,13 +30,15 @@ export async function handleLoadSnapshot(session: ClientSession, message: LoadSn
       for (const type of OBJECT_TYPES) for (const object of source.store.all(type)) objects.push(object);
       session.logger.info({ session: session.id, client: session.clientName, objects: objects.length, seq }, 'proxy snapshot load started');
       let sent = 0;
+      // The deployment's decoy key travels with the verifiers, in the first chunk [PROTO-PROXY-2].
+      const decoyKey = source.credentialOf(DECOY_KEY_DBID);
       for (const chunk of chunksOf(objects, limits.readChunkObjects, limits.readChunkBytes)) {
         if (!(await cancellation.paced(pacingHighWater(limits)))) {
           session.logger.info({ session: session.id, client: session.clientName, sent, objects: objects.length }, 'proxy snapshot load cancelled');
           return;
         }
         sent += chunk.length;
-        const credentials: Array<[number, string]> = [];
+        const credentials: Array<[number, string]> = sent === chunk.length && decoyKey !== undefined ? [[DECOY_KEY_DBID, decoyKey]] : [];
         for (const object of chunk) {
           const hash = object.type === 'Person' ? source.credentialOf(object.dbid) : undefined;
           if (hash !== undefined) credentials.push([object.dbid, hash]);
