@@ -7,7 +7,7 @@ import { ServiceMetrics } from './metrics.js';
 import type { Logger } from '../util/logger.js';
 import { Semaphore } from '../util/semaphore.js';
 import { FanOut } from './fan-out.js';
-import { LoginThrottle } from './login-throttle.js';
+import { DEFAULT_LOGIN_THROTTLE, LoginThrottle } from './login-throttle.js';
 import { DEFAULT_SERVICE_LIMITS, type ServiceLimits } from './limits.js';
 import { ClientSession, type SessionHost } from './session.js';
 import type { ConfigSource } from './source.js';
@@ -38,7 +38,6 @@ export class ConfigService implements SessionHost {
   readonly logger: Logger;
   readonly fanOut: FanOut;
   readonly snapshotLoads: Semaphore;
-  readonly logins = new LoginThrottle();
   private readonly connections = new Set<ClientSession>();
   /** Logged-in sessions (registered or standing by); the rest of `connections` have not logged in. */
   private seated = 0;
@@ -49,6 +48,7 @@ export class ConfigService implements SessionHost {
   private readonly unsubscribe: () => void;
   /** Latency histograms and Node's own metrics, for the admin port. */
   readonly metrics = new ServiceMetrics();
+  readonly logins = new LoginThrottle(DEFAULT_LOGIN_THROTTLE, Date.now, (reason) => this.metrics.loginsThrottled.inc({ reason }));
 
   constructor(
     readonly source: ConfigSource,
@@ -123,7 +123,7 @@ export class ConfigService implements SessionHost {
     for (const session of this.connections) {
       // A connection between LoginStart and its Register is mid-login (its client derives the key),
       // for a short grace only: LoginStart costs an attacker nothing.
-      if (session.state !== 'awaiting-register') continue;
+      if (session.state !== 'awaiting-register' && !(session.state === 'registering' && session.failureDelayed)) continue;
       if (session.challenge && performance.now() - session.challenge.at < this.limits.loginGraceMs) continue;
       session.connection.close({ code: ErrorCode.TOO_MANY_CLIENTS, message: 'too many connections that have not logged in: the oldest idle one is closed' });
       return true;

@@ -1,30 +1,59 @@
+import { isIPv4, isIPv6 } from 'node:net';
 import { LRUCache } from 'lru-cache';
 import { CfgError, ErrorCode } from '../../protocol/index.js';
 
 interface Failures {
   count: number;
-  /** Until then further attempts are refused without a password check. */
+  /** Until then the source is refused before any check (sources only). */
   blockedUntil: number;
 }
 
 export interface LoginThrottleSettings {
-  /** Failures of one user name before it is slowed down. */
-  perUser: number;
-  /** Failures from one address before it is slowed down (a NAT may hide many honest users). */
-  perAddress: number;
-  /** The first block; each further failure doubles it… */
+  /** Failures of one user name before its failed logins are answered late. */
+  perAccount: number;
+  /** Failures from one source range (IPv4 /24, IPv6 /64) before the range is refused for a while. */
+  perSource: number;
+  /** A source's first block; each further failure doubles it… */
   baseBlockMs: number;
   /** …up to this. */
   maxBlockMs: number;
+  /** How late an account's first delayed failure is answered; each further failure doubles it… */
+  baseDelayMs: number;
+  /** …up to this (under the register deadline, so the answer always arrives). */
+  maxDelayMs: number;
 }
 
-export const DEFAULT_LOGIN_THROTTLE: LoginThrottleSettings = { perUser: 5, perAddress: 20, baseBlockMs: 1_000, maxBlockMs: 5 * 60_000 };
+export const DEFAULT_LOGIN_THROTTLE: LoginThrottleSettings = { perAccount: 5, perSource: 20, baseBlockMs: 1_000, maxBlockMs: 5 * 60_000, baseDelayMs: 250, maxDelayMs: 4_000 };
+
+/** Why a login was slowed, for `cfgproxy_logins_throttled_total{reason}`. */
+export type ThrottleReason = 'source' | 'account';
 
 /**
- * Failed logins, by user name and by address, with exponential backoff [ARCH-8]: past a few
- * failures the next attempt waits 1 s, then 2, 4… up to 5 minutes, refused with LOGIN_THROTTLED
- * before any password is checked, so guessing costs the guesser, not the server. A success
- * clears the user's count. Bounded memory: the least recently seen keys are forgotten first.
+ * The range an address counts in: IPv4 by /24 and IPv6 by /64, so an attacker rotating addresses
+ * inside a range (a host has a whole /64, and loopback a /8) is still one source.
+ */
+export function sourceRange(address: string): string {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)?.[1];
+  const v4 = mapped ?? (isIPv4(address) ? address : undefined);
+  if (v4) return `${v4.split('.').slice(0, 3).join('.')}.0/24`;
+  if (!isIPv6(address)) return address;
+  const [head, tail = ''] = address.split('::');
+  const left = head === '' ? [] : head.split(':');
+  const right = tail === '' ? [] : tail.split(':');
+  const groups = address.includes('::') ? [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right] : left;
+  return `${groups.slice(0, 4).map((g) => Number.parseInt(g, 16).toString(16)).join(':')}::/64`;
+}
+
+/**
+ * Failed logins [ARCH-8, PROTO-LIMIT-4], counted so that they slow the attacker and never lock the
+ * owner out:
+ * - by source range: past `perSource` failures the range is refused (LOGIN_THROTTLED, before any
+ *   check) for 1 s, doubling up to 5 minutes. Only that range pays.
+ * - by account: past `perAccount` failures each further *failed* login is answered late (250 ms,
+ *   doubling up to 4 s), which caps how fast the account can be guessed. A correct login is never
+ *   delayed or refused for others' failures, so nobody can keep an owner (or a proxy) out by
+ *   failing for its name.
+ * A success clears the account's count. Memory is bounded: the least recently seen keys go first.
  */
 export class LoginThrottle {
   private readonly failures = new LRUCache<string, Failures>({ max: 100_000 });
@@ -32,38 +61,43 @@ export class LoginThrottle {
   constructor(
     private readonly settings: LoginThrottleSettings = DEFAULT_LOGIN_THROTTLE,
     private readonly now: () => number = Date.now,
+    /** A login was refused (`source`) or its failure answered late (`account`): for the metrics. */
+    private readonly onThrottled: (reason: ThrottleReason) => void = () => undefined,
   ) {}
 
-  /** Throws LOGIN_THROTTLED while `user` or `address` is blocked. */
-  check(user: string, address: string): void {
+  /** Throws LOGIN_THROTTLED while the address's range is blocked. */
+  checkSource(address: string): void {
+    const entry = this.failures.get(`source:${sourceRange(address)}`);
     const now = this.now();
-    for (const key of [`user:${user}`, `address:${address}`]) {
-      const entry = this.failures.get(key);
-      if (entry && entry.blockedUntil > now) {
-        const seconds = Math.ceil((entry.blockedUntil - now) / 1000);
-        throw new CfgError(ErrorCode.LOGIN_THROTTLED, `too many failed logins for this ${key.startsWith('user') ? 'user' : 'address'}; retry in ${seconds} s`, { details: { retryInMs: entry.blockedUntil - now } });
-      }
-    }
+    if (!entry || entry.blockedUntil <= now) return;
+    this.onThrottled('source');
+    const seconds = Math.ceil((entry.blockedUntil - now) / 1000);
+    throw new CfgError(ErrorCode.LOGIN_THROTTLED, `too many failed logins from this address range; retry in ${seconds} s`, { details: { retryInMs: entry.blockedUntil - now } });
   }
 
-  /** Records a failure; returns true when it started (or lengthened) a block, for the log. */
-  failed(user: string, address: string): boolean {
-    const blockedUser = this.count(`user:${user}`, this.settings.perUser);
-    const blockedAddress = this.count(`address:${address}`, this.settings.perAddress);
-    return blockedUser || blockedAddress;
+  /**
+   * Records a failure. Returns how long to hold the AUTH_FAILED answer back (0: at once), and
+   * whether this failure started or lengthened a source block (for the log).
+   */
+  failed(user: string, address: string): { delayMs: number; sourceBlocked: boolean } {
+    const account = this.count(`account:${user}`);
+    const source = this.count(`source:${sourceRange(address)}`);
+    const { perAccount, perSource, baseBlockMs, maxBlockMs, baseDelayMs, maxDelayMs } = this.settings;
+    const sourceBlocked = source.count >= perSource;
+    if (sourceBlocked) source.blockedUntil = this.now() + Math.min(maxBlockMs, baseBlockMs * 2 ** Math.min(source.count - perSource, 30));
+    const delayMs = account.count > perAccount ? Math.min(maxDelayMs, baseDelayMs * 2 ** Math.min(account.count - perAccount - 1, 30)) : 0;
+    if (delayMs > 0) this.onThrottled('account');
+    return { delayMs, sourceBlocked };
   }
 
   succeeded(user: string): void {
-    this.failures.delete(`user:${user}`);
+    this.failures.delete(`account:${user}`);
   }
 
-  private count(key: string, allowed: number): boolean {
+  private count(key: string): Failures {
     const entry = this.failures.get(key) ?? { count: 0, blockedUntil: 0 };
     entry.count += 1;
     this.failures.set(key, entry);
-    if (entry.count < allowed) return false;
-    const blockMs = Math.min(this.settings.maxBlockMs, this.settings.baseBlockMs * 2 ** (entry.count - allowed));
-    entry.blockedUntil = this.now() + blockMs;
-    return true;
+    return entry;
   }
 }

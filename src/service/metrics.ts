@@ -17,6 +17,8 @@ export class ServiceMetrics {
   readonly closes: Counter<'reason'>;
   /** A proxy's stages of a change from the master's commit: received from the master, applied to the cache. */
   readonly upstreamSeconds: Histogram<'stage'>;
+  /** Logins refused for their source range, or failed ones answered late for their account [PROTO-LIMIT-4]. */
+  readonly loginsThrottled: Counter<'reason'>;
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'cfgproxy_' });
@@ -26,6 +28,7 @@ export class ServiceMetrics {
     this.deliverySeconds = new Histogram({ name: 'cfgproxy_commit_to_delivery_seconds', help: "From a change's commit at the master to its notification being written to this server's subscribers.", buckets, registers: [this.registry] });
     this.upstreamSeconds = new Histogram({ name: 'cfgproxy_upstream_seconds', help: "A proxy's stages of a change, from the master's commit: received from the master, applied to the cache.", labelNames: ['stage'], buckets, registers: [this.registry] });
     this.closes = new Counter({ name: 'cfgproxy_connections_closed_total', help: "Client connections that ended: by the server's error code when it closed them for a reason, else client or server.", labelNames: ['reason'], registers: [this.registry] });
+    this.loginsThrottled = new Counter({ name: 'cfgproxy_logins_throttled_total', help: 'Logins slowed by the throttle: reason="source" refused for their address range, reason="account" failures answered late.', labelNames: ['reason'], registers: [this.registry] });
     this.restoreSeconds = new Histogram({ name: 'cfgproxy_restore_seconds', help: 'From a restoring Register to the replay having caught up.', buckets, registers: [this.registry] });
   }
 }

@@ -80,6 +80,8 @@ export class ClientSession implements ConnectionHandler {
   seat: 'none' | 'active' | 'standby' = 'none';
   /** The challenge this connection was sent [PROTO-HELLO-5]; the next login by proof uses it up. */
   challenge: { user: string; authMessage: string; at: number } | undefined;
+  /** A failed login whose answer is held back [PROTO-LIMIT-4]: it may be evicted like an idle connection. */
+  failureDelayed = false;
   private readonly registerTimer: NodeJS.Timeout;
 
   constructor(
@@ -216,7 +218,7 @@ export class ClientSession implements ConnectionHandler {
   async authenticate(user: string, given: { password?: string; proof?: string }): Promise<{ personDbid: number; serverProof?: string }> {
     const { logins, source } = this.host;
     const address = this.connection.socket.remoteAddress ?? 'unknown';
-    logins.check(user, address);
+    logins.checkSource(address);
     const challenge = this.challenge;
     this.challenge = undefined;
     let secret: LoginSecret;
@@ -228,7 +230,14 @@ export class ClientSession implements ConnectionHandler {
     else throw new CfgError(ErrorCode.AUTH_FAILED, given.proof === undefined ? 'give a password or a proof' : 'a proof answers the LoginChallenge of this connection for this user: send LoginStart first');
     const login = await source.credentials.authenticate(source.store, user, secret);
     if (login === undefined) {
-      if (logins.failed(user, address)) this.logger.warn({ event: 'AUTH-001', user, address }, 'repeated failed logins: slowing this user and address down');
+      const { delayMs, sourceBlocked } = logins.failed(user, address);
+      if (sourceBlocked) this.logger.warn({ event: 'AUTH-001', user, address }, 'repeated failed logins from this address range: refusing it for a while');
+      if (delayMs > 0) {
+        // A failure is answered late, which slows guessing; a right answer never is [PROTO-LIMIT-4].
+        this.failureDelayed = true;
+        await new Promise<void>((resolve) => setTimeout(resolve, delayMs).unref());
+        this.failureDelayed = false;
+      }
       throw new CfgError(ErrorCode.AUTH_FAILED, 'unknown user or wrong password');
     }
     logins.succeeded(user);

@@ -29,10 +29,10 @@ export class RawPeer {
     this.closed = new Promise((resolve) => socket.once('close', () => resolve()));
   }
 
-  /** `ha`: the peer speaks the HA link's message set (a fake pair member). */
-  static connect(port: number, options: { ha?: boolean } = {}): Promise<RawPeer> {
+  /** `ha`: the peer speaks the HA link's message set (a fake pair member); `from`: the local address (any of 127.0.0.0/8). */
+  static connect(port: number, options: { ha?: boolean; from?: string } = {}): Promise<RawPeer> {
     return new Promise((resolve, reject) => {
-      const socket = net.connect({ host: '127.0.0.1', port }, () => resolve(new RawPeer(socket, options.ha === true)));
+      const socket = net.connect({ host: '127.0.0.1', port, ...(options.from ? { localAddress: options.from } : {}) }, () => resolve(new RawPeer(socket, options.ha === true)));
       socket.once('error', reject);
     });
   }

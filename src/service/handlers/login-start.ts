@@ -13,7 +13,8 @@ export function handleLoginStart(session: ClientSession, message: LoginStartMess
   // A proxy still loading has no verifiers yet: it says so rather than hand out a decoy salt.
   const refusal = source.notServingReason();
   if (refusal?.code === ErrorCode.PROXY_LOADING) throw refusal;
-  logins.check(message.user, session.connection.socket.remoteAddress ?? 'unknown');
+  // Only the source range is refused here: an account under attack still answers its owner [PROTO-LIMIT-4].
+  logins.checkSource(session.connection.socket.remoteAddress ?? 'unknown');
   const params = source.credentials.challengeFor(source.store, message.user);
   const nonce = message.nonce + newNonce();
   session.challenge = { user: message.user, authMessage: authMessage(message.user, message.nonce, { nonce, ...params }), at: performance.now() };
