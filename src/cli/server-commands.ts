@@ -8,6 +8,7 @@ import { DEFAULT_PROTECTED_MODE_TIMEOUT_MS, DEFAULT_READY_AFTER_MS, HA_DEFAULTS,
 import { PROXY_DEFAULTS, ProxyServer } from '../proxy/proxy-server.js';
 import { DEFAULT_SERVICE_LIMITS, type ServiceLimits } from '../service/limits.js';
 import { DEFAULT_GIVE_UP_AFTER } from '../util/give-up.js';
+import { DEFAULT_ADMIN_MAX_CONNECTIONS } from '../admin/admin-server.js';
 import { createLogger, type Logger } from '../util/logger.js';
 import { optionPicker as pickerFor, showEnvironmentInHelp } from './option-sources.js';
 import { EXIT, UsageError } from './exit-codes.js';
@@ -39,6 +40,8 @@ export function addServerCommands(program: Command): void {
     .option('--admin-port <port>', 'admin HTTP: /health, /health/active (the active master), /ha, /metrics')
     .option('--admin-host <host>', 'where the admin port listens', '127.0.0.1')
     .option('--admin-token <token>', 'bearer token for admin actions (better: CFGPROXY_ADMIN_TOKEN)')
+    .option('--admin-max-connections <n>', 'admin HTTP connections held at once (at most an eighth of the descriptor limit); past it the oldest idle one is closed', String(DEFAULT_ADMIN_MAX_CONNECTIONS))
+    .option('--admin-allowed-hosts <names>', 'further Host names the admin port answers to, comma-separated (a balancer\'s name for this host); others get 421')
     .option('--sample', 'load the sample configuration into a new database')
     .option('--history-max-changes <n>', 'keep at most this many changes in the change log', String(MASTER_DEFAULTS.historyMaxChanges))
     .option('--history-max-age <seconds>', 'drop changes older than this', String(MASTER_DEFAULTS.historyMaxAgeMs / 1000))
@@ -61,6 +64,8 @@ export function addServerCommands(program: Command): void {
         adminPort: pick('adminPort') === undefined ? undefined : numberOption(pick, 'adminPort'),
         adminHost: String(pick('adminHost')),
         adminToken: pick('adminToken') as string | undefined,
+        adminMaxConnections: numberOption(pick, 'adminMaxConnections', 1),
+        adminAllowedHosts: listOption(pick, 'adminAllowedHosts'),
         host: String(pick('host')),
         port: numberOption(pick, 'port'),
         serverName: String(pick('name')),
@@ -100,6 +105,8 @@ export function addServerCommands(program: Command): void {
     .option('--admin-port <port>', 'admin HTTP: /health, /health/active, /ha, /metrics, POST /ha/switchover')
     .option('--admin-host <host>', 'where the admin port listens', '127.0.0.1')
     .option('--admin-token <token>', 'bearer token for admin actions (better: CFGPROXY_ADMIN_TOKEN); without one, actions only from this host')
+    .option('--admin-max-connections <n>', 'admin HTTP connections held at once (at most an eighth of the descriptor limit); past it the oldest idle one is closed', String(DEFAULT_ADMIN_MAX_CONNECTIONS))
+    .option('--admin-allowed-hosts <names>', 'further Host names the admin port answers to, comma-separated (a balancer\'s name for this host); others get 421')
     .option('--advertise <host:port>', 'where clients reach this proxy when not --host:--port (NAT, load balancer); told to the pair peer')
     .option('--role <role>', 'member of a warm-standby pair: primary or backup')
     .option('--pair-name <name>', 'both members must name the same pair', HA_DEFAULTS.pairName)
@@ -158,6 +165,8 @@ export function addServerCommands(program: Command): void {
         adminPort: pick('adminPort') === undefined ? undefined : numberOption(pick, 'adminPort'),
         adminHost: String(pick('adminHost')),
         adminToken: pick('adminToken') as string | undefined,
+        adminMaxConnections: numberOption(pick, 'adminMaxConnections', 1),
+        adminAllowedHosts: listOption(pick, 'adminAllowedHosts'),
         giveUpAfter: numberOption(pick, 'giveUpAfter'),
         // A misconfiguration retrying cannot cure: say so once and exit, for the supervisor to report.
         onGiveUp: (error) => {
@@ -275,6 +284,11 @@ function numberOption(pick: ReturnType<typeof optionPicker>, key: string, min = 
     throw new UsageError(`--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} must be a number, ${min} or more (got '${String(raw)}')`);
   }
   return value;
+}
+
+/** A comma-separated option as a list (empty when unset). */
+function listOption(pick: ReturnType<typeof optionPicker>, key: string): string[] {
+  return String(pick(key) ?? '').split(',').map((item) => item.trim()).filter(Boolean);
 }
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;

@@ -32,6 +32,10 @@ export interface MasterOptions {
   adminPort?: number;
   adminHost?: string;
   adminToken?: string;
+  /** `--admin-max-connections`: connections the admin port holds at once. */
+  adminMaxConnections?: number;
+  /** `--admin-allowed-hosts`: further names the admin port may be reached by. */
+  adminAllowedHosts?: string[];
   host?: string;
   port?: number;
   serverName?: string;
@@ -133,7 +137,7 @@ export class MasterServer {
     if (!leadership || leadership.state === 'active') await master.bootstrap(options);
     await service.start();
     if (options.adminPort !== undefined) {
-      master.admin = new AdminServer(master.adminTarget(), logger, options.adminToken);
+      master.admin = new AdminServer(master.adminTarget(), logger, { token: options.adminToken, maxConnections: options.adminMaxConnections, allowedHosts: options.adminAllowedHosts });
       await master.admin.start(options.adminHost ?? '127.0.0.1', options.adminPort);
     }
     master.pruneTimer = setInterval(() => master.prune(settings.historyMaxChanges, settings.historyMaxAgeMs), settings.pruneIntervalMs);

@@ -69,6 +69,10 @@ export interface ProxyOptions {
   adminHost?: string;
   /** Bearer token for the admin port's actions; without one they are taken from loopback only. */
   adminToken?: string;
+  /** `--admin-max-connections`: connections the admin port holds at once. */
+  adminMaxConnections?: number;
+  /** `--admin-allowed-hosts`: further names the admin port may be reached by. */
+  adminAllowedHosts?: string[];
 }
 
 export const PROXY_DEFAULTS = {
@@ -181,7 +185,7 @@ export class ProxyServer {
       await service.start();
       await ha?.start(source, upstream);
       if (options.adminPort !== undefined) {
-        admin = new AdminServer(adminTarget(source, service, upstream, ha, history), logger, options.adminToken);
+        admin = new AdminServer(adminTarget(source, service, upstream, ha, history), logger, { token: options.adminToken, maxConnections: options.adminMaxConnections, allowedHosts: options.adminAllowedHosts });
         await admin.start(options.adminHost ?? '127.0.0.1', options.adminPort);
       }
     } catch (error) {

@@ -41,8 +41,10 @@ export interface CliProcess {
 }
 
 /** Runs `cfgproxy <args>` as a real process; resolves when a log line's msg is `readyMsg`. */
-export async function startCli(args: string[], readyMsg: string, env: Record<string, string> = {}): Promise<CliProcess> {
-  const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+export async function startCli(args: string[], readyMsg: string, env: Record<string, string> = {}, options: { wrap?: string[] } = {}): Promise<CliProcess> {
+  // `wrap`: a command that runs node for us (`prlimit --nofile=256 --`), for limits set from outside.
+  const [command, ...prefix] = [...(options.wrap ?? []), process.execPath];
+  const child = spawn(command, [...prefix, CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
   children.push(child);
   const lines: LogLine[] = [];
   const waiters: Array<{ predicate: (line: LogLine) => boolean; resolve(line: LogLine): void }> = [];
