@@ -6,6 +6,7 @@ import { Connection, DEFAULT_UNAUTHENTICATED_FRAME_BYTES } from '../net/connecti
 import { boundPort, listen } from '../net/listener.js';
 import type { TlsFiles } from '../net/tls-options.js';
 import type { Logger } from '../util/logger.js';
+import { HandshakeThrottle, REFUSAL_LOG_INTERVAL_MS, SummedLog } from './handshake-throttle.js';
 
 /** What both sides must agree on before anything else [PROTO-HA-1]. */
 export interface PairIdentity {
@@ -59,6 +60,13 @@ export class HaServer {
   /** Peers refused at the Hello (wrong pair, masters, secret or version). */
   refusals = 0;
   private server: Server | null = null;
+  private readonly throttle = new HandshakeThrottle();
+  /** The last refusal, for the next summed log line. */
+  private lastRefusal: { peer: string | undefined; code: string; reason: string } | undefined;
+  private readonly refusalLog = new SummedLog((count) => {
+    const last = this.lastRefusal;
+    this.options.logger.error({ event: 'HA-020', refused: count, peer: last?.peer, code: last?.code, reason: last?.reason }, count === 1 ? 'HA peer refused' : `HA peers refused: ${count} since the last report`);
+  }, REFUSAL_LOG_INTERVAL_MS);
 
   constructor(
     private readonly options: { host: string; port: number; tls?: TlsFiles; identity: PairIdentity; lineage: () => Lineage | undefined; logger: Logger },
@@ -76,6 +84,12 @@ export class HaServer {
   }
 
   private accept(socket: Socket): void {
+    if (this.throttle.blocked(socket.remoteAddress)) {
+      // Too many wrong Hellos from this range: not even a challenge [PROTO-HA-13].
+      this.refusals += 1;
+      socket.destroy();
+      return;
+    }
     // Until its Hello is accepted a peer is a stranger: small frames only [ARCH-8].
     const connection = new Connection<HaMessage>(socket, { validate: validateHaMessage, unauthenticatedFrameBytes: DEFAULT_UNAUTHENTICATED_FRAME_BYTES });
     const helloTimer = setTimeout(() => connection.close({ code: ErrorCode.NOT_REGISTERED, message: 'no Hello within 10 s' }), 10_000);
@@ -91,7 +105,9 @@ export class HaServer {
         const refusal = checkHello(message, this.options.identity, challenge, this.options.lineage());
         if (refusal) {
           this.refusals += 1;
-          this.options.logger.error({ peer: connection.remoteAddress, code: refusal.code, reason: refusal.message }, 'HA peer refused');
+          if (refusal.code === ErrorCode.HA_AUTH_FAILED) this.throttle.failed(socket.remoteAddress);
+          this.lastRefusal = { peer: connection.remoteAddress, code: refusal.code, reason: refusal.message };
+          this.refusalLog.note();
           connection.close(refusal);
           return;
         }

@@ -1,6 +1,8 @@
-import { isIPv4, isIPv6 } from 'node:net';
 import { LRUCache } from 'lru-cache';
 import { CfgError, ErrorCode } from '../../protocol/index.js';
+import { sourceRange } from '../net/source-range.js';
+
+export { sourceRange };
 
 interface Failures {
   count: number;
@@ -27,22 +29,6 @@ export const DEFAULT_LOGIN_THROTTLE: LoginThrottleSettings = { perAccount: 5, pe
 
 /** Why a login was slowed, for `cfgproxy_logins_throttled_total{reason}`. */
 export type ThrottleReason = 'source' | 'account';
-
-/**
- * The range an address counts in: IPv4 by /24 and IPv6 by /64, so an attacker rotating addresses
- * inside a range (a host has a whole /64, and loopback a /8) is still one source.
- */
-export function sourceRange(address: string): string {
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)?.[1];
-  const v4 = mapped ?? (isIPv4(address) ? address : undefined);
-  if (v4) return `${v4.split('.').slice(0, 3).join('.')}.0/24`;
-  if (!isIPv6(address)) return address;
-  const [head, tail = ''] = address.split('::');
-  const left = head === '' ? [] : head.split(':');
-  const right = tail === '' ? [] : tail.split(':');
-  const groups = address.includes('::') ? [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right] : left;
-  return `${groups.slice(0, 4).map((g) => Number.parseInt(g, 16).toString(16)).join(':')}::/64`;
-}
 
 /**
  * Failed logins [ARCH-8, PROTO-LIMIT-4], counted so that they slow the attacker and never lock the
