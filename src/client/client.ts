@@ -67,6 +67,12 @@ export interface ConnectOptions {
    * server replays what came after, or answers with `reset` when it cannot.
    */
   resume?: { lastSeq: number; lineage: Lineage; subscriptions: NotificationFilter[] };
+  /**
+   * The session receives every change (a proxy subscribed to everything): each change must be the
+   * next seq, and a gap drops the connection, which then restores from the last one delivered
+   * [PROTO-SEQ-2]. Without it only a repeat is caught (a filtered stream skips seqs by design).
+   */
+  gapless?: boolean;
 }
 
 export type Notification = ChangeMessage;
@@ -110,6 +116,8 @@ export class CfgClient extends EventEmitter {
   private nextRequestId = 1;
   private sessionId: string | undefined;
   private seq = 0;
+  /** The last seq the current connection's stream stood at: every change on it must come after [PROTO-SEQ-2]. */
+  private streamSeq = 0;
   /** The seq space `seq` belongs to [PROTO-LINEAGE-3]. */
   private seqLineage: Lineage | undefined;
   private state: 'connecting' | 'connected' | 'reconnecting' | 'closed' = 'connecting';
@@ -225,7 +233,8 @@ export class CfgClient extends EventEmitter {
       standby ?? new Connection(await dial(endpoint, this.tlsFiles, this.connectTimeoutMs), { limits: { ...DEFAULT_CONNECTION_LIMITS, drainTimeoutMs: 0 }, oversized: 'skip' });
     this.connection = connection;
     connection.setHandler({
-      onMessage: (message) => this.onMessage(message),
+      // An older socket's frames, or those after a broken stream, are not the current stream's.
+      onMessage: (message) => this.connection === connection && this.onMessage(message),
       onInvalidMessage: (error) => this.report(error),
       onClose: (reason) => {
         // Requests sent on it get no answer now, even when a newer connection took its place.
@@ -330,13 +339,20 @@ export class CfgClient extends EventEmitter {
       case Kind.ObjectCreated:
       case Kind.ObjectUpdated:
       case Kind.ObjectDeleted:
-        // Replay after a restore may overlap what was already seen: each seq at most once.
+        if (!this.continuesStream(message.seq)) return;
+        // Covered already: the application declared a snapshot at or past it (advanceTo).
         if (message.seq <= this.seq) return;
         this.seq = message.seq;
         this.tell('notification', message);
         return;
       case Kind.Position:
-        // Nothing we subscribed to changed up to this seq: a restore may resume from here.
+        // Nothing we subscribed to changed up to this seq: a restore may resume from here. A
+        // gapless stream hears of no seq it was not sent.
+        if (this.options.gapless && message.seq > this.streamSeq) {
+          this.breakStream(`the server says its position is ${message.seq}, but the last change received was ${this.streamSeq}`);
+          return;
+        }
+        this.streamSeq = Math.max(this.streamSeq, message.seq);
         if (message.seq > this.seq) {
           this.seq = message.seq;
           this.tell('position', message.seq);
@@ -347,6 +363,7 @@ export class CfgClient extends EventEmitter {
         if (message.seq > this.seq) this.tell('credential', message);
         return;
       case Kind.HistoryLogExpired:
+        this.streamSeq = message.seq;
         this.seq = message.seq;
         this.seqLineage = message.lineage;
         this.tell('reset', message);
@@ -366,9 +383,39 @@ export class CfgClient extends EventEmitter {
         }
         this.settle(message.id, undefined, errorFrom(message));
         return;
+      case Kind.Registered:
+        // The stream starts here: after the presented position (restored) or the server's seq.
+        this.streamSeq = message.restored ? this.seq : message.seq;
+        this.settle(message.id, message);
+        return;
       default:
         if ('id' in message) this.settle(message.id, message);
     }
+  }
+
+  /**
+   * Whether a change continues this connection's stream [PROTO-SEQ-2]: a seq is never repeated, and
+   * on a gapless stream never skipped. A broken stream is dropped (nothing after it is delivered)
+   * and the session restores from the last seq delivered: a middlebox that loses frames costs a
+   * reconnect, never a silently skipped change.
+   */
+  private continuesStream(seq: number): boolean {
+    if (seq <= this.streamSeq) {
+      this.breakStream(`change ${seq} repeats: the stream was already at ${this.streamSeq}`);
+      return false;
+    }
+    if (this.options.gapless && seq !== this.streamSeq + 1) {
+      this.breakStream(`change ${seq} follows change ${this.streamSeq}: ${seq - this.streamSeq - 1} missing`);
+      return false;
+    }
+    this.streamSeq = seq;
+    return true;
+  }
+
+  private breakStream(reason: string): void {
+    const error = new CfgError(ErrorCode.SEQ_GAP, `${reason}; dropping the connection to restore from seq ${this.seq}`, { details: { streamSeq: this.streamSeq, lastSeq: this.seq } });
+    this.connection?.destroy({ code: ErrorCode.SEQ_GAP, message: error.message, local: true });
+    this.report(error);
   }
 
   /**

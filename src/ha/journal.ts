@@ -52,3 +52,18 @@ export class Journal {
     return () => this.listeners.delete(listener);
   }
 }
+
+/**
+ * Whether `records` continue a journal received up to `last` [PROTO-SEQ-2]: each record is the next
+ * number, except a snapshot's (a `reset` record, then its sessions at the same number). `broken`
+ * says why not; otherwise `inSnapshot` is where the stream now stands.
+ */
+export function continueJournal(records: readonly JournalRecord[], last: number, inSnapshot: boolean): { broken?: string; inSnapshot: boolean } {
+  for (const record of records) {
+    if (record.k === 'reset') inSnapshot = true;
+    else if (!(inSnapshot && record.r === last) && record.r !== last + 1) return { broken: `journal record ${record.r} follows record ${last}`, inSnapshot };
+    else if (record.r !== last) inSnapshot = false;
+    last = record.r;
+  }
+  return { inSnapshot };
+}

@@ -11,7 +11,7 @@ import {
 import type { Connection } from '../net/connection.js';
 import { approximateBytes } from '../service/chunks.js';
 import type { Logger } from '../util/logger.js';
-import type { Journal } from './journal.js';
+import { continueJournal, type Journal } from './journal.js';
 import type { PeerStatus } from './readiness.js';
 
 /** Counters of the journal traffic, kept across links. */
@@ -133,9 +133,19 @@ export class PairLink {
     });
   }
 
+  /** Set by a `reset` record: the sessions of a snapshot that follow carry its number. */
+  private inSnapshot = false;
+
+  private journalBreak(records: readonly JournalRecord[]): string | undefined {
+    const outcome = continueJournal(records, this.host.received?.lastRecord ?? 0, this.inSnapshot);
+    if (outcome.broken === undefined) this.inSnapshot = outcome.inSnapshot;
+    return outcome.broken;
+  }
+
   private onMessage(message: HaMessage): void {
     switch (message.kind) {
       case HaKind.StreamStart:
+        this.inSnapshot = false;
         if (!message.resumed || this.host.received?.journalId !== message.journalId) this.host.received = { journalId: message.journalId, lastRecord: 0 };
         return;
       case HaKind.Records: {
@@ -147,6 +157,13 @@ export class PairLink {
         }
         const records = message.records;
         if (records.length === 0) return;
+        const broken = this.journalBreak(records);
+        if (broken) {
+          // Nothing of a broken stream is applied: the next link resumes after the last good record [PROTO-SEQ-2].
+          this.host.logger.error({ event: 'HA-021', reason: broken, lastRecord: this.host.received?.lastRecord }, 'the journal stream from the primary lost or repeated records: dropping the link');
+          this.connection.close({ code: ErrorCode.SEQ_GAP, message: broken });
+          return;
+        }
         this.host.onRecords(records);
         this.host.traffic.recordsReceived += records.length;
         const upTo = records[records.length - 1].r;

@@ -123,8 +123,16 @@ export class Connection<M extends { kind: number } = Message> {
     socket.setNoDelay(true);
     this.decoder = new FrameDecoder<M>(
       {
-        onMessage: (message) => this.dispatch(message),
-        onInvalidMessage: (error) => this.handler?.onInvalidMessage(error),
+        // Alive means frames arrive, not bytes: a link that carries bytes but completes no frame
+        // within the keepalive timeout (a middlebox losing data mid-frame) is dead [PROTO-ADDP-5].
+        onMessage: (message) => {
+          this.lastReceivedAt = this.clock.now();
+          this.dispatch(message);
+        },
+        onInvalidMessage: (error) => {
+          this.lastReceivedAt = this.clock.now();
+          this.handler?.onInvalidMessage(error);
+        },
         onProtocolError: (error: ProtocolError) => this.close({ code: error.code, message: error.message }),
       },
       options.unauthenticatedFrameBytes ?? this.limits.maxFrameBytes,
@@ -167,7 +175,6 @@ export class Connection<M extends { kind: number } = Message> {
   }
 
   private receive(chunk: Buffer): void {
-    this.lastReceivedAt = this.clock.now();
     try {
       this.decoder.push(chunk);
     } catch (error) {

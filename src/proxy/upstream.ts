@@ -118,6 +118,8 @@ export class UpstreamLink extends EventEmitter implements UpstreamWriter {
       const candidate = CfgClient.create({
         ...this.options.connect,
         clientType: 'proxy',
+        // The proxy is sent every change: a skipped seq is a broken link, never a change to skip [PROTO-SEQ-2].
+        gapless: true,
         ...(resumed ? { resume: { lastSeq: this.source.appliedSeq(), lineage: this.source.lineage(), subscriptions: [{}] } } : {}),
       });
       this.listen(candidate);
@@ -165,7 +167,11 @@ export class UpstreamLink extends EventEmitter implements UpstreamWriter {
       this.lostAt ??= performance.now();
       this.emit('disconnected');
     });
-    client.on('error', (error: unknown) => logger.warn({ err: describe(error) }, 'master link error'));
+    client.on('error', (error: unknown) => {
+      if (error instanceof CfgError && error.code === ErrorCode.SEQ_GAP) {
+        logger.error({ event: 'PROXY-005', err: describe(error), appliedSeq: this.source.appliedSeq() }, 'the master link lost or repeated changes: dropped, catching up from the last change received');
+      } else logger.warn({ err: describe(error) }, 'master link error');
+    });
   }
 
   /** The seq of the last change received from the master, applied, held or dropped. */

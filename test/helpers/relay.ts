@@ -7,11 +7,16 @@ export class Relay {
   /** A partition: a side that gives up and closes is not seen closing by the other. */
   private partitioned = false;
   private readonly pairs = new Set<[net.Socket, net.Socket]>();
+  /** While set, what the server sends is thrown away and the connections stay open (a middlebox losing data). */
+  private discarding = false;
+  /** Bytes thrown away so far. */
+  discardedBytes = 0;
 
   private constructor(private readonly server: net.Server) {}
 
   /** `downstreamBytesPerSecond` plays a slow link from the server to its client. */
-  static async start(targetPort: number, options: { downstreamBytesPerSecond?: number } = {}): Promise<Relay> {
+  /** `lossy`: `discard()` can make the relay throw away what the server sends. */
+  static async start(targetPort: number, options: { downstreamBytesPerSecond?: number; lossy?: boolean } = {}): Promise<Relay> {
     let relay!: Relay;
     const server = net.createServer((client) => {
       if (!relay.open) {
@@ -31,7 +36,12 @@ export class Relay {
       }
       client.pipe(upstream);
       const rate = options.downstreamBytesPerSecond;
-      if (rate === undefined) upstream.pipe(client);
+      if (options.lossy) {
+        upstream.on('data', (chunk: Buffer) => {
+          if (relay.discarding) relay.discardedBytes += chunk.length;
+          else client.write(chunk);
+        });
+      } else if (rate === undefined) upstream.pipe(client);
       else {
         upstream.on('data', (chunk: Buffer) => {
           upstream.pause();
@@ -75,6 +85,15 @@ export class Relay {
   partition(): void {
     this.partitioned = true;
     this.stall();
+  }
+
+  /** Throws away what the server sends (connections kept open) until `keep()`; needs `lossy`. */
+  discard(): void {
+    this.discarding = true;
+  }
+
+  keep(): void {
+    this.discarding = false;
   }
 
   heal(): void {
