@@ -1,5 +1,6 @@
 import { Command } from 'commander';
-import { closeSync, existsSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { parse as parseYaml, parseAllDocuments, stringify as toYaml } from 'yaml';
 import { CfgError, KindNames, OBJECT_TYPES, type ConfigObject, type NewObject, type ObjectDelta, type ObjectFilter, type ObjectType } from '../../protocol/index.js';
 import { CfgClient, type Notification } from '../client/client.js';
@@ -145,6 +146,8 @@ export function addDataCommands(program: Command): void {
       .option('--force', 'overwrite <file> if it exists'),
   ).action(async (file: string, flags: ClientFlags & { force?: boolean }) => {
     if (existsSync(file) && !flags.force) throw new UsageError(`${file} exists; choose another name or add --force`);
+    // A folder in the name that does not exist yet is made (for this user only: what lands in it holds password hashes).
+    mkdirSync(dirname(resolve(file)), { recursive: true, mode: 0o700 });
     const client = await openClient(flags);
     const partial = `${file}.partial`;
     const out = openSync(partial, 'w', 0o600); // it holds every password hash

@@ -1,5 +1,3 @@
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
 import type Database from 'better-sqlite3';
 import { Packr } from 'msgpackr';
 import type { ConfigObject, Lineage, NotificationFilter, ObjectType } from '../../protocol/index.js';
@@ -98,7 +96,6 @@ export class HistoryLog {
     path: string,
     private readonly logger: Logger = silentLogger,
   ) {
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
     this.db = openOwnedDatabase(path, 'proxy');
     this.changes = new ChangeLogTable(this.db);
     this.db.exec(`

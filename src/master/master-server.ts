@@ -1,5 +1,3 @@
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
 import type { ServiceLimits } from '../service/limits.js';
 import { ConfigService } from '../service/config-service.js';
 import { AdminServer, type AdminTarget } from '../admin/admin-server.js';
@@ -94,7 +92,6 @@ export class MasterServer {
     const settings = { ...MASTER_DEFAULTS, ...definedOnly(options), dbPath: options.dbPath };
     const logger = options.logger ?? silentLogger;
     const postgres = isPostgresUrl(settings.dbPath);
-    if (!postgres && settings.dbPath !== ':memory:') mkdirSync(dirname(settings.dbPath), { recursive: true });
     const startedAt = performance.now();
     const db: ConfigBackend = postgres
       ? await PostgresConfigDatabase.open({
