@@ -4,3 +4,4 @@ export * from './codec.js';
 export { validateMessage, MAX_SUBSCRIPTIONS } from './validate.js';
 export * from './ha-messages.js';
 export * from './msgpack-shape.js';
+export * from './chain.js';

@@ -161,6 +161,8 @@ export interface SessionToRestore {
   lastSeq: number;
   /** The lineage `lastSeq` belongs to [PROTO-LINEAGE-3]. */
   lineage: Lineage;
+  /** The chain hash at `lastSeq`, when the client knows it: the history it stands on [PROTO-LINEAGE-7]. */
+  chain?: string;
   subscriptions: NotificationFilter[];
 }
 
@@ -218,6 +220,8 @@ export interface RegisteredMessage {
   seq: number;
   /** The seq space `seq` belongs to [PROTO-LINEAGE-2]. */
   lineage: Lineage;
+  /** The chain hash at `seq` [PROTO-LINEAGE-7] (absent where the server does not know it). */
+  chain?: string;
   restored: boolean;
   /** After a login by proof: HMAC(serverKey, authMessage), base64, so the client knows the server held its verifier [PROTO-HELLO-5]. */
   serverProof?: string;
@@ -273,6 +277,8 @@ export interface ReadEndMessage {
   seq: number;
   /** The seq space of `seq` [PROTO-LINEAGE-2]. */
   lineage: Lineage;
+  /** The chain hash at `seq` [PROTO-LINEAGE-7]. */
+  chain?: string;
 }
 
 export interface SubscribeMessage {
@@ -300,6 +306,8 @@ export interface ObjectCreatedMessage {
   /** Commit time, milliseconds since the epoch. */
   at: number;
   object: ConfigObject;
+  /** The chain hash at `seq`, over the previous one and this frame without it [PROTO-LINEAGE-7]. */
+  chain?: string;
 }
 
 export interface ObjectUpdatedMessage {
@@ -314,6 +322,8 @@ export interface ObjectUpdatedMessage {
    * or folder: a subscriber that only now sees the object has no base to apply the delta to.
    */
   object?: ConfigObject;
+  /** The chain hash at `seq` [PROTO-LINEAGE-7]. */
+  chain?: string;
 }
 
 export interface ObjectDeletedMessage {
@@ -324,6 +334,8 @@ export interface ObjectDeletedMessage {
   dbid: number;
   /** The object still exists but moved where this session may not read it [PROTO-SUB-2]. */
   outOfView?: boolean;
+  /** The chain hash at `seq` [PROTO-LINEAGE-7]. */
+  chain?: string;
 }
 
 export interface CreateObjectMessage {
@@ -375,6 +387,8 @@ export interface HistoryLogExpiredMessage {
   seq: number;
   /** The seq space the client is in from now on (it may differ from the one it presented). */
   lineage: Lineage;
+  /** The chain hash at `seq` [PROTO-LINEAGE-7]. */
+  chain?: string;
 }
 
 export interface AddpPollMessage {
@@ -436,6 +450,8 @@ export interface CredentialChangedMessage {
 export interface PositionMessage {
   kind: typeof Kind.Position;
   seq: number;
+  /** The chain hash at `seq` [PROTO-LINEAGE-7]. */
+  chain?: string;
 }
 
 /**

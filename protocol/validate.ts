@@ -3,6 +3,7 @@
  * every field has the type PROTOCOL.md gives it. Semantic checks (type-specific properties,
  * references) belong to the model, not here.
  */
+import { isChain } from './chain.js';
 import { CfgError, ErrorCode } from './errors.js';
 import {
   Kind,
@@ -99,6 +100,14 @@ class Fields {
     if (value !== 'enabled' && value !== 'disabled') this.fail(field, "'enabled' or 'disabled'");
     return value;
   }
+}
+
+/** An optional `chain` field [PROTO-LINEAGE-7]: 32 lowercase hex characters. */
+function chainField(raw: Raw, id: number, where: string): { chain?: string } {
+  const value = raw.chain;
+  if (value === undefined) return {};
+  if (!isChain(value)) throw invalid(id, `${where}.chain must be 32 lowercase hex characters`);
+  return { chain: value };
 }
 
 /** Upper bound on subscriptions a session may present or hold [PROTO-LIMIT-1]. */
@@ -201,6 +210,7 @@ export function validateMessage(body: unknown): Message {
           id: s.string('id', 64),
           lastSeq: s.uint('lastSeq'),
           lineage: lineage(session.lineage, id, 'Register.session.lineage'),
+          ...chainField(session, id, 'Register.session'),
           subscriptions: s.array('subscriptions', MAX_SUBSCRIPTIONS).map((sub, i) => notificationFilter(sub, id, `Register.session.subscriptions[${i}]`)),
         };
       }
@@ -217,6 +227,7 @@ export function validateMessage(body: unknown): Message {
         serverRole: f.string('serverRole') as 'primary' | 'backup' | 'standalone',
         seq: f.uint('seq'),
         lineage: lineage(body.lineage, id, 'Registered.lineage'),
+        ...chainField(body, id, 'Registered'),
         restored: f.boolean('restored'),
         ...(body.serverProof !== undefined ? { serverProof: f.string('serverProof', 64) } : {}),
       };
@@ -238,7 +249,7 @@ export function validateMessage(body: unknown): Message {
       return message;
     }
     case Kind.ReadEnd:
-      return { kind, id: f.uint('id'), total: f.uint('total'), seq: f.uint('seq'), lineage: lineage(body.lineage, id, 'ReadEnd.lineage') };
+      return { kind, id: f.uint('id'), total: f.uint('total'), seq: f.uint('seq'), lineage: lineage(body.lineage, id, 'ReadEnd.lineage'), ...chainField(body, id, 'ReadEnd') };
     case Kind.Subscribe:
     case Kind.Unsubscribe:
       return { kind, id: f.uint('id'), filter: notificationFilter(body.filter, id, 'filter') };
@@ -247,15 +258,17 @@ export function validateMessage(body: unknown): Message {
     case Kind.Standby:
       return { kind, id: f.uint('id'), user: f.string('user', 255), ...loginSecret(f, id, 'Standby'), remoteTimeoutMs: f.uint('remoteTimeoutMs') };
     case Kind.ObjectCreated:
-      return { kind, seq: f.uint('seq'), at: f.uint('at'), object: f.map('object') as unknown as ConfigObject };
+      return { kind, seq: f.uint('seq'), at: f.uint('at'), object: f.map('object') as unknown as ConfigObject, ...chainField(body, 0, 'ObjectCreated') };
     case Kind.ObjectUpdated: {
       const message: Message = { kind, seq: f.uint('seq'), at: f.uint('at'), type: f.objectType('type'), dbid: f.uint('dbid'), delta: f.map('delta') };
       if (body.object !== undefined) message.object = f.map('object') as unknown as ConfigObject;
+      if (body.chain !== undefined) message.chain = chainField(body, 0, 'ObjectUpdated').chain;
       return message;
     }
     case Kind.ObjectDeleted: {
       const message: Message = { kind, seq: f.uint('seq'), at: f.uint('at'), type: f.objectType('type'), dbid: f.uint('dbid') };
       if (body.outOfView !== undefined) message.outOfView = f.boolean('outOfView');
+      if (body.chain !== undefined) message.chain = chainField(body, 0, 'ObjectDeleted').chain;
       return message;
     }
     case Kind.CreateObject:
@@ -267,7 +280,7 @@ export function validateMessage(body: unknown): Message {
     case Kind.WriteResult:
       return { kind, id: f.uint('id'), seq: f.uint('seq'), dbid: f.uint('dbid') };
     case Kind.HistoryLogExpired:
-      return { kind, lastSeq: f.uint('lastSeq'), oldestSeq: f.uint('oldestSeq'), seq: f.uint('seq'), lineage: lineage(body.lineage, 0, 'HistoryLogExpired.lineage') };
+      return { kind, lastSeq: f.uint('lastSeq'), oldestSeq: f.uint('oldestSeq'), seq: f.uint('seq'), lineage: lineage(body.lineage, 0, 'HistoryLogExpired.lineage'), ...chainField(body, 0, 'HistoryLogExpired') };
     case Kind.AddpPoll:
     case Kind.AddpReply:
       return { kind, n: f.uint('n') };
@@ -294,7 +307,7 @@ export function validateMessage(body: unknown): Message {
     case Kind.LoadSnapshot:
       return { kind, id: f.uint('id') };
     case Kind.Position:
-      return { kind, seq: f.uint('seq') };
+      return { kind, seq: f.uint('seq'), ...chainField(body, 0, 'Position') };
     case Kind.CredentialChanged:
       return { kind, seq: f.uint('seq'), dbid: f.uint('dbid'), hash: f.string('hash', 1024) };
     case Kind.Cancel:

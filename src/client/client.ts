@@ -66,7 +66,7 @@ export interface ConnectOptions {
    * configuration at `lastSeq` of `lineage` (a proxy that kept its cache across a restart). The
    * server replays what came after, or answers with `reset` when it cannot.
    */
-  resume?: { lastSeq: number; lineage: Lineage; subscriptions: NotificationFilter[] };
+  resume?: { lastSeq: number; lineage: Lineage; chain?: string; subscriptions: NotificationFilter[] };
   /**
    * The session receives every change (a proxy subscribed to everything): each change must be the
    * next seq, and a gap drops the connection, which then restores from the last one delivered
@@ -120,6 +120,8 @@ export class CfgClient extends EventEmitter {
   private streamSeq = 0;
   /** The seq space `seq` belongs to [PROTO-LINEAGE-3]. */
   private seqLineage: Lineage | undefined;
+  /** The chain hash at `seq`, when the server said it: the history the position stands on [PROTO-LINEAGE-7]. */
+  private seqChain: string | undefined;
   private state: 'connecting' | 'connected' | 'reconnecting' | 'closed' = 'connecting';
   private endpointIndex = 0;
   private reconnectTimer: NodeJS.Timeout | null = null;
@@ -142,6 +144,7 @@ export class CfgClient extends EventEmitter {
       this.sessionId = `resume-${randomUUID()}`;
       this.seq = options.resume.lastSeq;
       this.seqLineage = options.resume.lineage;
+      this.seqChain = options.resume.chain;
       for (const filter of options.resume.subscriptions) this.subscriptions.set(notificationFilterKey(filter), filter);
     }
   }
@@ -176,10 +179,16 @@ export class CfgClient extends EventEmitter {
    * that loaded a snapshot taken at that seq), so a restore resumes from there. Within the same
    * lineage the position only moves forward; another lineage replaces it.
    */
-  advanceTo(seq: number, lineage: Lineage): void {
+  advanceTo(seq: number, lineage: Lineage, chain?: string): void {
     const same = this.seqLineage !== undefined && this.seqLineage.id === lineage.id && this.seqLineage.generation === lineage.generation;
-    if (!same || seq > this.seq) this.seq = seq;
+    if (!same || seq > this.seq) this.moveTo(seq, chain);
     this.seqLineage = lineage;
+  }
+
+  /** The position moves to `seq`; its chain hash goes with it (unknown when the server did not say). */
+  private moveTo(seq: number, chain: string | undefined): void {
+    this.seq = seq;
+    this.seqChain = chain;
   }
 
   /** Stops reading from the server (backpressure: TCP holds the rest) until `resumeReading`. */
@@ -251,7 +260,7 @@ export class CfgClient extends EventEmitter {
     const addp = this.options.addp;
     const restore =
       this.sessionId && this.seqLineage
-        ? { id: this.sessionId, lastSeq: this.seq, lineage: this.seqLineage, subscriptions: [...this.subscriptions.values()] }
+        ? { id: this.sessionId, lastSeq: this.seq, lineage: this.seqLineage, ...(this.seqChain ? { chain: this.seqChain } : {}), subscriptions: [...this.subscriptions.values()] }
         : undefined;
     let registered: RegisteredMessage;
     try {
@@ -275,7 +284,7 @@ export class CfgClient extends EventEmitter {
       throw error;
     }
     this.server = { serverName: registered.serverName, serverKind: registered.serverKind, serverRole: registered.serverRole, version: registered.version };
-    if (!registered.restored) this.seq = registered.seq;
+    if (!registered.restored) this.moveTo(registered.seq, registered.chain);
     this.seqLineage = registered.lineage;
     this.sessionId = registered.sessionId;
     this.state = 'connected';
@@ -342,7 +351,7 @@ export class CfgClient extends EventEmitter {
         if (!this.continuesStream(message.seq)) return;
         // Covered already: the application declared a snapshot at or past it (advanceTo).
         if (message.seq <= this.seq) return;
-        this.seq = message.seq;
+        this.moveTo(message.seq, message.chain);
         this.tell('notification', message);
         return;
       case Kind.Position:
@@ -354,7 +363,7 @@ export class CfgClient extends EventEmitter {
         }
         this.streamSeq = Math.max(this.streamSeq, message.seq);
         if (message.seq > this.seq) {
-          this.seq = message.seq;
+          this.moveTo(message.seq, message.chain);
           this.tell('position', message.seq);
         }
         return;
@@ -364,7 +373,7 @@ export class CfgClient extends EventEmitter {
         return;
       case Kind.HistoryLogExpired:
         this.streamSeq = message.seq;
-        this.seq = message.seq;
+        this.moveTo(message.seq, message.chain);
         this.seqLineage = message.lineage;
         this.tell('reset', message);
         return;
@@ -510,7 +519,7 @@ export class CfgClient extends EventEmitter {
     const ack = await this.request({ kind: Kind.Subscribe, filter });
     this.subscriptions.set(notificationFilterKey(filter), filter);
     // Every change before the ack's seq was sent before it, so the position may advance.
-    if (ack.kind === Kind.Ack && ack.seq > this.seq) this.seq = ack.seq;
+    if (ack.kind === Kind.Ack && ack.seq > this.seq) this.moveTo(ack.seq, undefined);
   }
 
   async unsubscribe(filter: NotificationFilter = {}): Promise<void> {

@@ -15,6 +15,8 @@ export interface ChangeRow {
   prev_folder: number | null;
   frame: Buffer;
   proxy_frame: Buffer | null;
+  /** Absent (null) in rows logged before chains [PROTO-LINEAGE-7]. */
+  chain: string | null;
 }
 
 /**
@@ -30,6 +32,7 @@ export class ChangeLogTable {
   private readonly pruneBySeq: Database.Statement;
   private readonly atOrAfter: Database.Statement;
   private readonly clearAll: Database.Statement;
+  private readonly newestChain: Database.Statement;
 
   constructor(db: Database.Database) {
     db.exec(`
@@ -42,9 +45,11 @@ export class ChangeLogTable {
     // Databases made before proxies existed lack the column; adding it loses nothing.
     const columns = db.prepare('PRAGMA table_info(changes)').all() as Array<{ name: string }>;
     if (!columns.some((column) => column.name === 'proxy_frame')) db.exec('ALTER TABLE changes ADD COLUMN proxy_frame BLOB');
+    if (!columns.some((column) => column.name === 'chain')) db.exec('ALTER TABLE changes ADD COLUMN chain TEXT');
     this.insert = db.prepare(
-      'INSERT INTO changes (seq, at, op, type, dbid, tenant, folder, prev_tenant, prev_folder, frame, proxy_frame) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      'INSERT INTO changes (seq, at, op, type, dbid, tenant, folder, prev_tenant, prev_folder, frame, proxy_frame, chain) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
     );
+    this.newestChain = db.prepare('SELECT seq, chain FROM changes ORDER BY seq DESC LIMIT 1');
     this.after = db.prepare('SELECT * FROM changes WHERE seq > ? ORDER BY seq');
     this.oldest = db.prepare('SELECT MIN(seq) AS seq FROM changes');
     this.newest = db.prepare('SELECT MAX(seq) AS seq FROM changes');
@@ -66,7 +71,13 @@ export class ChangeLogTable {
       change.previous?.folder ?? null,
       change.frame,
       change.proxyFrame ?? null,
+      change.chain ?? null,
     );
+  }
+
+  /** The newest change's chain hash, or undefined (an empty log, or one made before chains). */
+  newestChainHash(): string | undefined {
+    return (this.newestChain.get() as { chain: string | null } | undefined)?.chain ?? undefined;
   }
 
   /** Changes after `seq`, oldest first, read lazily. */
@@ -130,5 +141,6 @@ export function rowToChange(row: ChangeRow): ChangeRecord {
   };
   if (row.prev_tenant !== null && row.prev_folder !== null) change.previous = { tenant: row.prev_tenant, folder: row.prev_folder };
   if (row.proxy_frame !== null) change.proxyFrame = row.proxy_frame;
+  if (row.chain !== null && row.chain !== undefined) change.chain = row.chain;
   return change;
 }

@@ -35,6 +35,8 @@ export interface CacheImage {
   lineage: Lineage;
   /** The seq the objects are at. */
   seq: number;
+  /** The chain hash at `seq` [PROTO-LINEAGE-7], when known. */
+  chain?: string;
   /** The proxy's `--scope` when the image was written (another scope needs another load). */
   scope: string;
   objects: Iterable<ConfigObject>;
@@ -68,7 +70,7 @@ export class HistoryLog {
   /** Objects touched since the last flush: the new body, or null for a removal. */
   private pendingObjects = new Map<string, { type: ObjectType; dbid: number; object: ConfigObject | null }>();
   private pendingCredentials = new Map<number, string | null>();
-  private pendingApplied: number | undefined;
+  private pendingApplied: { seq: number; chain: string | undefined } | undefined;
   /**
    * The newest changes in memory, oldest first: after a failover a thousand clients replay the
    * same recent changes, and reading them from SQLite a thousand times was a quarter of the
@@ -158,13 +160,13 @@ export class HistoryLog {
     if (this.currentHealth.state !== 'ok') return;
     this.pendingChanges.push(change);
     this.pendingObjects.set(`${change.type}:${change.dbid}`, { type: change.type, dbid: change.dbid, object: object ?? null });
-    this.noteApplied(change.seq);
+    this.noteApplied(change.seq, change.chain);
   }
 
-  /** The cache moved to `seq` (with or without a change to keep). */
-  noteApplied(seq: number): void {
+  /** The cache moved to `seq`, whose chain hash is `chain` (with or without a change to keep). */
+  noteApplied(seq: number, chain: string | undefined): void {
     if (this.currentHealth.state !== 'ok') return;
-    this.pendingApplied = seq;
+    this.pendingApplied = { seq, chain };
     this.scheduleFlush();
   }
 
@@ -251,9 +253,11 @@ export class HistoryLog {
     if (lineage === undefined || seq === undefined || scope === undefined) return undefined;
     const objects = this.db.prepare('SELECT body FROM objects').raw().iterate() as IterableIterator<[Buffer]>;
     const credentials = this.db.prepare('SELECT dbid, hash FROM credentials').raw().all() as Array<[number, string]>;
+    const chain = value('chain');
     return {
       lineage: JSON.parse(lineage) as Lineage,
       seq: Number(seq),
+      ...(chain ? { chain } : {}),
       scope,
       objects: (function* () {
         for (const [body] of objects) yield packr.unpack(body) as ConfigObject;
@@ -324,7 +328,10 @@ export class HistoryLog {
       if (hash === null) s.deleteCredential.run(dbid);
       else s.upsertCredential.run(dbid, hash);
     }
-    if (this.pendingApplied !== undefined) s.setImage.run('seq', String(this.pendingApplied));
+    if (this.pendingApplied !== undefined) {
+      s.setImage.run('seq', String(this.pendingApplied.seq));
+      s.setImage.run('chain', this.pendingApplied.chain ?? '');
+    }
   }
 
   /** Inside a transaction: the whole image, and (for a fresh start) an empty change log at its seq. */
@@ -344,6 +351,7 @@ export class HistoryLog {
     for (const [dbid, hash] of image.credentials) s.upsertCredential.run(dbid, hash);
     s.setImage.run('lineage', JSON.stringify(image.lineage));
     s.setImage.run('seq', String(image.seq));
+    s.setImage.run('chain', image.chain ?? '');
     s.setImage.run('scope', image.scope);
   }
 

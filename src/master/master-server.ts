@@ -120,6 +120,12 @@ export class MasterServer {
         'started from a backup copy: a new generation begins; proxies and clients notice and re-read',
       );
     }
+    if (db.discontinuity) {
+      logger.warn(
+        { event: 'MASTER-002', lineage: describeLineage(db.lineage), reason: db.discontinuity, db: db.location },
+        `this database is not the one this master last committed to (${db.discontinuity}): restored or copied back; a new generation begins, and proxies and clients re-read instead of mixing two histories`,
+      );
+    }
     const service = new ConfigService(source, { host: settings.host, port: settings.port, tls: options.tls, limits: options.limits, logger });
     const master = new MasterServer(db, source, service, logger);
     source.onChange(() => (master.commits += 1));

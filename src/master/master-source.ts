@@ -3,7 +3,9 @@ import {
   encodeFrame,
   ErrorCode,
   formatBytes,
+  GENESIS_CHAIN,
   Kind,
+  nextChain,
   type ChangeMessage,
   type ConfigObject,
   type NewObject,
@@ -50,6 +52,8 @@ export class MasterSource implements ConfigSource {
   private readonly lane = new WriteLane();
   /** Asynchronous commits: the last seq handed out, how many are unsettled, the landing chain. */
   private issuedSeq = 0;
+  /** The chain hash at `issuedSeq` [PROTO-LINEAGE-7]. */
+  private issuedChain = GENESIS_CHAIN;
   private inFlight = 0;
   private landing: Promise<void> = Promise.resolve();
   /** The lowest seq in flight whose commit failed: none after it may land. */
@@ -80,7 +84,7 @@ export class MasterSource implements ConfigSource {
   adopt(loaded: LoadedConfiguration): void {
     this.state.store.clear();
     for (const object of loaded.objects) this.state.store.put(object);
-    this.state.reset(loaded.seq, this.db.lineage, loaded.credentials);
+    this.state.reset(loaded.seq, this.db.lineage, loaded.credentials, loaded.chain);
     this.dbidCounters = loaded.dbidCounters;
     this.nextDbid.clear();
   }
@@ -157,6 +161,10 @@ export class MasterSource implements ConfigSource {
 
   principal(personDbid: number): Principal | undefined {
     return this.state.principal(personDbid);
+  }
+
+  chain(): string | undefined {
+    return this.state.chain;
   }
 
   principalsVersion(): number {
@@ -347,18 +355,26 @@ export class MasterSource implements ConfigSource {
       });
     }
     // The next seq after every write in flight: commits are ordered by seq in the database too.
-    if (this.inFlight === 0) this.issuedSeq = this.seq;
+    if (this.inFlight === 0) {
+      this.issuedSeq = this.seq;
+      this.issuedChain = this.state.chain ?? GENESIS_CHAIN;
+    }
     const seq = this.issuedSeq + 1;
     const at = Date.now();
+    // The chain covers the frame without itself; the frame everyone receives carries it [PROTO-LINEAGE-7].
+    const message = notification(seq, at);
+    const chain = nextChain(this.issuedChain, encodeFrame(message));
+    message.chain = chain;
     const change: ChangeRecord = {
       seq,
       at,
+      chain,
       op,
       type: placed.type,
       dbid: placed.dbid,
       tenant: placed.tenant,
       folder: placed.folder,
-      frame: encodeFrame(notification(seq, at)),
+      frame: encodeFrame(message),
     };
     if (object && previous && (object.tenant !== previous.tenant || object.folder !== previous.folder)) {
       change.previous = { tenant: previous.tenant, folder: previous.folder };
@@ -380,6 +396,7 @@ export class MasterSource implements ConfigSource {
       throw storageFailure(error);
     }
     if (pending === undefined) return land(); // SQLite: committed in this same step
+    this.issuedChain = chain;
     return this.landInOrder(seq, pending, land);
   }
 

@@ -12,6 +12,8 @@ export type ChangeOp = 'created' | 'updated' | 'deleted';
 export interface ChangeRecord extends ObjectPlacement {
   seq: number;
   at: number;
+  /** The chain hash at `seq` [PROTO-LINEAGE-7]; absent for changes logged before chains, or made up by a proxy's reload. */
+  chain?: string;
   op: ChangeOp;
   type: ObjectType;
   previous?: { tenant: number; folder: number };
@@ -30,6 +32,6 @@ export type ChangeView = 'full' | 'out-of-view';
 
 /** The out-of-view notification of a change, encoded once and kept with it. */
 export function outOfViewFrame(change: ChangeRecord): Buffer {
-  change.outOfViewFrame ??= encodeFrame({ kind: Kind.ObjectDeleted, seq: change.seq, at: change.at, type: change.type, dbid: change.dbid, outOfView: true });
+  change.outOfViewFrame ??= encodeFrame({ kind: Kind.ObjectDeleted, seq: change.seq, at: change.at, type: change.type, dbid: change.dbid, outOfView: true, ...(change.chain ? { chain: change.chain } : {}) });
   return change.outOfViewFrame;
 }

@@ -179,7 +179,7 @@ export class ProxyServer {
       giveUpAfter: options.giveUpAfter,
     });
     source.upstream = upstream;
-    source.onRebased(({ seq, to }) => service!.fanOut.resetAll(seq, to));
+    source.onRebased(({ seq, to }) => service!.fanOut.resetAll(seq, to, source.chain()));
     let admin: AdminServer | undefined;
     try {
       await service.start();

@@ -43,6 +43,8 @@ export interface Snapshot {
   credentials: Map<number, string>;
   seq: number;
   lineage: Lineage;
+  /** The chain hash at `seq` [PROTO-LINEAGE-7], as the master's ReadEnd says. */
+  chain?: string;
 }
 
 export interface ProxySourceOptions {
@@ -132,6 +134,10 @@ export class ProxySource implements ConfigSource {
     return this.state.principal(personDbid);
   }
 
+  chain(): string | undefined {
+    return this.state.chain;
+  }
+
   principalsVersion(): number {
     return this.state.principalsVersion;
   }
@@ -163,7 +169,7 @@ export class ProxySource implements ConfigSource {
 
   /** The cache as the history log stores it. */
   private image(): CacheImage {
-    return { lineage: this.lineage(), seq: this.state.appliedSeq, scope: this.options.scope.toString(), objects: this.store.everything(), credentials: this.state.credentials.entries() };
+    return { lineage: this.lineage(), seq: this.state.appliedSeq, ...(this.state.chain ? { chain: this.state.chain } : {}), scope: this.options.scope.toString(), objects: this.store.everything(), credentials: this.state.credentials.entries() };
   }
 
   /**
@@ -177,7 +183,7 @@ export class ProxySource implements ConfigSource {
     this.store.clear();
     for (const object of image.objects) this.store.put(object);
     const credentials = [...image.credentials];
-    this.state.reset(image.seq, image.lineage, credentials);
+    this.state.reset(image.seq, image.lineage, credentials, image.chain);
     // Older `scrypt$` hashes were upgraded in memory; the file gets the `scram$` form too, since
     // the older one would log its holder in [PROTO-HELLO-5].
     for (const [dbid, hash] of credentials) {
@@ -191,7 +197,7 @@ export class ProxySource implements ConfigSource {
   /** The first load: nobody is served yet, so the snapshot (built in `store`) simply becomes the cache. */
   adoptFirstSnapshot(snapshot: Snapshot): void {
     if (snapshot.store !== this.store) throw new Error('the first snapshot is built in place');
-    this.state.reset(snapshot.seq, snapshot.lineage, snapshot.credentials);
+    this.state.reset(snapshot.seq, snapshot.lineage, snapshot.credentials, snapshot.chain);
     this.history.startImage(this.image());
     this.loaded = true;
   }
@@ -216,15 +222,18 @@ export class ProxySource implements ConfigSource {
     const at = Date.now();
     let seq = snapshot.seq - diffs.length + 1;
     for (const { before, after, delta } of diffs) {
-      if (after && before) this.record(before, after, { kind: Kind.ObjectUpdated, seq, at, type: after.type, dbid: after.dbid, delta: delta! }, undefined);
-      else if (after) this.record(undefined, after, { kind: Kind.ObjectCreated, seq, at, object: after }, undefined);
-      else if (before) this.record(before, undefined, { kind: Kind.ObjectDeleted, seq, at, type: before.type, dbid: before.dbid }, undefined);
+      // Made up here, so no chain hash of the master's, but the last: it stands at the snapshot's seq.
+      const chain = seq === snapshot.seq && snapshot.chain ? { chain: snapshot.chain } : {};
+      if (after && before) this.record(before, after, { kind: Kind.ObjectUpdated, seq, at, type: after.type, dbid: after.dbid, delta: delta!, ...chain }, undefined);
+      else if (after) this.record(undefined, after, { kind: Kind.ObjectCreated, seq, at, object: after, ...chain }, undefined);
+      else if (before) this.record(before, undefined, { kind: Kind.ObjectDeleted, seq, at, type: before.type, dbid: before.dbid, ...chain }, undefined);
       seq += 1;
     }
     for (const [dbid, hash] of snapshot.credentials) if (this.state.credentials.get(dbid) !== hash) this.history.noteCredential(dbid, hash);
     for (const [dbid] of this.state.credentials.entries()) if (!snapshot.credentials.has(dbid)) this.history.noteCredential(dbid, undefined);
-    this.state.reset(Math.max(this.state.appliedSeq, snapshot.seq), snapshot.lineage, snapshot.credentials);
-    this.history.noteApplied(this.state.appliedSeq);
+    const caughtUp = snapshot.seq >= this.state.appliedSeq;
+    this.state.reset(Math.max(this.state.appliedSeq, snapshot.seq), snapshot.lineage, snapshot.credentials, caughtUp ? snapshot.chain : this.state.chain);
+    this.history.noteApplied(this.state.appliedSeq, this.state.chain);
     return { notified: diffs.length, rebased: false };
   }
 
@@ -252,7 +261,7 @@ export class ProxySource implements ConfigSource {
     const fromSeq = this.state.appliedSeq;
     this.store.clear();
     for (const object of snapshot.store.everything()) this.store.put(object);
-    this.state.reset(snapshot.seq, snapshot.lineage, snapshot.credentials);
+    this.state.reset(snapshot.seq, snapshot.lineage, snapshot.credentials, snapshot.chain);
     this.history.startImage(this.image());
     this.options.logger.warn(
       { event: 'PROXY-001', from: describeLineage(from), fromSeq, to: describeLineage(snapshot.lineage), seq: snapshot.seq },
@@ -280,14 +289,15 @@ export class ProxySource implements ConfigSource {
 
     if (before || after) {
       const { seq, at } = message;
+      const chain = message.chain ? { chain: message.chain } : {};
       let notification: ChangeMessage = message;
-      if (!before && after && message.kind !== Kind.ObjectCreated) notification = { kind: Kind.ObjectCreated, seq, at, object: after };
-      else if (before && !after && message.kind !== Kind.ObjectDeleted) notification = { kind: Kind.ObjectDeleted, seq, at, type, dbid };
+      if (!before && after && message.kind !== Kind.ObjectCreated) notification = { kind: Kind.ObjectCreated, seq, at, object: after, ...chain };
+      else if (before && !after && message.kind !== Kind.ObjectDeleted) notification = { kind: Kind.ObjectDeleted, seq, at, type, dbid, ...chain };
       this.record(before, after, notification, credential);
     } else {
-      this.state.skip(message.seq, credential === undefined ? undefined : { dbid, hash: credential });
+      this.state.skip(message.seq, message.chain, credential === undefined ? undefined : { dbid, hash: credential });
       if (credential !== undefined) this.history.noteCredential(dbid, credential);
-      this.history.noteApplied(message.seq);
+      this.history.noteApplied(message.seq, message.chain);
     }
     this.events.emit('applied', message, credential);
   }
@@ -305,6 +315,7 @@ export class ProxySource implements ConfigSource {
     const change: ChangeRecord = {
       seq: notification.seq,
       at: notification.at,
+      ...(notification.chain ? { chain: notification.chain } : {}),
       op,
       type: placed.type,
       dbid: placed.dbid,

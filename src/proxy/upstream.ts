@@ -120,7 +120,7 @@ export class UpstreamLink extends EventEmitter implements UpstreamWriter {
         clientType: 'proxy',
         // The proxy is sent every change: a skipped seq is a broken link, never a change to skip [PROTO-SEQ-2].
         gapless: true,
-        ...(resumed ? { resume: { lastSeq: this.source.appliedSeq(), lineage: this.source.lineage(), subscriptions: [{}] } } : {}),
+        ...(resumed ? { resume: { lastSeq: this.source.appliedSeq(), lineage: this.source.lineage(), chain: this.source.chain(), subscriptions: [{}] } } : {}),
       });
       this.listen(candidate);
       try {
@@ -312,12 +312,12 @@ export class UpstreamLink extends EventEmitter implements UpstreamWriter {
         progress.update(received, chunk.total);
       });
       keepScope(store, this.options.scope);
-      const snapshot: Snapshot = { store, credentials, seq: end.seq, lineage: end.lineage };
+      const snapshot: Snapshot = { store, credentials, seq: end.seq, lineage: end.lineage, ...(end.chain ? { chain: end.chain } : {}) };
       let notified = 0;
       let rebased = false;
       if (first) this.source.adoptFirstSnapshot(snapshot);
       else ({ notified, rebased } = this.source.replaceWith(snapshot));
-      client.advanceTo(end.seq, end.lineage);
+      client.advanceTo(end.seq, end.lineage, end.chain);
       this.needsLoad = false;
       this.releaseHeld();
       this.options.logger.info({ objects: store.size, received, seq: end.seq, appliedSeq: this.source.appliedSeq(), ms: progress.finish(), notified, scope: this.options.scope.toString() }, first ? 'configuration loaded' : 'configuration reloaded');

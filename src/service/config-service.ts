@@ -90,7 +90,7 @@ export class ConfigService implements SessionHost {
         const seq = this.source.appliedSeq();
         if (seq === this.announcedSeq) return;
         this.announcedSeq = seq;
-        this.fanOut.announcePosition(seq);
+        this.fanOut.announcePosition(seq, this.source.chain());
       }, this.limits.positionIntervalMs);
       this.positionTimer.unref();
     }

@@ -161,13 +161,13 @@ export class FanOut {
    * the history a server keeps (which would cost it a needless re-read after a failover).
    * Pending notifications go first, so the position never overtakes one.
    */
-  announcePosition(seq: number): void {
+  announcePosition(seq: number, chain: string | undefined): void {
     this.flush();
     let frame: Buffer | undefined;
     for (const audience of this.audiences.values()) {
       for (const session of audience.members) {
         if (session.lastDeliveredSeq >= seq) continue;
-        frame ??= encodeFrame({ kind: Kind.Position, seq });
+        frame ??= encodeFrame({ kind: Kind.Position, seq, ...(chain ? { chain } : {}) });
         if (session.connection.writeFrame(frame)) session.lastDeliveredSeq = seq;
       }
     }
@@ -179,10 +179,10 @@ export class FanOut {
    * went back in time): every session must re-read [PROTO-LINEAGE-4]. What is pending of the old
    * space goes first; each session then gets HistoryLogExpired naming the new lineage and seq.
    */
-  resetAll(seq: number, lineage: Lineage): void {
+  resetAll(seq: number, lineage: Lineage, chain: string | undefined): void {
     this.flush();
     for (const session of this.sessions) {
-      const frame = encodeFrame({ kind: Kind.HistoryLogExpired, lastSeq: session.lastDeliveredSeq, oldestSeq: seq + 1, seq, lineage });
+      const frame = encodeFrame({ kind: Kind.HistoryLogExpired, lastSeq: session.lastDeliveredSeq, oldestSeq: seq + 1, seq, lineage, ...(chain ? { chain } : {}) });
       if (session.connection.writeFrame(frame)) session.lastDeliveredSeq = seq;
     }
     flushPendingWrites();

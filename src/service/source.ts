@@ -27,6 +27,8 @@ export interface ConfigSource {
   appliedSeq(): number;
   /** The seq space `appliedSeq` belongs to [PROTO-LINEAGE-1]. */
   lineage(): Lineage;
+  /** The chain hash at `appliedSeq` [PROTO-LINEAGE-7]; undefined where it is not known. */
+  chain(): string | undefined;
   /** Resolves true once appliedSeq reaches `seq`, false after `timeoutMs`. */
   waitForSeq(seq: number, timeoutMs: number): Promise<boolean>;
   /** Changes after `seq`, oldest first, or `expired` when the log no longer reaches back so far. */

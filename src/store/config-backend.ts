@@ -9,6 +9,8 @@ export interface LoadedConfiguration {
   credentials: Map<number, string>;
   /** The seq of the last committed change. */
   seq: number;
+  /** Its chain hash [PROTO-LINEAGE-7]; undefined for an empty log, or one made before chains. */
+  chain: string | undefined;
   /** The next dbid of each type, as the counters table says (`dbid:<Type>`). */
   dbidCounters: Map<string, number>;
 }
@@ -25,6 +27,11 @@ export interface ConfigBackend {
   readonly lineage: Lineage;
   /** Set when this start opened a backup copy and so began a new generation. */
   readonly restoredFrom?: BackupMark;
+  /**
+   * Set when this start found a database that is not the one this master last committed to (a
+   * restore of any kind, a copy put back by hand) and so began a new generation [PROTO-LINEAGE-1].
+   */
+  readonly discontinuity?: string;
   load(): LoadedConfiguration | Promise<LoadedConfiguration>;
   /** Commits one change; a sync backend returns nothing, so the whole write stays one synchronous step. */
   commit(batch: WriteBatch): void | Promise<void>;

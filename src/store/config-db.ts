@@ -10,6 +10,7 @@ import { newLineage, nextGeneration } from '../model/lineage.js';
 import { ChangeLogTable } from '../history/change-log.js';
 import type { ConfigBackend, LoadedConfiguration } from './config-backend.js';
 import { openOwnedDatabase } from './owned-database.js';
+import { CommitRecord, discontinuity } from './commit-record.js';
 
 // Objects are stored as msgpack: loading 100k of them is a decode, not a JSON parse per row.
 const packr = new Packr({ useRecords: false });
@@ -53,6 +54,10 @@ export class ConfigDatabase implements ConfigBackend {
   readonly lineage: Lineage;
   /** Set when this start opened a backup copy and so began a new generation. */
   readonly restoredFrom: BackupMark | undefined;
+  /** Set when this start found a database other than the one this master last committed to [PROTO-LINEAGE-1]. */
+  readonly discontinuity: string | undefined;
+  /** The last position committed, beside the file: what tells a copy put back by hand. */
+  private readonly record: CommitRecord | undefined;
 
   constructor(readonly path: string) {
     this.db = openOwnedDatabase(path, 'master');
@@ -77,9 +82,13 @@ export class ConfigDatabase implements ConfigBackend {
       setCounter: this.db.prepare('INSERT OR REPLACE INTO counters (name, value) VALUES (?, ?)'),
     };
     const s = this.statements;
+    this.record = path === ':memory:' ? undefined : new CommitRecord(`${path}.head`);
     const opened = this.openIdentity();
     this.lineage = opened.lineage;
     this.restoredFrom = opened.restoredFrom;
+    this.discontinuity = opened.discontinuity;
+    this.record?.note({ lineage: this.lineage, seq: this.lastSeq(), ...optionalChain(this.changes.newestChainHash()) });
+    this.record?.flush();
     this.commitTransaction = this.db.transaction((batch: WriteBatch) => {
       const { change } = batch;
       if (batch.object) s.upsertObject.run(change.type, change.dbid, batch.objectBody ?? packr.pack(batch.object));
@@ -96,7 +105,7 @@ export class ConfigDatabase implements ConfigBackend {
    * for a backup copy, whose mark is removed in the same transaction, so only its first start
    * raises the generation.
    */
-  private openIdentity(): { lineage: Lineage; restoredFrom?: BackupMark } {
+  private openIdentity(): { lineage: Lineage; restoredFrom?: BackupMark; discontinuity?: string } {
     const get = (name: string): string | undefined => (this.db.prepare('SELECT value FROM identity WHERE name = ?').get(name) as { value: string } | undefined)?.value;
     const set = this.db.prepare('INSERT OR REPLACE INTO identity (name, value) VALUES (?, ?)');
     return this.db.transaction(() => {
@@ -105,14 +114,20 @@ export class ConfigDatabase implements ConfigBackend {
       const mark = get('backup_mark');
       let lineage: Lineage = id === undefined ? newLineage() : { id, generation };
       let restoredFrom: BackupMark | undefined;
+      const chainAt = this.db.prepare('SELECT chain FROM changes WHERE seq = ?');
+      const broken = discontinuity(this.record?.read(), {
+        lineage,
+        newestSeq: this.lastSeq(),
+        chainAt: (seq) => (chainAt.get(seq) as { chain: string | null } | undefined)?.chain ?? undefined,
+      });
       if (mark !== undefined) {
         restoredFrom = JSON.parse(mark) as BackupMark;
-        lineage = { id: lineage.id, generation: nextGeneration(lineage.generation) };
         this.db.prepare("DELETE FROM identity WHERE name = 'backup_mark'").run();
       }
+      if (mark !== undefined || broken !== undefined) lineage = { id: lineage.id, generation: nextGeneration(lineage.generation) };
       set.run('lineage_id', lineage.id);
       set.run('generation', String(lineage.generation));
-      return { lineage, ...(restoredFrom ? { restoredFrom } : {}) };
+      return { lineage, ...(restoredFrom ? { restoredFrom } : {}), ...(broken && !restoredFrom ? { discontinuity: broken } : {}) };
     })();
   }
 
@@ -162,7 +177,7 @@ export class ConfigDatabase implements ConfigBackend {
 
   load(): LoadedConfiguration {
     const rows = this.db.prepare("SELECT name, value FROM counters WHERE name LIKE 'dbid:%'").all() as Array<{ name: string; value: number }>;
-    return { objects: this.loadObjects(), credentials: this.loadCredentials(), seq: this.lastSeq(), dbidCounters: new Map(rows.map((row) => [row.name, row.value])) };
+    return { objects: this.loadObjects(), credentials: this.loadCredentials(), seq: this.lastSeq(), chain: this.changes.newestChainHash(), dbidCounters: new Map(rows.map((row) => [row.name, row.value])) };
   }
 
   changesAfter(seq: number): Iterable<ChangeRecord> {
@@ -212,10 +227,16 @@ export class ConfigDatabase implements ConfigBackend {
   /** Commits one change: object, credential, counters and change record, all or nothing. */
   commit(batch: WriteBatch): void {
     this.commitTransaction(batch);
+    this.record?.note({ lineage: this.lineage, seq: batch.change.seq, ...optionalChain(batch.change.chain) });
   }
 
 
   close(): void {
+    this.record?.close();
     if (this.db.open) this.db.close();
   }
+}
+
+function optionalChain(chain: string | undefined): { chain?: string } {
+  return chain === undefined ? {} : { chain };
 }

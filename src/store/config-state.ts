@@ -26,6 +26,7 @@ export class ConfigState {
   private readonly events = new EventEmitter();
   private applied = 0;
   private current: Lineage | undefined;
+  private appliedChain: string | undefined;
   private waiters: SeqWaiter[] = [];
 
   constructor() {
@@ -35,6 +36,11 @@ export class ConfigState {
   /** The seq of the last change in memory. */
   get appliedSeq(): number {
     return this.applied;
+  }
+
+  /** The chain hash at `appliedSeq` [PROTO-LINEAGE-7]; undefined where it is not known. */
+  get chain(): string | undefined {
+    return this.appliedChain;
   }
 
   /** The seq space of `appliedSeq`; undefined until something was loaded. */
@@ -54,7 +60,8 @@ export class ConfigState {
    * Starts over at `seq` of `lineage` with what `store` now holds (filled by the caller) and these
    * password hashes: a database opened, a snapshot loaded or swapped in.
    */
-  reset(seq: number, lineage: Lineage, credentials: Iterable<[number, string]>): void {
+  reset(seq: number, lineage: Lineage, credentials: Iterable<[number, string]>, chain: string | undefined): void {
+    this.appliedChain = chain;
     this.credentials.clear();
     for (const [dbid, hash] of credentials) this.credentials.set(dbid, hash);
     this.principals.invalidate();
@@ -76,6 +83,7 @@ export class ConfigState {
     if (change.op === 'deleted' && change.type === 'Person') this.credentials.delete(change.dbid);
     if (change.type === 'Person' || change.type === 'AccessGroup') this.principals.invalidate();
     this.applied = change.seq;
+    this.appliedChain = change.chain;
     this.events.emit('change', change);
     this.settleWaiters();
   }
@@ -88,10 +96,11 @@ export class ConfigState {
   }
 
   /** A seq passed with nothing to keep (a proxy's change outside its scope). */
-  skip(seq: number, credential?: { dbid: number; hash: string }): void {
+  skip(seq: number, chain: string | undefined, credential?: { dbid: number; hash: string }): void {
     if (seq <= this.applied) return;
     if (credential) this.credentials.set(credential.dbid, credential.hash); // a person outside the scope still logs in
     this.applied = seq;
+    this.appliedChain = chain;
     this.settleWaiters();
   }
 

@@ -4,6 +4,7 @@ import { Packr } from 'msgpackr';
 import pg from 'pg';
 import { CfgError, ErrorCode, type ConfigObject, type Lineage } from '../../protocol/index.js';
 import { rowToChange, type ChangeRow } from '../history/change-log.js';
+import { nextGeneration } from '../model/lineage.js';
 import type { ChangeRecord } from '../model/change.js';
 import type { Logger } from '../util/logger.js';
 import { Ring } from '../util/ring.js';
@@ -85,6 +86,8 @@ export class PostgresConfigDatabase extends EventEmitter implements ConfigBacken
     private readonly options: PostgresOptions,
     client: pg.Client,
     readonly lineage: Lineage,
+    /** Why this start began a new generation: the database was restored (pg_restore). */
+    readonly discontinuity?: string,
   ) {
     super();
     this.client = client;
@@ -101,8 +104,8 @@ export class PostgresConfigDatabase extends EventEmitter implements ConfigBacken
     }
     try {
       const found = await migrate(client);
-      const lineage = await readLineage(client);
-      const db = new PostgresConfigDatabase(options, client, lineage);
+      const { lineage, discontinuity } = await readLineage(client);
+      const db = new PostgresConfigDatabase(options, client, lineage, discontinuity);
       client.removeAllListeners('error');
       client.on('error', (error: Error) => db.lost(client, error));
       options.logger.info({ db: db.location, schemaFrom: found }, 'configuration database opened (PostgreSQL)');
@@ -159,6 +162,7 @@ export class PostgresConfigDatabase extends EventEmitter implements ConfigBacken
         objects: bodies.rows.map((row) => packr.unpack(row.body) as ConfigObject),
         credentials: new Map(credentials.rows.map((row) => [row.dbid, row.hash])),
         seq,
+        chain: changes.rows.length > 0 ? (changes.rows[changes.rows.length - 1].chain ?? undefined) : undefined,
         dbidCounters: new Map(counters.rows.map((row) => [row.name, row.value])),
       };
     } catch (error) {
@@ -222,7 +226,8 @@ export class PostgresConfigDatabase extends EventEmitter implements ConfigBacken
       this.stepDown('the lease could not be renewed in time');
       return rejectAll(group, this.notActive());
     }
-    const sql = group.map(({ batch }) => `BEGIN; SELECT cfgproxy_commit(${commitArguments(client, this.epoch, batch)}); COMMIT;`).join('\n');
+    // The chain hash goes in beside the commit function's row, in the same transaction [PROTO-LINEAGE-7].
+    const sql = group.map(({ batch }) => `BEGIN; SELECT cfgproxy_commit(${commitArguments(client, this.epoch, batch)}); ${chainUpdate(client, batch)} COMMIT;`).join('\n');
     try {
       await client.query(sql);
       for (const commit of group) commit.resolve();
@@ -484,6 +489,11 @@ function commitArguments(client: pg.Client, epoch: number, batch: WriteBatch): s
   ].join(', ');
 }
 
+function chainUpdate(client: pg.Client, batch: WriteBatch): string {
+  const { chain, seq } = batch.change;
+  return chain === undefined ? '' : `UPDATE changes SET chain = ${client.escapeLiteral(chain)} WHERE seq = ${Math.trunc(seq)};`;
+}
+
 /** end() waits for a reply a cut-off server never sends: the socket goes at once. */
 function destroyClient(client: pg.Client): void {
   (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
@@ -500,12 +510,34 @@ function newClient(options: PostgresOptions): pg.Client {
   });
 }
 
-/** The database's lineage: made once, by whichever master creates the schema's identity first. */
-async function readLineage(client: pg.Client): Promise<Lineage> {
-  await client.query("INSERT INTO identity (name, value) VALUES ('lineage_id', $1), ('generation', '1') ON CONFLICT (name) DO NOTHING", [randomUUID()]);
-  const { rows } = await client.query<{ name: string; value: string }>('SELECT name, value FROM identity');
-  const get = (name: string): string => rows.find((row) => row.name === name)!.value;
-  return { id: get('lineage_id'), generation: Number(get('generation')) };
+/**
+ * The database's lineage: made once, by whichever master creates the schema's identity first. A
+ * changes table that is not the one the identity names was made anew: the database was restored
+ * (pg_restore drops and creates its tables), its history is not the one every proxy and client
+ * followed, so the generation is raised [PROTO-LINEAGE-1]. Under a row lock: of two masters starting
+ * on a restored database, one raises it.
+ */
+async function readLineage(client: pg.Client): Promise<{ lineage: Lineage; discontinuity?: string }> {
+  await client.query('BEGIN');
+  try {
+    await client.query("INSERT INTO identity (name, value) VALUES ('lineage_id', $1), ('generation', '1'), ('changes_oid', 'changes'::regclass::oid::text) ON CONFLICT (name) DO NOTHING", [randomUUID()]);
+    const { rows } = await client.query<{ name: string; value: string }>('SELECT name, value FROM identity FOR UPDATE');
+    const get = (name: string): string => rows.find((row) => row.name === name)!.value;
+    const oid = (await client.query<{ oid: string }>("SELECT 'changes'::regclass::oid::text AS oid")).rows[0]!.oid;
+    let lineage: Lineage = { id: get('lineage_id'), generation: Number(get('generation')) };
+    let discontinuity: string | undefined;
+    if (get('changes_oid') !== oid) {
+      lineage = { id: lineage.id, generation: nextGeneration(lineage.generation) };
+      discontinuity = 'the database was restored (its tables were made anew, as pg_restore does)';
+      await client.query("UPDATE identity SET value = $1 WHERE name = 'generation'", [String(lineage.generation)]);
+      await client.query("UPDATE identity SET value = $1 WHERE name = 'changes_oid'", [oid]);
+    }
+    await client.query('COMMIT');
+    return { lineage, ...(discontinuity ? { discontinuity } : {}) };
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  }
 }
 
 /**

@@ -62,6 +62,13 @@ const MIGRATIONS: string[] = [
     END IF;
   END $$;
   `,
+  // 2: the chain hash of each change [PROTO-LINEAGE-7], and the identity of the table that holds
+  // them: pg_restore makes the table anew (a new oid), so a restore is seen even though the
+  // restored rows say nothing of it.
+  `
+  ALTER TABLE changes ADD COLUMN chain text;
+  INSERT INTO identity (name, value) VALUES ('changes_oid', 'changes'::regclass::oid::text) ON CONFLICT (name) DO NOTHING;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

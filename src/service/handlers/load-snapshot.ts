@@ -26,6 +26,7 @@ export async function handleLoadSnapshot(session: ClientSession, message: LoadSn
       if (cancellation.cancelled) return;
       const seq = source.appliedSeq();
       const lineage = source.lineage();
+      const chain = source.chain();
       const objects: ConfigObject[] = [];
       for (const type of OBJECT_TYPES) for (const object of source.store.all(type)) objects.push(object);
       session.logger.info({ session: session.id, client: session.clientName, objects: objects.length, seq }, 'proxy snapshot load started');
@@ -45,7 +46,7 @@ export async function handleLoadSnapshot(session: ClientSession, message: LoadSn
         }
         session.send({ kind: Kind.ObjectsChunk, id: message.id, objects: chunk, total: objects.length, ...(credentials.length > 0 ? { credentials } : {}) });
       }
-      if (await cancellation.paced(pacingHighWater(limits))) session.send({ kind: Kind.ReadEnd, id: message.id, total: objects.length, seq, lineage });
+      if (await cancellation.paced(pacingHighWater(limits))) session.send({ kind: Kind.ReadEnd, id: message.id, total: objects.length, seq, lineage, ...(chain ? { chain } : {}) });
     } finally {
       release();
     }

@@ -12,6 +12,7 @@ export async function handleReadObjects(session: ClientSession, message: ReadObj
   const { source, limits } = session.host;
   const principal = session.requirePrincipal();
   const seq = source.appliedSeq();
+  const chain = source.chain();
   const parentOf = source.store.folderParent;
   const objects = source.store.find(message.objectType, message.filter).filter((object) => principal.canRead(object, parentOf));
   session.holdForRead(objects.length);
@@ -24,5 +25,5 @@ export async function handleReadObjects(session: ClientSession, message: ReadObj
   } finally {
     session.releaseRead(objects.length);
   }
-  session.send({ kind: Kind.ReadEnd, id: message.id, total: objects.length, seq, lineage: source.lineage() });
+  session.send({ kind: Kind.ReadEnd, id: message.id, total: objects.length, seq, lineage: source.lineage(), ...(chain ? { chain } : {}) });
 }

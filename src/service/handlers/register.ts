@@ -2,6 +2,7 @@ import { CfgError, ErrorCode, Kind, PROTOCOL_VERSIONS, type RegisteredMessage, t
 import { describeLineage, NO_LINEAGE, sameLineage } from '../../model/lineage.js';
 import { pacingHighWater } from '../limits.js';
 import type { ClientSession } from '../session.js';
+import type { ConfigSource } from '../source.js';
 
 /**
  * Register [PROTO-HELLO-1..4, PROTO-RESTORE-1..4]: negotiate the version, authenticate, start
@@ -35,6 +36,7 @@ export async function handleRegister(session: ClientSession, message: RegisterMe
 
   const seq = source.appliedSeq();
   const lineage = source.lineage();
+  const chain = source.chain();
   // Built whole, not spread: msgpackr encodes a spread copy several times slower, and a failover
   // sends a thousand of these at once.
   const registered = (restored: boolean): RegisteredMessage => ({
@@ -47,6 +49,7 @@ export async function handleRegister(session: ClientSession, message: RegisterMe
     serverRole: source.serverRole(),
     seq,
     lineage,
+    ...(chain !== undefined ? { chain } : {}),
     restored,
     ...(serverProof !== undefined ? { serverProof } : {}),
   });
@@ -65,7 +68,12 @@ export async function handleRegister(session: ClientSession, message: RegisterMe
   if (!ownLineage && restore.lineage !== NO_LINEAGE) {
     session.logger.info({ session: restore.id, client: message.clientName, presented: describeLineage(restore.lineage), lineage: describeLineage(lineage) }, 'session of another database lineage: the client re-reads');
   }
-  const history = !ownLineage || restore.lastSeq > seq ? ({ kind: 'expired', oldestSeq: seq + 1 } as const) : source.changesAfter(restore.lastSeq);
+  // The same name is not the same history: a position also proves the changes under it [PROTO-LINEAGE-7].
+  const otherHistory = ownLineage && restore.lastSeq <= seq && !sameHistory(source, restore);
+  if (otherHistory) {
+    session.logger.warn({ event: 'LINEAGE-001', session: restore.id, client: message.clientName, lastSeq: restore.lastSeq, lineage: describeLineage(lineage) }, 'session position of another history at the same seq (a restored or copied database): the client re-reads');
+  }
+  const history = !ownLineage || otherHistory || restore.lastSeq > seq ? ({ kind: 'expired', oldestSeq: seq + 1 } as const) : source.changesAfter(restore.lastSeq);
   session.state = 'active';
   // A restored session joins the live stream only once its replay has caught up.
   session.catchingUp = history.kind !== 'expired';
@@ -73,7 +81,7 @@ export async function handleRegister(session: ClientSession, message: RegisterMe
   if (history.kind === 'expired') {
     // [PROTO-RESTORE-3] the client must re-read; its subscriptions are live from now on.
     session.send(registered(false));
-    session.send({ kind: Kind.HistoryLogExpired, lastSeq: restore.lastSeq, oldestSeq: history.oldestSeq, seq, lineage });
+    session.send({ kind: Kind.HistoryLogExpired, lastSeq: restore.lastSeq, oldestSeq: history.oldestSeq, seq, lineage, ...(chain !== undefined ? { chain } : {}) });
     return;
   }
   session.send(registered(true));
@@ -180,7 +188,8 @@ async function replay(session: ClientSession, afterSeq: number): Promise<number>
       const history = source.changesAfter(cursor);
       if (history.kind === 'expired') {
         // Pruned while we paced: the client must re-read after all.
-        session.send({ kind: Kind.HistoryLogExpired, lastSeq: cursor, oldestSeq: history.oldestSeq, seq: source.appliedSeq(), lineage: source.lineage() });
+        const chain = source.chain();
+        session.send({ kind: Kind.HistoryLogExpired, lastSeq: cursor, oldestSeq: history.oldestSeq, seq: source.appliedSeq(), lineage: source.lineage(), ...(chain !== undefined ? { chain } : {}) });
         return replayed;
       }
       session.requirePrincipal(); // an account removed meanwhile ends the replay
@@ -206,4 +215,24 @@ async function replay(session: ClientSession, afterSeq: number): Promise<number>
     session.catchingUp = false;
     session.host.sessionChanged(session);
   }
+}
+
+/**
+ * Whether this server's log holds, at the presented seq, the chain hash the client presents: Raft's
+ * log matching [PROTO-LINEAGE-7]. A position without a chain (an older client), or at a seq whose
+ * chain this server no longer knows, is taken on its lineage alone.
+ */
+function sameHistory(source: ConfigSource, restore: SessionToRestore): boolean {
+  if (restore.chain === undefined) return true;
+  const known = chainAt(source, restore.lastSeq);
+  return known === undefined || known === restore.chain;
+}
+
+/** The chain hash at `seq` in this server's log, or undefined when it no longer (or never) held it. */
+export function chainAt(source: ConfigSource, seq: number): string | undefined {
+  if (seq === source.appliedSeq()) return source.chain();
+  const history = source.changesAfter(seq - 1);
+  if (history.kind === 'expired') return undefined;
+  for (const change of history.changes) return change.seq === seq ? change.chain : undefined;
+  return undefined;
 }
