@@ -5,6 +5,7 @@ import { isIP, type AddressInfo, type Socket } from 'node:net';
 import { hostname, networkInterfaces } from 'node:os';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { recentEvents, type Logger } from '../util/logger.js';
+import { bindError } from '../net/listener.js';
 import { STATUS_PAGE } from './status-page.js';
 
 /** What the admin port reports on, and the one action it takes. */
@@ -100,7 +101,7 @@ export class AdminServer {
     this.maxConnections = admissibleConnections(this.settings.maxConnections ?? DEFAULT_ADMIN_MAX_CONNECTIONS);
     server.on('connection', (socket: Socket) => this.admit(socket));
     await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
+      server.once('error', (error: NodeJS.ErrnoException) => reject(bindError(error, { host, port, flag: '--admin-port' })));
       server.listen({ host, port }, () => resolve());
     });
     this.server = server;

@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { CfgError } from '../../protocol/index.js';
+import { SetupError } from '../util/setup-error.js';
 import { SOFTWARE_VERSION } from '../util/version.js';
 import { addDataCommands } from './data-commands.js';
 import { EXIT, UsageError } from './exit-codes.js';
@@ -31,7 +32,7 @@ program.parseAsync(process.argv).catch((error: unknown) => {
     // Commander printed the message (and the help) already; --help and --version end with 0.
     process.exit(error.exitCode === 0 ? EXIT.ok : EXIT.usage);
   }
-  if (error instanceof UsageError) {
+  if (error instanceof UsageError || error instanceof SetupError) {
     process.stderr.write(`cfgproxy: ${error.message}\n`);
     process.exit(EXIT.usage);
   }

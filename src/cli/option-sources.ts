@@ -73,12 +73,3 @@ function switchValue(variable: string, text: string): boolean {
   if (/^(0|false|no|off)$/i.test(text)) return false;
   throw new UsageError(`${variable} must be true or false (or 1/0, yes/no, on/off), not '${text}'`);
 }
-
-/** Appends each option's environment variable to its help line, so `--help` tells it. */
-export function showEnvironmentInHelp(command: Command, envNames: Readonly<Record<string, string>> = {}): Command {
-  for (const option of command.options) {
-    const key = option.attributeName();
-    option.description = `${option.description} [env ${envNames[key] ?? envName(key)}]`;
-  }
-  return command;
-}

@@ -281,6 +281,10 @@ export class CfgClient extends EventEmitter {
     } catch (error) {
       this.connection = null;
       connection.destroy({ message: 'register failed', local: true });
+      // A TLS server meets our plain hello by closing at once, before any frame [PROTO-FRAME-1].
+      if (error instanceof CfgError && error.code === ErrorCode.CONNECTION_LOST && !connection.heardFrame && !endpoint.tls) {
+        throw new CfgError(ErrorCode.CONNECTION_LOST, `${endpoint.host}:${endpoint.port} closed the connection before answering: if it serves TLS, connect with tls://${endpoint.host}:${endpoint.port} (the CLI: -s tls://…, the SDK: tls: true)`, { cause: error });
+      }
       throw error;
     }
     this.server = { serverName: registered.serverName, serverKind: registered.serverKind, serverRole: registered.serverRole, version: registered.version };

@@ -3,6 +3,7 @@ import { ErrorCode, HaKind, type HaRole, type JournalPosition, type JournalRecor
 import type { HistoryLog, SessionRecord } from '../history/history-log.js';
 import { systemClock, type Clock } from '../net/clock.js';
 import { DEFAULT_GIVE_UP_AFTER, GaveUp, PermanentRefusals } from '../util/give-up.js';
+import { SummedLog } from './handshake-throttle.js';
 import type { TlsFiles } from '../net/tls-options.js';
 import type { SessionObserver } from '../service/config-service.js';
 import type { ClientSession } from '../service/session.js';
@@ -113,6 +114,9 @@ export class HaNode extends EventEmitter implements PairRole, PairLinkHost {
   private readonly mirror: SessionMirror;
   private readonly writer: JournalWriter;
   received: JournalPosition | undefined;
+  /** A --peer that does not speak the HA protocol: said once a minute, not on every heartbeat. */
+  private lastMisdial = '';
+  private readonly misdialed = new SummedLog((count) => this.deps.logger.error({ event: 'HA-022', attempts: count, peer: this.options.peer }, this.lastMisdial), 60_000);
   /** Where the peer takes clients, learned at the handshake. */
   peerClientEndpoint: string | undefined;
   private link: PairLink | null = null;
@@ -314,6 +318,10 @@ export class HaNode extends EventEmitter implements PairRole, PairLinkHost {
       },
     });
     this.dialing = false;
+    if (outcome.kind === 'failed' && outcome.reason) {
+      this.lastMisdial = outcome.reason;
+      this.misdialed.note();
+    }
     if (outcome.kind === 'refused') {
       this.deps.logger.error({ code: outcome.code, reason: outcome.message }, 'HA peer refused');
       this.emit('refused', { code: outcome.code, message: outcome.message });

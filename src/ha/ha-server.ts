@@ -80,7 +80,7 @@ export class HaServer {
   }
 
   async start(): Promise<void> {
-    this.server = await listen({ host: this.options.host, port: this.options.port, tls: this.options.tls }, (socket) => this.accept(socket));
+    this.server = await listen({ host: this.options.host, port: this.options.port, tls: this.options.tls, flag: '--ha-port' }, (socket) => this.accept(socket));
   }
 
   private accept(socket: Socket): void {

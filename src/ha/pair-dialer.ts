@@ -9,7 +9,8 @@ import { lineageRefusal } from './ha-server.js';
 export type DialOutcome =
   | { kind: 'linked' }
   | { kind: 'refused'; code: string; message: string }
-  | { kind: 'failed' };
+  /** `reason`: what the operator may have got wrong (a --peer that is not an HA port). */
+  | { kind: 'failed'; reason?: string };
 
 export interface DialOptions {
   peer: string;
@@ -46,7 +47,11 @@ export async function dialPair(options: DialOptions): Promise<DialOutcome> {
     return { kind: 'failed' };
   }
   return new Promise((resolve) => {
-    const timer = setTimeout(() => connection.destroy({ message: 'no Welcome from the peer', local: true }), options.welcomeTimeoutMs);
+    const notHaPort = `${options.peer} took the connection but did not speak the HA protocol (no Challenge): is --peer the primary's --ha-port, not its client port?`;
+    const timer = setTimeout(() => {
+      if (challenge === undefined) finish({ kind: 'failed', reason: notHaPort });
+      connection.destroy({ message: 'no Welcome from the peer', local: true });
+    }, options.welcomeTimeoutMs);
     timer.unref();
     const nonce = newNonce();
     let challenge: string | undefined;
@@ -91,7 +96,9 @@ export async function dialPair(options: DialOptions): Promise<DialOutcome> {
           finish({ kind: 'linked' });
           options.onLinked(connection, message);
         } else if (message.kind === Kind.Error) {
-          finish({ kind: 'refused', code: message.code, message: message.message });
+          // A client port's own refusal (it waited for a Register): the wrong port, not a refusing peer.
+          if (challenge === undefined && message.code === ErrorCode.NOT_REGISTERED) finish({ kind: 'failed', reason: notHaPort });
+          else finish({ kind: 'refused', code: message.code, message: message.message });
         }
       },
       onInvalidMessage: (error) => connection.close({ code: error.code, message: error.message }),

@@ -1,3 +1,4 @@
+import { existsSync, rmSync } from 'node:fs';
 import type { ServiceLimits } from '../service/limits.js';
 import { ConfigService } from '../service/config-service.js';
 import { AdminServer, type AdminTarget } from '../admin/admin-server.js';
@@ -93,6 +94,8 @@ export class MasterServer {
     const logger = options.logger ?? silentLogger;
     const postgres = isPostgresUrl(settings.dbPath);
     const startedAt = performance.now();
+    // A first start that fails leaves nothing behind: the next one must find no database whose admin password nobody saw.
+    const createsFile = !postgres && settings.dbPath !== ':memory:' && !existsSync(settings.dbPath);
     const db: ConfigBackend = postgres
       ? await PostgresConfigDatabase.open({
           url: settings.dbPath,
@@ -128,8 +131,32 @@ export class MasterServer {
     }
     const service = new ConfigService(source, { host: settings.host, port: settings.port, tls: options.tls, limits: options.limits, logger });
     const master = new MasterServer(db, source, service, logger);
+    try {
+      await master.serve(options, settings);
+    } catch (error) {
+      await master.stop().catch(() => undefined);
+      if (createsFile) removeDatabaseFiles(settings.dbPath);
+      throw error;
+    }
+    logger.info({ port: service.port, tls: options.tls !== undefined, serverName: settings.serverName }, 'master listening');
+    return master;
+  }
+
+  /**
+   * Everything after the database is open, in the order that cannot lock anyone out: the ports are
+   * bound first, and only then is a new database given its admin account, so a start that fails on
+   * a busy port has created no account whose password nobody was shown.
+   */
+  private async serve(options: MasterOptions, settings: { historyMaxChanges: number; historyMaxAgeMs: number; pruneIntervalMs: number }): Promise<void> {
+    const { service, source, logger } = this;
+    const master = this;
     source.onChange(() => (master.commits += 1));
-    const leadership = db.leadership;
+    await service.start();
+    if (options.adminPort !== undefined) {
+      master.admin = new AdminServer(master.adminTarget(), logger, { token: options.adminToken, maxConnections: options.adminMaxConnections, allowedHosts: options.adminAllowedHosts });
+      await master.admin.start(options.adminHost ?? '127.0.0.1', options.adminPort);
+    }
+    const leadership = this.db.leadership;
     if (leadership) {
       // A master that stops being active sends its clients on: they find the active one [PROTO-MASTER-PAIR-2].
       leadership.on('standby', (reason: string) => service.disconnectAll({ code: ErrorCode.BACKUP_MODE, message: `this master is now a standby (${reason}); reconnect to the active master` }));
@@ -138,32 +165,45 @@ export class MasterServer {
       leadership.on('active', () => void master.bootstrap(options).catch((error: unknown) => logger.error({ err: error }, 'bootstrap failed')));
     }
     if (!leadership || leadership.state === 'active') await master.bootstrap(options);
-    await service.start();
-    if (options.adminPort !== undefined) {
-      master.admin = new AdminServer(master.adminTarget(), logger, { token: options.adminToken, maxConnections: options.adminMaxConnections, allowedHosts: options.adminAllowedHosts });
-      await master.admin.start(options.adminHost ?? '127.0.0.1', options.adminPort);
-    }
     master.pruneTimer = setInterval(() => master.prune(settings.historyMaxChanges, settings.historyMaxAgeMs), settings.pruneIntervalMs);
     master.pruneTimer.unref();
     master.prune(settings.historyMaxChanges, settings.historyMaxAgeMs);
-    logger.info({ port: service.port, tls: options.tls !== undefined, serverName: settings.serverName }, 'master listening');
-    return master;
   }
 
-  /** First start: the admin account, and the sample configuration when asked for. */
+  /**
+   * The admin account whenever none can log in (a new database, or every administrator disabled or
+   * without a password): `CFGPROXY_ADMIN_PASSWORD` (or `adminPassword`) sets it on any such start;
+   * without one a password is generated and handed to the caller to show (`generatedAdminPassword`).
+   * The sample configuration when asked for.
+   */
   private async bootstrap(options: MasterOptions): Promise<void> {
     const { store } = this.source;
-    if (store.countOf('Person') === 0) {
+    if (!this.hasUsableAdmin()) {
       const given = options.adminPassword ?? process.env.CFGPROXY_ADMIN_PASSWORD;
       const password = given && given.length > 0 ? given : randomPassword();
       if (password !== given) this.generatedAdminPassword = password;
-      await this.source.create(SYSTEM_PRINCIPAL, { type: 'Person', name: 'admin', props: { isAdmin: true, password, firstName: 'Administrator' } });
-      this.logger.info('created the admin account');
+      const existing = store.findByName('Person', 0, 'admin');
+      if (existing) {
+        await this.source.update(SYSTEM_PRINCIPAL, 'Person', existing.dbid, { state: 'enabled', props: { isAdmin: true, password } });
+        this.logger.warn({ event: 'MASTER-003' }, "no administrator could log in: the 'admin' account is enabled again with a new password");
+      } else {
+        await this.source.create(SYSTEM_PRINCIPAL, { type: 'Person', name: 'admin', props: { isAdmin: true, password, firstName: 'Administrator' } });
+        this.logger.info({ event: 'MASTER-003' }, 'created the admin account');
+      }
     }
     if (options.sample && store.countOf('Tenant') === 0) {
       for (const sample of sampleConfiguration()) await this.source.create(SYSTEM_PRINCIPAL, resolveNames(sample, store));
       this.logger.info({ objects: store.size }, 'loaded the sample configuration');
     }
+  }
+
+  /** An enabled administrator with a password: someone can log in to manage this master. */
+  private hasUsableAdmin(): boolean {
+    for (const person of this.source.store.all('Person')) {
+      if (person.state === 'disabled' || this.source.credentialOf(person.dbid) === undefined) continue;
+      if (this.source.principal(person.dbid)?.isAdmin) return true;
+    }
+    return false;
   }
 
   /** Applies the retention now (it also runs every pruneIntervalMs). */
@@ -233,4 +273,9 @@ async function upgradeStoredPasswords(db: ConfigBackend, credentials: Map<number
   if (upgrades.length === 0) return;
   const rewritten = await db.upgradeCredentials(upgrades);
   logger.info({ rewritten, found: upgrades.length }, 'stored passwords rewritten in the scram$ form');
+}
+
+/** A database this start created, with its companions, removed after the start failed. */
+function removeDatabaseFiles(path: string): void {
+  for (const suffix of ['', '-wal', '-shm', '.head']) rmSync(path + suffix, { force: true });
 }

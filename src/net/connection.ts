@@ -98,6 +98,8 @@ export interface ConnectionOptions<M> {
 export class Connection<M extends { kind: number } = Message> {
   /** When bytes last arrived, on the connection's clock; any frame counts as activity [PROTO-ADDP-3]. */
   lastReceivedAt: number;
+  /** Whether a whole frame ever arrived: a peer that closes before one may not speak this protocol at all. */
+  heardFrame = false;
   readonly remoteAddress: string;
   private handler: ConnectionHandler<M> | null = null;
   private readonly decoder: FrameDecoder<M>;
@@ -127,6 +129,7 @@ export class Connection<M extends { kind: number } = Message> {
         // within the keepalive timeout (a middlebox losing data mid-frame) is dead [PROTO-ADDP-5].
         onMessage: (message) => {
           this.lastReceivedAt = this.clock.now();
+          this.heardFrame = true;
           this.dispatch(message);
         },
         onInvalidMessage: (error) => {
