@@ -14,8 +14,10 @@ export interface AdminTarget {
   serving(): boolean;
   /** The active primary of a pair (or a standalone server that serves). */
   active(): boolean;
-  /** What is degraded while the server still serves (a history log that takes no writes), for `/health`. */
+  /** What is degraded while the server still serves (its master unreachable, a history log that takes no writes), for `/health`. */
   warnings?(): string[];
+  /** A proxy's link to its masters, for the status page. */
+  master?(): { connected: boolean; endpoints: string; unreachableSince?: string };
   /** `/ha` as JSON; undefined when this server is not in a pair. */
   haStatus(): Record<string, unknown> | undefined;
   /** The Prometheus samples, each with its help text. */
@@ -78,6 +80,7 @@ export class AdminServer {
   private loopbackOnly = true;
   private shed = 0;
   private shedLoggedAt = -Infinity;
+  private readonly startedAt = Date.now();
 
   constructor(
     private readonly target: AdminTarget,
@@ -217,12 +220,18 @@ export class AdminServer {
 
   /** What the status page shows, as JSON. */
   private status(): Record<string, unknown> {
+    const pair = this.target.haStatus();
+    const serving = this.target.serving();
+    const warnings = this.target.warnings?.() ?? [];
     return {
       ...this.target.info(),
-      serving: this.target.serving(),
+      serving,
       active: this.target.active(),
-      warnings: this.target.warnings?.() ?? [],
-      pair: this.target.haStatus() ?? null,
+      health: healthOf(serving, warnings, pair),
+      warnings,
+      uptimeS: Math.round((Date.now() - this.startedAt) / 1000),
+      master: this.target.master?.() ?? null,
+      pair: pair ?? null,
       values: Object.fromEntries(this.target.metrics().map(({ name, value }) => [name, value])),
       events: recentEvents().slice(-20),
     };
@@ -310,4 +319,14 @@ function isLoopback(address: string | undefined): boolean {
 function sameSecret(a: string, b: string): boolean {
   // Digests: neither the length nor the content leaks through timing.
   return timingSafeEqual(createHash('sha256').update(a).digest(), createHash('sha256').update(b).digest());
+}
+
+/**
+ * One word for a person: `healthy` (serving, or standing by as it should: a pair's backup that is
+ * linked and refuses clients by design, a standby master), `degraded` (serving, with warnings), `down` (neither).
+ */
+function healthOf(serving: boolean, warnings: readonly string[], pair: Record<string, unknown> | undefined): 'healthy' | 'degraded' | 'down' {
+  const standingBy = !serving && ((pair?.role === 'backup' && pair.link === 'up') || (pair?.kind === 'master-pair' && pair.role === 'standby'));
+  if (!serving && !standingBy) return 'down';
+  return warnings.length > 0 ? 'degraded' : 'healthy';
 }

@@ -32,6 +32,11 @@ export const STATUS_PAGE = `<!doctype html>
 function card(label, value, tone) {
   return '<div class="card"><div class="label">' + label + '</div><div class="value ' + (tone || '') + '" data-fact="' + label + '">' + value + '</div></div>';
 }
+function uptime(seconds) {
+  if (seconds === undefined) return '?';
+  const d = Math.floor(seconds / 86400), h = Math.floor(seconds % 86400 / 3600), m = Math.floor(seconds % 3600 / 60);
+  return (d ? d + 'd ' : '') + (d || h ? h + 'h ' : '') + m + 'm ' + (seconds % 60) + 's';
+}
 function text(value) {
   return String(value).replace(/[&<>"]/g, function (c) { return { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' }[c]; });
 }
@@ -41,15 +46,24 @@ async function refresh() {
     const v = s.values || {};
     const pair = s.pair;
     document.getElementById('title').textContent = 'cfgproxy ' + s.kind + ' ' + s.name + ' (' + s.version + ')';
+    const health = s.health === 'healthy' ? 'good' : 'bad';
+    const standingBy = !s.serving && s.health === 'healthy';
     const cards = [
-      card('role', text(s.role), s.active ? 'good' : ''),
-      card('serving', s.serving ? 'yes' : 'no', s.serving ? 'good' : 'bad'),
+      card('health', text(s.health), health),
+      card('role', text(s.role) + (pair && pair.configuredRole && pair.configuredRole !== pair.role ? ' (configured ' + text(pair.configuredRole) + ')' : ''), s.active ? 'good' : ''),
+      card('serving', s.serving ? 'yes' : standingBy ? 'standing by' : 'no', s.serving ? 'good' : standingBy ? '' : 'bad'),
+    ];
+    if (s.master) cards.push(card('master link', s.master.connected ? 'up' : 'down since ' + text(s.master.unreachableSince || '?').slice(11, 19), s.master.connected ? 'good' : 'bad'));
+    cards.push(
       card('seq', text(v.cfgproxy_applied_seq === undefined ? '?' : v.cfgproxy_applied_seq)),
       card('clients', text(v.cfgproxy_clients === undefined ? '?' : v.cfgproxy_clients)),
       card('sessions', text(v.cfgproxy_sessions === undefined ? '?' : v.cfgproxy_sessions)),
-    ];
+      card('uptime', text(uptime(s.uptimeS))),
+    );
     if (pair && pair.link !== undefined) {
       cards.push(card('pair link', text(pair.link) + (pair.peer ? ' to ' + text(pair.peer) : ''), pair.link === 'up' ? 'good' : 'bad'));
+      cards.push(card('term', text(pair.term)));
+      cards.push(card('switchover', pair.readyForSwitchover ? 'ready' : 'not ready: ' + text(pair.notReadyBecause || '?'), pair.readyForSwitchover ? 'good' : ''));
       cards.push(card('journal lag', text(pair.journal ? pair.journal.lag : 0)));
     }
     if (pair && pair.kind === 'master-pair') cards.push(card('active master', text(pair.activeMaster || 'unknown')));

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { Command } from 'commander';
 import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -43,6 +44,7 @@ export function addServerCommands(program: Command): void {
         process.stderr.write(`\nAdmin account created. user: admin  password: ${master.generatedAdminPassword}\n(shown once; set CFGPROXY_ADMIN_PASSWORD to choose it, on this or any later start that finds no administrator who can log in)\n\n`);
       }
       superviseServers(logger, master);
+      notifySystemdReady(logger);
     });
 
   declareOptions(program.command('proxy').description('run a configuration proxy in front of a master (and its backup)'), PROXY_OPTIONS)
@@ -89,6 +91,8 @@ export function addServerCommands(program: Command): void {
         logger,
       });
       superviseServers(logger, { stop: () => proxy.shutdown() });
+      // Ready means serving: a first start waits for its load (a restart resumes from its history log at once).
+      void proxy.loaded().then(() => notifySystemdReady(logger));
     });
   program
     .command('demo')
@@ -231,6 +235,17 @@ function serverLimits(o: OptionValues): Partial<ServiceLimits> {
     drainTimeoutMs: o.ms('--drain-timeout'),
     refusePasswordLogins: o.switch('--refuse-password-logins'),
   };
+}
+
+/**
+ * Under systemd with `Type=notify` (NOTIFY_SOCKET set), says the server is ready. Node cannot write
+ * to a datagram socket itself, so systemd's own `systemd-notify` does, naming this process.
+ */
+function notifySystemdReady(logger: Logger): void {
+  if (!process.env.NOTIFY_SOCKET) return;
+  const notify = spawn('systemd-notify', ['--ready', `--pid=${process.pid}`], { stdio: 'ignore' });
+  notify.once('error', (error) => logger.warn({ err: error }, 'could not tell systemd the server is ready (systemd-notify)'));
+  notify.once('exit', (code) => (code === 0 ? logger.info('told systemd the server is ready') : logger.warn({ code }, 'systemd-notify failed')));
 }
 
 /**

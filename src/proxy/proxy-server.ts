@@ -185,7 +185,7 @@ export class ProxyServer {
       await service.start();
       await ha?.start(source, upstream);
       if (options.adminPort !== undefined) {
-        admin = new AdminServer(adminTarget(source, service, upstream, ha, history), logger, { token: options.adminToken, maxConnections: options.adminMaxConnections, allowedHosts: options.adminAllowedHosts });
+        admin = new AdminServer(adminTarget(source, service, upstream, ha, history, options.masters), logger, { token: options.adminToken, maxConnections: options.adminMaxConnections, allowedHosts: options.adminAllowedHosts });
         await admin.start(options.adminHost ?? '127.0.0.1', options.adminPort);
       }
     } catch (error) {
@@ -231,14 +231,20 @@ export class ProxyServer {
 }
 
 /** What the admin port reports for a proxy. */
-function adminTarget(source: ProxySource, service: ConfigService, upstream: UpstreamLink, ha: HaNode | undefined, history: HistoryLog): AdminTarget {
+function adminTarget(source: ProxySource, service: ConfigService, upstream: UpstreamLink, ha: HaNode | undefined, history: HistoryLog, masters: readonly string[]): AdminTarget {
   const serving = (): boolean => source.notServingReason() === undefined;
   return {
     serving,
     warnings: () => {
+      const warnings: string[] = [];
+      // It still serves from its cache [ARCH-2], but what it serves may be going stale.
+      const lost = upstream.unreachableSince();
+      if (lost !== undefined) warnings.push(`master unreachable since ${new Date(lost).toISOString()}`);
       const health = history.health;
-      return health.state === 'failing' ? [`history log failing since ${new Date(health.since).toISOString()}: ${health.error}`] : [];
+      if (health.state === 'failing') warnings.push(`history log failing since ${new Date(health.since).toISOString()}: ${health.error}`);
+      return warnings;
     },
+    master: () => ({ connected: upstream.connected, endpoints: masters.join(','), ...(upstream.unreachableSince() !== undefined ? { unreachableSince: new Date(upstream.unreachableSince()!).toISOString() } : {}) }),
     active: () => serving() && source.serverRole() !== 'backup',
     registry: service.metrics.registry,
     info: () => ({ kind: 'proxy', name: source.serverName, version: SOFTWARE_VERSION, role: source.serverRole() }),

@@ -72,6 +72,8 @@ export class UpstreamLink extends EventEmitter implements UpstreamWriter {
   private reloadDeferred = false;
   /** When the master link was lost (performance.now()), until it is back. */
   private lostAt: number | undefined;
+  /** When the link was made (performance.now()): a proxy that never reached a master has lacked it since. */
+  private readonly startedAt = performance.now();
   /** Protected mode ended without the backup's reload: the next load does not ask the gate. */
   private gateOverridden = false;
   private readonly firstLoad: Promise<void>;
@@ -91,6 +93,12 @@ export class UpstreamLink extends EventEmitter implements UpstreamWriter {
 
   get connected(): boolean {
     return this.client?.connected === true;
+  }
+
+  /** Since when (ms since the epoch) no master has been connected; undefined while one is. */
+  unreachableSince(): number | undefined {
+    if (this.connected) return undefined;
+    return Date.now() - (this.lostAt === undefined ? performance.now() - this.startedAt : performance.now() - this.lostAt);
   }
 
   /** How long no master has been connected (0 while one is). */

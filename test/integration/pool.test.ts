@@ -17,27 +17,22 @@ afterEach(async () => {
   for (const close of toClose.splice(0).reverse()) await close();
 });
 
-/** HAProxy in TCP mode in front of the proxies, health-checked on their admin ports. */
+/**
+ * The README's HAProxy configuration, run for real: only the addresses move (the frontend to a free
+ * port here, the members from 10.0.0.x to these proxies and their admin ports).
+ */
 function startHaproxy(dir: string, frontendPort: number, members: Array<{ port: number; adminPort: number }>): void {
-  const config = [
-    'global',
-    '  maxconn 4096',
-    'defaults',
-    '  mode tcp',
-    '  timeout connect 1s',
-    '  timeout client 1m',
-    '  timeout server 1m',
-    'frontend cfg',
-    `  bind 127.0.0.1:${frontendPort}`,
-    '  default_backend proxies',
-    'backend proxies',
-    '  balance roundrobin',
-    '  option httpchk GET /health',
-    ...members.map((m, i) => `  server p${i + 1} 127.0.0.1:${m.port} check port ${m.adminPort} inter 100ms fall 1 rise 1`),
-    '',
-  ].join('\n');
+  let memberIndex = 0;
+  const config = readmeBlock('haproxy')
+    .map((line) => line.replace(/bind :9030/, `bind 127.0.0.1:${frontendPort}`))
+    .map((line) => {
+      if (!/^\s*server p\d 10\.0\.0\.\d+:9030 check port 9031/.test(line)) return line;
+      const member = members[memberIndex++];
+      return line.replace(/10\.0\.0\.\d+:9030 check port 9031/, `127.0.0.1:${member.port} check port ${member.adminPort}`);
+    });
+  expect(memberIndex).toBe(members.length);
   const file = join(dir, 'haproxy.cfg');
-  writeFileSync(file, config);
+  writeFileSync(file, `${config.join('\n')}\n`);
   const child = spawn('haproxy', ['-db', '-f', file], { stdio: 'ignore' });
   children.push(child);
 }
@@ -55,7 +50,7 @@ async function connectThrough(port: number): Promise<CfgClient> {
 }
 
 describe.runIf(haveHaproxy)('pool behind HAProxy', () => {
-  it('pool - a client behind HAProxy loses its proxy and is restored by another member of the pool, missing nothing', async () => {
+  it('pool - behind HAProxy started with the README\'s configuration, a client loses its proxy and is restored by another member of the pool, missing nothing', async () => {
     const { master, dir, cleanup } = await startTestMaster();
     toClose.push(cleanup);
     const members = await Promise.all(['p1', 'p2'].map((name) => startTestProxy(dir, [master.port], { serverName: name, adminPort: 0 })));

@@ -24,11 +24,11 @@ describe.runIf(requireTool('chromium'))('status page and metrics', () => {
     const dir = tempDir();
     const { master, cleanup } = await startTestMaster();
     toClose.push(cleanup);
-    const [haPort, adminPort, portA, portB] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+    const [haPort, adminPort, portA, portB, backupAdmin] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
     const common = ['--master', `127.0.0.1:${master.port}`, '--user', 'admin', '--heartbeat-interval', '0.2'];
     const env = { CFGPROXY_PROXY_PASSWORD: ADMIN_PASSWORD, CFGPROXY_HA_SECRET: 'page-secret', CFGPROXY_READY_AFTER: '0' };
-    await startCli(['proxy', ...common, '--role', 'primary', '--port', String(portA), '--ha-port', String(haPort), '--admin-port', String(adminPort), '--history-db', join(dir, 'a.db')], 'configuration loaded', env);
-    const backup = await startCli(['proxy', ...common, '--role', 'backup', '--port', String(portB), '--peer', `127.0.0.1:${haPort}`, '--history-db', join(dir, 'b.db')], 'proxy listening (loading)', env);
+    const primary = await startCli(['proxy', ...common, '--role', 'primary', '--port', String(portA), '--ha-port', String(haPort), '--admin-port', String(adminPort), '--history-db', join(dir, 'a.db')], 'configuration loaded', env);
+    const backup = await startCli(['proxy', ...common, '--role', 'backup', '--port', String(portB), '--peer', `127.0.0.1:${haPort}`, '--admin-port', String(backupAdmin), '--history-db', join(dir, 'b.db')], 'proxy listening (loading)', env);
     await backup.waitForLog((line) => line.msg === 'HA link up');
 
     // A subscriber and a change through the primary, so the latency histograms have something.
@@ -58,9 +58,32 @@ describe.runIf(requireTool('chromium'))('status page and metrics', () => {
     expect(Number(fact('clients'))).toBeGreaterThanOrEqual(1);
     expect(fact('pair link')).toBe(`up to 127.0.0.1:${portB}`);
     expect(dom).toContain('<td>HA-001</td>'); // the link came up: an event of the recent list
+    expect(fact('health')).toBe('healthy');
+    expect(fact('master link')).toBe('up');
+    expect(fact('term')).toMatch(/^\d+$/);
+    expect(fact('switchover')).toBe('ready');
+    expect(fact('uptime')).toMatch(/^\d+m \d+s$/);
+    // A healthy backup refuses clients by design: standing by, not a red "no".
+    const backupDom = await chromium(dir, '--dump-dom', `http://127.0.0.1:${backupAdmin}/`);
+    const backupFact = (label: string): string | undefined => new RegExp(`data-fact="${label}">([^<]*)<`).exec(backupDom)?.[1];
+    expect(backupFact('health')).toBe('healthy');
+    expect(backupFact('serving')).toBe('standing by');
+    expect(backupFact('role')).toBe('backup');
     await chromium(dir, `--screenshot=${join(dir, 'status.png')}`, '--window-size=1100,700', `${base}/`);
     const png = readFileSync(join(dir, 'status.png'));
     expect(png.subarray(1, 4).toString()).toBe('PNG');
     expect(png.length).toBeGreaterThan(10_000); // a rendered page, not a blank one
+
+    // The master goes away: the proxy still serves, and says what it lacks.
+    await cleanup();
+    toClose.splice(toClose.indexOf(cleanup), 1);
+    await primary.waitForLog((line) => line.msg === 'lost the master; serving from the cache');
+    const response = await fetch(`${base}/health`);
+    expect(response.status).toBe(200);
+    expect(await response.text()).toMatch(/^serving \(degraded: master unreachable since \d{4}-\d\d-\d\dT[\d:.]+Z\)/);
+    expect((await fetch(`${base}/health/active`)).status).toBe(200); // a role check, as before
+    const degraded = await chromium(dir, '--dump-dom', `${base}/`);
+    expect(new RegExp('data-fact="health">([^<]*)<').exec(degraded)?.[1]).toBe('degraded');
+    expect(new RegExp('data-fact="master link">([^<]*)<').exec(degraded)?.[1]).toMatch(/^down since \d\d:\d\d:\d\d$/);
   }, 120_000);
 });
