@@ -17,13 +17,15 @@ export function addDataCommands(program: Command): void {
     program
       .command('get <type>')
       .description('read objects of a type (e.g. `get dn --filter number=5001`)')
-      .option('-f, --filter <key=value...>', 'dbid, name, tenant, folder, state or a property'),
-  ).action(async (type: string, flags: ClientFlags & { filter?: string[] }) => {
+      .option('-f, --filter <key=value...>', 'dbid, name, tenant, folder, state or a property')
+      .option('-q, --quiet', 'print only the dbids, a line each (for scripts)'),
+  ).action(async (type: string, flags: ClientFlags & { filter?: string[]; quiet?: boolean }) => {
     const filter = parseFilter(objectType(type), flags.filter ?? []); // before connecting: a bad filter is a usage error
     const client = await openClient(flags);
     try {
       const objects = await client.readAll(objectType(type), filter);
       if (flags.json) process.stdout.write(`${JSON.stringify(objects, null, 2)}\n`);
+      else if (flags.quiet) for (const o of objects) process.stdout.write(`${o.dbid}\n`);
       else for (const o of objects) process.stdout.write(`${o.type}\t${o.dbid}\t${o.name}\ttenant=${o.tenant}\tfolder=${o.folder}\t${o.state}\n`);
     } finally {
       await client.close();
@@ -61,8 +63,9 @@ export function addDataCommands(program: Command): void {
     program
       .command('put [file]')
       .description('create objects (a JSON or YAML document, several separated by ---, or a list; type names in any case), or update one with a delta; from a file or stdin (-)')
-      .option('--update <type:dbid>', 'apply the document as a delta to this object'),
-  ).action(async (file: string | undefined, flags: ClientFlags & { update?: string }) => {
+      .option('--update <type:dbid>', 'apply the document as a delta to this object')
+      .option('-q, --quiet', "print only each object's dbid, a line each (for scripts: dbid=$(cfgproxy put -q dn.yaml))"),
+  ).action(async (file: string | undefined, flags: ClientFlags & { update?: string; quiet?: boolean }) => {
     const objects = readObjects(file);
     let target: { type: ObjectType; dbid: number } | undefined;
     if (flags.update) {
@@ -80,7 +83,7 @@ export function addDataCommands(program: Command): void {
     try {
       for (const object of objects) {
         const result = target ? await client.update(target.type, target.dbid, object as ObjectDelta) : await client.create(object as unknown as NewObject);
-        process.stdout.write(flags.json ? `${JSON.stringify(result)}\n` : `ok: dbid ${result.dbid}, seq ${result.seq}\n`);
+        process.stdout.write(flags.json ? `${JSON.stringify(result)}\n` : flags.quiet ? `${result.dbid}\n` : `ok: dbid ${result.dbid}, seq ${result.seq}\n`);
       }
     } finally {
       await client.close();

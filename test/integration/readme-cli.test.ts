@@ -25,22 +25,25 @@ describe('the README\'s CLI examples', () => {
     writeFileSync(join(dir, 'dn.yaml'), `${readmeBlock('dn.yaml').join('\n')}\n`);
     writeFileSync(join(dir, 'delta.yaml'), `${readmeBlock('delta.yaml').join('\n')}\n`);
     const lines = readmeBlock('cli');
-    const prelude = lines.filter((line) => line.startsWith('export '));
     const env = { ...process.env, CFGPROXY_SERVER: `127.0.0.1:${master.port}` }; // the demo's master, here on a free port
-    const shell = (line: string): string => [...prelude, line.replace(/(^|\| |exec )npx cfgproxy /g, `$1"${process.execPath}" "${CLI}" `)].join('\n');
-    const outputs = new Map<string, string>();
-    for (const line of lines.filter((l) => l.startsWith('npx cfgproxy ') && !l.startsWith('npx cfgproxy watch'))) {
-      // Asynchronously: the master answering it runs in this process.
-      const { stdout } = await run('sh', ['-ec', shell(line)], { cwd: dir, env, encoding: 'utf8' });
-      outputs.set(line.split('#')[0]!.trim(), stdout);
-      const promised = /"([^"]+)"\s*$/.exec(line)?.[1]; // a comment quoting the output
-      if (promised) expect(stdout.trim(), line).toBe(promised);
-    }
-    expect(outputs.get('npx cfgproxy get dn --filter number=5001')).toMatch(/^DN\t\d+\t5001\t/);
-    const dn = master.source.store.get('DN', 11);
-    expect(dn).toBeUndefined(); // created, updated, then removed by the examples
-    expect(outputs.get('npx cfgproxy rm dn 11')).toMatch(/^deleted: seq \d+/);
-    expect(existsSync(join(dir, 'config.yaml')) && existsSync(join(dir, 'master.db'))).toBe(true);
+    const cfgproxy = (line: string): string => line.replace(/(^|\$\(|\| |exec )npx cfgproxy /g, `$1"${process.execPath}" "${CLI}" `);
+    const shell = (line: string): string => [...lines.filter((l) => l.startsWith('export ')), cfgproxy(line)].join('\n');
+    // The block as one script, as a person pastes it (watch, which runs until Ctrl-C, apart).
+    const script = lines.filter((line) => !line.includes('cfgproxy watch')).map(cfgproxy).join('\n');
+    const { stdout } = await run('sh', ['-ec', script], { cwd: dir, env, encoding: 'utf8' });
+    const output = stdout.split('\n');
+    expect(output[0]).toMatch(/^DN\t\d+\t5001\t/);
+    expect(output[1]).toMatch(/^ok: dbid \d+, seq \d+$/); // the update: the create printed only its dbid, into $dn
+    const made = Number(/^ok: dbid (\d+)/.exec(output[1]!)![1]);
+    expect(output[2]).toMatch(/^deleted: seq \d+/);
+    expect(master.source.store.get('DN', made)).toBeUndefined(); // created, updated, then removed by the examples
+    expect(existsSync(join(dir, 'config.yaml')) && existsSync(join(dir, 'backups', 'master.db'))).toBe(true);
+
+    // Changing one's own password, as the README shows it.
+    await run('sh', ['-ec', shell(readmeBlock('own-password')[0]!)], { cwd: dir, env });
+    const relogged = await connect({ endpoints: `127.0.0.1:${master.port}`, user: 'admin', password: 'a-new-one', reconnect: false, standby: false });
+    await relogged.update('Person', (await relogged.readAll('Person', { name: 'admin' }))[0]!.dbid, { props: { password: 'demo', oldPassword: 'a-new-one' } });
+    await relogged.close();
 
     // The proxy account of "Running a proxy", then a proxy logged in with it.
     const [accountLine] = readmeBlock('proxy-account');
