@@ -14,7 +14,7 @@ const CLI = new URL('../../bin/cfgproxy.js', import.meta.url).pathname;
  * being this checkout's binary; resolves once a server logs `ready`.
  */
 function runLine(dir: string, prelude: string[], line: string, ready: string, env: Record<string, string> = {}): Promise<{ lines: Array<Record<string, unknown>> }> {
-  const script = [...prelude, `exec ${line.replace(/^cfgproxy /, `"${process.execPath}" "${CLI}" `)}`].join('\n');
+  const script = [...prelude, `exec ${line.replace(/^npx cfgproxy /, `"${process.execPath}" "${CLI}" `)}`].join('\n');
   const child = spawn('sh', ['-ec', script], { cwd: dir, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
   children.push(child);
   const lines: Array<Record<string, unknown>> = [];
@@ -44,14 +44,14 @@ describe.runIf(requireTool('openssl'))('mutual TLS, as the README walks through 
     // servers it starts on their default ports get theirs through CFGPROXY_PORT.
     const ports = new Map(await Promise.all(['9020', '9030', '9032', '9040'].map(async (port) => [port, String(await freePort())] as const)));
     const lines = readmeBlock('mtls-servers').map((line) => line.replace(/\b(9020|9030|9032|9040)\b/g, (port) => ports.get(port)!));
-    const prelude = lines.filter((line) => !line.startsWith('cfgproxy '));
-    const [masterLine, primaryLine, backupLine, getLine] = lines.filter((line) => line.startsWith('cfgproxy '));
+    const prelude = lines.filter((line) => !line.startsWith('npx cfgproxy '));
+    const [masterLine, primaryLine, backupLine, getLine] = lines.filter((line) => line.startsWith('npx cfgproxy '));
     await runLine(dir, prelude, masterLine!, 'master listening', { CFGPROXY_PORT: ports.get('9020')! });
     await runLine(dir, prelude, primaryLine!, 'configuration loaded', { CFGPROXY_PORT: ports.get('9030')! });
     const backup = await runLine(dir, prelude, backupLine!, 'HA link up');
     expect(backup.lines.find((l) => l.msg === 'HA link up')).toMatchObject({ peerRole: 'primary' });
 
-    const cli = (line: string): string => execFileSync('sh', ['-ec', [...prelude, line.replace(/^cfgproxy /, `"${process.execPath}" "${CLI}" `)].join('\n')], { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    const cli = (line: string): string => execFileSync('sh', ['-ec', [...prelude, line.replace(/^npx cfgproxy /, `"${process.execPath}" "${CLI}" `)].join('\n')], { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
     expect(cli(getLine!)).toMatch(/^DN\t\d+\t5001\t/);
     // Without its certificate the CLI is turned away at the TLS handshake.
     const withoutCert = getLine!.replace(/ --tls-cert \S+ --tls-key \S+/, '');
