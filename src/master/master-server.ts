@@ -149,12 +149,11 @@ export class MasterServer {
    */
   private async serve(options: MasterOptions, settings: { historyMaxChanges: number; historyMaxAgeMs: number; pruneIntervalMs: number }): Promise<void> {
     const { service, source, logger } = this;
-    const master = this;
-    source.onChange(() => (master.commits += 1));
+    source.onChange(() => (this.commits += 1));
     await service.start();
     if (options.adminPort !== undefined) {
-      master.admin = new AdminServer(master.adminTarget(), logger, { token: options.adminToken, maxConnections: options.adminMaxConnections, allowedHosts: options.adminAllowedHosts });
-      await master.admin.start(options.adminHost ?? '127.0.0.1', options.adminPort);
+      this.admin = new AdminServer(this.adminTarget(), logger, { token: options.adminToken, maxConnections: options.adminMaxConnections, allowedHosts: options.adminAllowedHosts });
+      await this.admin.start(options.adminHost ?? '127.0.0.1', options.adminPort);
     }
     const leadership = this.db.leadership;
     if (leadership) {
@@ -162,12 +161,12 @@ export class MasterServer {
       leadership.on('standby', (reason: string) => service.disconnectAll({ code: ErrorCode.BACKUP_MODE, message: `this master is now a standby (${reason}); reconnect to the active master` }));
       await leadership.start();
       // A standby that takes over a database nobody set up yet sets it up then.
-      leadership.on('active', () => void master.bootstrap(options).catch((error: unknown) => logger.error({ err: error }, 'bootstrap failed')));
+      leadership.on('active', () => void this.bootstrap(options).catch((error: unknown) => logger.error({ err: error }, 'bootstrap failed')));
     }
-    if (!leadership || leadership.state === 'active') await master.bootstrap(options);
-    master.pruneTimer = setInterval(() => master.prune(settings.historyMaxChanges, settings.historyMaxAgeMs), settings.pruneIntervalMs);
-    master.pruneTimer.unref();
-    master.prune(settings.historyMaxChanges, settings.historyMaxAgeMs);
+    if (!leadership || leadership.state === 'active') await this.bootstrap(options);
+    this.pruneTimer = setInterval(() => this.prune(settings.historyMaxChanges, settings.historyMaxAgeMs), settings.pruneIntervalMs);
+    this.pruneTimer.unref();
+    this.prune(settings.historyMaxChanges, settings.historyMaxAgeMs);
   }
 
   /**
