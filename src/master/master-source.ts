@@ -6,6 +6,7 @@ import {
   GENESIS_CHAIN,
   Kind,
   nextChain,
+  withChain,
   type ChangeMessage,
   type ConfigObject,
   type NewObject,
@@ -326,9 +327,8 @@ export class MasterSource implements ConfigSource {
     if ((grantsPower || named.type === 'AccessGroup') && !principal.isAdmin) {
       throw new CfgError(ErrorCode.PERMISSION_DENIED, `only an administrator may change permissions (${named.type} '${named.name}')`);
     }
-    const groups = this.store.all('AccessGroup');
     const refusal = accountWriteRefusal(principal, { before: previous, after: object, setsPassword }, (person) => {
-      const holder = principalOf(person, groups);
+      const holder = principalOf(person, this.store.all('AccessGroup'));
       return holder.isAdmin || holder.isProxy;
     });
     if (refusal) throw new CfgError(ErrorCode.PERMISSION_DENIED, refusal, { details: { type: named.type, dbid: named.dbid } });
@@ -362,9 +362,8 @@ export class MasterSource implements ConfigSource {
     const seq = this.issuedSeq + 1;
     const at = Date.now();
     // The chain covers the frame without itself; the frame everyone receives carries it [PROTO-LINEAGE-7].
-    const message = notification(seq, at);
-    const chain = nextChain(this.issuedChain, encodeFrame(message));
-    message.chain = chain;
+    const withoutChain = encodeFrame(notification(seq, at));
+    const chain = nextChain(this.issuedChain, withoutChain);
     const change: ChangeRecord = {
       seq,
       at,
@@ -374,7 +373,7 @@ export class MasterSource implements ConfigSource {
       dbid: placed.dbid,
       tenant: placed.tenant,
       folder: placed.folder,
-      frame: encodeFrame(message),
+      frame: withChain(withoutChain, chain),
     };
     if (object && previous && (object.tenant !== previous.tenant || object.folder !== previous.folder)) {
       change.previous = { tenant: previous.tenant, folder: previous.folder };

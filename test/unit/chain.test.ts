@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { decodeFrame, encodeFrame, GENESIS_CHAIN, isChain, nextChain, type Message } from '../../protocol/index.js';
+import { decodeFrame, encodeFrame, GENESIS_CHAIN, isChain, nextChain, withChain, type Message } from '../../protocol/index.js';
 import { discontinuity } from '../../src/store/commit-record.js';
 
 const vectors = JSON.parse(readFileSync(new URL('../../protocol/vectors/chain.json', import.meta.url), 'utf8')) as {
@@ -17,9 +17,19 @@ describe('chain hashes [PROTO-LINEAGE-7]', () => {
       expect(withoutChain.toString('hex')).toBe(row.frameWithoutChainHex);
       expect(nextChain(previous, withoutChain)).toBe(row.chain);
       expect(encodeFrame({ ...row.message, chain: row.chain }).toString('hex')).toBe(row.frameHex);
+      expect(withChain(withoutChain, row.chain).toString('hex')).toBe(row.frameHex); // the master's way: no second encoding
       expect(decodeFrame(Buffer.from(row.frameHex, 'hex'))).toMatchObject({ seq: (row.message as { seq: number }).seq, chain: row.chain });
       expect(isChain(row.chain)).toBe(true);
       previous = row.chain;
+    }
+  });
+
+  it('chain - frames of any map size take their chain as a second encoding would give it (fixmap, the step to map16, map16)', () => {
+    const chain = 'f'.repeat(32);
+    for (const size of [3, 14, 15, 16, 40]) {
+      const wide: Record<string, unknown> = { kind: 9 };
+      for (let i = 1; i < size; i += 1) wide[`k${i}`] = i;
+      expect(withChain(encodeFrame(wide), chain).toString('hex'), `${size} entries`).toBe(encodeFrame({ ...wide, chain }).toString('hex'));
     }
   });
 
