@@ -2,6 +2,7 @@ import { encodeFrame, Kind, type Lineage } from '../../protocol/index.js';
 import { outOfViewFrame, type ChangeRecord, type ChangeView } from '../model/change.js';
 import type { FolderParentLookup } from '../model/permissions.js';
 import { flushPendingWrites } from '../net/connection.js';
+import { InterestIndex } from './interest-index.js';
 import type { ClientSession } from './session.js';
 
 /**
@@ -70,6 +71,8 @@ export class FanOut {
   private readonly sessions = new Set<ClientSession>();
   private readonly audiences = new Map<string, Audience>();
   private readonly audienceOf = new Map<ClientSession, Audience>();
+  /** The audiences by what they subscribed to, so a change asks only those it may concern. */
+  private readonly interest = new InterestIndex<Audience>();
   private dirty: Audience[] = [];
   private flushScheduled = false;
   private principalsVersion: number;
@@ -118,7 +121,10 @@ export class FanOut {
     this.leave(session);
     if (key === undefined) return;
     let audience = this.audiences.get(key);
-    if (!audience) this.audiences.set(key, (audience = new Audience(key)));
+    if (!audience) {
+      this.audiences.set(key, (audience = new Audience(key)));
+      this.interest.add(audience, session.subscriptions.values()); // its key holds its subscriptions: they are fixed for it
+    }
     this.deliveries += audience.flush();
     audience.members.add(session);
     this.audienceOf.set(session, audience);
@@ -130,7 +136,10 @@ export class FanOut {
     this.deliveries += audience.flush();
     audience.members.delete(session);
     this.audienceOf.delete(session);
-    if (audience.members.size === 0) this.audiences.delete(audience.key);
+    if (audience.members.size === 0) {
+      this.audiences.delete(audience.key);
+      this.interest.remove(audience);
+    }
   }
 
   publish(change: ChangeRecord): void {
@@ -141,7 +150,8 @@ export class FanOut {
       for (const session of this.sessions) this.regroup(session);
     }
     let delivered = false;
-    for (const audience of this.audiences.values()) {
+    // Only the audiences whose subscriptions may select the change are asked; each decides in full.
+    for (const audience of this.interest.candidates(change)) {
       const view = audience.view(change, this.parentOf);
       if (!view) continue;
       if (audience.pending.length === 0) this.dirty.push(audience);
