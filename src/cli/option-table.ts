@@ -5,11 +5,11 @@ import { UsageError } from './exit-codes.js';
 
 /**
  * What an option holds, which says how it is read and checked:
- * `text` as given; `switch` on or off; `count` an integer (≥ `min`, default 0); `number` any number
- * (≥ `min`); `seconds` a number of seconds (≥ `min`), read as milliseconds; `port` 0–65535; `file` a
+ * `text` as given; `switch` on or off; `count` an integer (≥ `min`, default 0); `seconds` a number
+ * of seconds (≥ `min`), read as milliseconds; `port` 0–65535; `file` a
  * readable file; `list` comma-separated; `choice` one of `choices`.
  */
-export type OptionKind = 'text' | 'switch' | 'count' | 'number' | 'seconds' | 'port' | 'file' | 'list' | 'choice';
+export type OptionKind = 'text' | 'switch' | 'count' | 'seconds' | 'port' | 'file' | 'list' | 'choice';
 
 /**
  * One server option, declared once: the commander option, its environment variable, its config
@@ -91,10 +91,6 @@ export class OptionValues {
     return value;
   }
 
-  number(flag: string): number {
-    return this.numeric(flag, 'number');
-  }
-
   /** A number of seconds, in milliseconds. */
   ms(flag: string): number {
     return Math.round(this.numeric(flag, 'seconds') * 1000);
@@ -134,7 +130,7 @@ export class OptionValues {
     return String(value) as T;
   }
 
-  private numeric(flag: string, kind: 'count' | 'number' | 'seconds'): number {
+  private numeric(flag: string, kind: 'count' | 'seconds'): number {
     const spec = this.spec(flag, kind);
     const raw = this.raw(flag, kind);
     const value = typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : typeof raw === 'number' ? raw : NaN;

@@ -2,8 +2,6 @@ import { LRUCache } from 'lru-cache';
 import { CfgError, ErrorCode } from '../../protocol/index.js';
 import { sourceRange } from '../net/source-range.js';
 
-export { sourceRange };
-
 interface Failures {
   count: number;
   /** Until then the source is refused before any check (sources only). */

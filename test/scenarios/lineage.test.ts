@@ -5,6 +5,7 @@ import { connect, type CfgClient } from '../../src/client/index.js';
 import { Mirror, snapshotOf } from '../helpers/mirror.js';
 import { freePort, killed, startMasterProcess, startProxyProcess } from '../helpers/processes.js';
 import { scenarioHooks } from '../helpers/scenario.js';
+import { createSkills } from '../helpers/writes.js';
 
 const { toClose, tempDir } = scenarioHooks('lineage');
 
@@ -18,12 +19,6 @@ async function client(port: number, extra: { reconnect?: boolean } = {}): Promis
   return c;
 }
 
-/** Creates `count` skills named `${prefix}-${i}`; resolves with the last seq. */
-async function createSkills(c: CfgClient, prefix: string, count: number): Promise<number> {
-  let seq = 0;
-  for (let i = 0; i < count; i += 1) seq = (await c.create({ type: 'Skill', name: `${prefix}-${i}` })).seq;
-  return seq;
-}
 
 /** Resolves after the mirror's next reset and the re-read it triggers. */
 function nextReset(mirror: Mirror): Promise<void> {

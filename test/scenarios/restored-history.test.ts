@@ -9,6 +9,7 @@ import { Mirror, snapshotOf } from '../helpers/mirror.js';
 import { requirePostgres, startPostgres, type TestPostgres } from '../helpers/postgres.js';
 import { freePort, killed, startCli, startProxyProcess, type CliProcess } from '../helpers/processes.js';
 import { scenarioHooks } from '../helpers/scenario.js';
+import { createSkills } from '../helpers/writes.js';
 
 const { toClose, tempDir } = scenarioHooks('restored-history');
 const run = promisify(execFile);
@@ -20,11 +21,6 @@ async function client(port: number, extra: { reconnect?: boolean } = {}): Promis
   return c;
 }
 
-async function createSkills(c: CfgClient, prefix: string, count: number): Promise<number> {
-  let seq = 0;
-  for (let i = 0; i < count; i += 1) seq = (await c.create({ type: 'Skill', name: `${prefix}-${i}` })).seq;
-  return seq;
-}
 
 function caughtUp(mirror: Mirror, seq: number): Promise<void> {
   return new Promise((resolve) => (mirror.client.lastSeq >= seq ? resolve() : mirror.client.on('notification', (n: { seq: number }) => n.seq >= seq && resolve())));

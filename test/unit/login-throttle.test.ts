@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../protocol/index.js';
-import { DEFAULT_LOGIN_THROTTLE, LoginThrottle, sourceRange } from '../../src/service/login-throttle.js';
+import { sourceRange } from '../../src/net/source-range.js';
+import { DEFAULT_LOGIN_THROTTLE, LoginThrottle } from '../../src/service/login-throttle.js';
 
 describe('login throttle', () => {
   it('throttle - sources count by IPv4 /24 and IPv6 /64, in any spelling', () => {
