@@ -31,6 +31,10 @@ export const ErrorCode = {
   TOO_MANY_REQUESTS: 'TOO_MANY_REQUESTS',
   LOGIN_THROTTLED: 'LOGIN_THROTTLED',
   WEAK_CHALLENGE: 'WEAK_CHALLENGE',
+  /** The account's directory (LDAP, RADIUS) could not be asked: not a wrong password [PROTO-HELLO-7]. */
+  AUTH_UNAVAILABLE: 'AUTH_UNAVAILABLE',
+  /** A directory password would travel over plain TCP [PROTO-HELLO-7]. */
+  TLS_REQUIRED: 'TLS_REQUIRED',
   // proxy
   PROXY_LOADING: 'PROXY_LOADING',
   READ_ONLY: 'READ_ONLY',

@@ -225,6 +225,8 @@ export interface RegisteredMessage {
   restored: boolean;
   /** After a login by proof: HMAC(serverKey, authMessage), base64, so the client knows the server held its verifier [PROTO-HELLO-5]. */
   serverProof?: string;
+  /** A pool member's own name, when `serverName` is its pool's (`--cluster-name`) [PROTO-POOL-1]. */
+  memberName?: string;
 }
 
 /**
@@ -250,6 +252,12 @@ export interface LoginChallengeMessage {
   n: number;
   r: number;
   p: number;
+  /**
+   * `password`: the account logs in with its directory password (LDAP, RADIUS), which the server
+   * checks itself; the client sends it in `Register.password`, over TLS only [PROTO-HELLO-7]. The
+   * salt and cost are then a decoy's, for clients that do not know this field.
+   */
+  login?: 'password';
 }
 
 export interface ReadObjectsMessage {
@@ -427,6 +435,8 @@ export interface ServerInfoMessage {
   seq: number;
   lineage: Lineage;
   uptimeMs: number;
+  /** As in Registered [PROTO-POOL-1]. */
+  memberName?: string;
 }
 
 /** A proxy loads the whole configuration it may see, with password hashes [PROTO-PROXY-2]. */

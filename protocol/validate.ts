@@ -230,6 +230,7 @@ export function validateMessage(body: unknown): Message {
         ...chainField(body, id, 'Registered'),
         restored: f.boolean('restored'),
         ...(body.serverProof !== undefined ? { serverProof: f.string('serverProof', 64) } : {}),
+        ...(body.memberName !== undefined ? { memberName: f.string('memberName', 255) } : {}),
       };
     case Kind.ReadObjects: {
       const message: Message = { kind, id: f.uint('id'), objectType: f.objectType('objectType') };
@@ -303,6 +304,7 @@ export function validateMessage(body: unknown): Message {
         seq: f.uint('seq'),
         lineage: lineage(body.lineage, id, 'ServerInfo.lineage'),
         uptimeMs: f.uint('uptimeMs'),
+        ...(body.memberName !== undefined ? { memberName: f.string('memberName', 255) } : {}),
       };
     case Kind.LoadSnapshot:
       return { kind, id: f.uint('id') };
@@ -323,7 +325,14 @@ export function validateMessage(body: unknown): Message {
     case Kind.LoginStart:
       return { kind, id: f.uint('id'), user: f.string('user', 255), nonce: f.string('nonce', 64) };
     case Kind.LoginChallenge:
-      return { kind, id: f.uint('id'), nonce: f.string('nonce', 128), salt: f.string('salt', 128), n: f.uint('n'), r: f.uint('r'), p: f.uint('p') };
+    {
+      const message: Message = { kind, id: f.uint('id'), nonce: f.string('nonce', 128), salt: f.string('salt', 128), n: f.uint('n'), r: f.uint('r'), p: f.uint('p') };
+      if (body.login !== undefined) {
+        if (body.login !== 'password') throw invalid(id, "LoginChallenge.login must be 'password'");
+        message.login = 'password';
+      }
+      return message;
+    }
     default:
       throw new CfgError(ErrorCode.UNKNOWN_KIND, `unknown message kind ${kind}`, { details: { id } });
   }

@@ -26,8 +26,22 @@ export interface AdminTarget {
   switchover?(force: boolean): Promise<{ ok: boolean; message: string }>;
   /** Latency histograms and Node's process and event-loop metrics, rendered with `metrics()`. */
   registry: Registry;
+  /** Its ports, the directories its external accounts log in against, and its pool, for `/status`. */
+  access?(): AccessSummary;
   /** Who this server is, as labels of `cfgproxy_info` and the status page's title. */
   info(): { kind: string; name: string; version: string; role: string };
+}
+
+/** How clients reach a server and log in, for `/status` and `cfgproxy status`. */
+export interface AccessSummary {
+  clientPort: number;
+  uiPort?: number;
+  /** Directory by method (ldap, radius), as configured. */
+  directories: Record<string, string>;
+  /** Where clients reach this server when not its own address (`--advertise`: a balancer's, in a pool). */
+  advertise?: string;
+  /** A pool member (`--cluster-name`): the pool's name and the member's. */
+  pool?: { cluster: string; member: string };
 }
 
 /** One Prometheus sample; a name ending in `_total` is a counter, any other a gauge. */
@@ -231,6 +245,7 @@ export class AdminServer {
       warnings,
       uptimeS: Math.round((Date.now() - this.startedAt) / 1000),
       master: this.target.master?.() ?? null,
+      access: this.target.access?.() ?? null,
       pair: pair ?? null,
       values: Object.fromEntries(this.target.metrics().map(({ name, value }) => [name, value])),
       events: recentEvents().slice(-20),

@@ -66,6 +66,10 @@ async function refresh() {
       cards.push(card('switchover', pair.readyForSwitchover ? 'ready' : 'not ready: ' + text(pair.notReadyBecause || '?'), pair.readyForSwitchover ? 'good' : ''));
       cards.push(card('journal lag', text(pair.journal ? pair.journal.lag : 0)));
     }
+    const access = s.access;
+    if (access && access.pool) cards.push(card('pool', text(access.pool.cluster) + ', member ' + text(access.pool.member) + (access.advertise ? ' at ' + text(access.advertise) : '')));
+    if (access && access.uiPort !== undefined) cards.push(card('UI port', text(access.uiPort)));
+    if (access && access.directories && Object.keys(access.directories).length) cards.push(card('directories', text(Object.keys(access.directories).join(', '))));
     if (pair && pair.kind === 'master-pair') cards.push(card('active master', text(pair.activeMaster || 'unknown')));
     if (s.warnings && s.warnings.length) cards.push(card('warnings', text(s.warnings.join('; ')), 'bad'));
     document.getElementById('cards').innerHTML = cards.join('');

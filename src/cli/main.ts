@@ -38,7 +38,7 @@ program.parseAsync(process.argv).catch((error: unknown) => {
   }
   if (error instanceof CfgError) {
     // Exit 3: no session could be had (refused logins, a server that may be an impostor, no server).
-    const CANNOT_LOG_IN: ReadonlySet<string> = new Set(['CONNECTION_LOST', 'AUTH_FAILED', 'LOGIN_THROTTLED', 'WEAK_CHALLENGE']);
+    const CANNOT_LOG_IN: ReadonlySet<string> = new Set(['CONNECTION_LOST', 'AUTH_FAILED', 'AUTH_UNAVAILABLE', 'TLS_REQUIRED', 'LOGIN_THROTTLED', 'WEAK_CHALLENGE']);
     process.stderr.write(`cfgproxy: ${error.code}: ${error.message}\n`);
     process.exit(CANNOT_LOG_IN.has(error.code) ? EXIT.connection : EXIT.refused);
   }

@@ -11,6 +11,7 @@ import { createLogger, type Logger } from '../util/logger.js';
 import { EXIT, UsageError } from './exit-codes.js';
 import { declareOptions, OptionValues, type OptionSpec } from './option-table.js';
 import { MASTER_OPTIONS, PROXY_OPTIONS } from './server-options.js';
+import { accessSettings } from './access-settings.js';
 
 /** The server commands: master, proxy, and the demo that runs both. */
 export function addServerCommands(program: Command): void {
@@ -24,8 +25,12 @@ export function addServerCommands(program: Command): void {
         if (isPostgresUrl(dbPath)) throw new UsageError('--restore-from restores a SQLite copy; restore PostgreSQL with its own tools (pg_restore)');
         restoreDatabase(restoreFrom, dbPath);
       }
+      const access = accessSettings(o, { port: o.port('--port')!, adminPort: o.port('--admin-port') }, o.text('--name')!);
       const master = await MasterServer.start({
         dbPath,
+        uiPort: access.uiPort,
+        uiTls: access.uiTls,
+        directories: access.directories,
         advertise: o.text('--advertise'),
         leaseMs: o.ms('--lease'),
         ...adminSettings(o),
@@ -36,7 +41,7 @@ export function addServerCommands(program: Command): void {
         maxObjectBytes: o.count('--max-object-bytes'),
         historyMaxChanges: o.count('--history-max-changes'),
         historyMaxAgeMs: o.ms('--history-max-age'),
-        limits: { ...serverLimits(o), maxSnapshotLoads: o.count('--proxy-load-max') },
+        limits: { ...serverLimits(o), ...access.limits, maxSnapshotLoads: o.count('--proxy-load-max') },
         tls: serverTls(o),
         logger,
       });
@@ -60,8 +65,13 @@ export function addServerCommands(program: Command): void {
       const masterTls = { ca: o.file('--master-tls-ca'), cert: o.file('--master-tls-cert'), key: o.file('--master-tls-key') };
       if (Boolean(masterTls.cert) !== Boolean(masterTls.key)) throw new UsageError('--master-tls-cert and --master-tls-key go together');
       const logger = serverLogger(command);
+      const access = accessSettings(o, { port: o.port('--port')!, haPort: o.port('--ha-port'), adminPort: o.port('--admin-port') }, o.text('--name')!);
       const proxy = await ProxyServer.start({
         masters,
+        uiPort: access.uiPort,
+        uiTls: access.uiTls,
+        directories: access.directories,
+        clusterName: o.text('--cluster-name'),
         user,
         password,
         host: o.text('--host')!,
@@ -77,7 +87,7 @@ export function addServerCommands(program: Command): void {
         delayReloadMs: o.ms('--delay-reload'),
         upstreamTls: masterTls.ca || masterTls.cert ? masterTls : o.switch('--master-tls'),
         upstreamAddp: addpMs > 0 ? { localTimeoutMs: addpMs, remoteTimeoutMs: addpMs, trace: o.choice('--addp-trace') } : undefined,
-        limits: serverLimits(o),
+        limits: { ...serverLimits(o), ...access.limits },
         tls: serverTls(o),
         ha: pairOptions(o),
         advertise: o.text('--advertise'),

@@ -29,6 +29,31 @@ function clientPortOptions(port: number, name: string): OptionSpec[] {
   ];
 }
 
+/** The UI port and the logins of external accounts (LDAP, RADIUS), for any server [PROTO-HELLO-7, PROTO-UI-1]. */
+function accessOptions(): OptionSpec[] {
+  return [
+    { flag: '--ui-port <port>', kind: 'port', help: 'a second client port for UI tools only (client types --ui-client-types); the client port keeps serving everyone. Never the HA port' },
+    { flag: '--ui-client-types <list>', kind: 'list', help: 'client types the UI port lets in, comma-separated', default: DEFAULT_SERVICE_LIMITS.uiClientTypes.join(',') },
+    { flag: '--ui-tls-cert <file>', kind: 'file', help: "TLS certificate of the UI port (PEM; else the client port's --tls-cert)" },
+    { flag: '--ui-tls-key <file>', kind: 'file', help: 'private key of --ui-tls-cert' },
+    { flag: '--external-in-clear', kind: 'switch', help: 'take LDAP and RADIUS passwords on a plain TCP port too (they cross the network in the clear); else such logins need TLS (TLS_REQUIRED)' },
+    { flag: '--external-cache <seconds>', kind: 'seconds', help: 'keep a successful LDAP or RADIUS check this long and answer a repeat login from it (0: ask every time; see the README for the risk)', default: 0 },
+    { flag: '--ldap-url <urls>', kind: 'list', help: 'LDAP directories for accounts with authMethod ldap, in failover order: ldaps://host:636, or ldap://host:389 with --ldap-starttls' },
+    { flag: '--ldap-starttls', kind: 'switch', help: 'upgrade ldap:// connections with StartTLS before any password is sent' },
+    { flag: '--ldap-allow-plain', kind: 'switch', help: 'allow ldap:// without StartTLS: directory passwords cross the network in the clear' },
+    { flag: '--ldap-ca <file>', kind: 'file', help: "CA that signed the directory's certificate (PEM; else the system's)" },
+    { flag: '--ldap-bind-dn <template>', kind: 'text', help: "simple bind as this DN, {user} standing for the account's externalId (escaped): uid={user},ou=people,dc=example,dc=org" },
+    { flag: '--ldap-search-base <dn>', kind: 'text', help: "search, then bind: where the service account looks for the user's entry" },
+    { flag: '--ldap-search-filter <filter>', kind: 'text', help: 'search, then bind: the filter, {user} standing for the externalId (escaped)', default: '(uid={user})' },
+    { flag: '--ldap-service-dn <dn>', kind: 'text', help: 'search, then bind: the service account (its password in CFGPROXY_LDAP_SERVICE_PASSWORD)' },
+    { flag: '--ldap-timeout <seconds>', kind: 'seconds', min: 0.05, help: 'connecting to the directory, and each operation, must finish within this; else AUTH_UNAVAILABLE', default: 5 },
+    { flag: '--ldap-connections <n>', kind: 'count', min: 1, help: 'connections kept to each directory (binds run one at a time on each)', default: 4 },
+    { flag: '--radius-server <endpoints>', kind: 'list', help: 'RADIUS servers for accounts with authMethod radius, host:port in failover order (shared secret in CFGPROXY_RADIUS_SECRET)' },
+    { flag: '--radius-timeout <seconds>', kind: 'seconds', min: 0.05, help: 'wait this long for a RADIUS answer before sending again', default: 2 },
+    { flag: '--radius-retries <n>', kind: 'count', help: 'sends after the first to one RADIUS server before the next is asked', default: 2 },
+  ];
+}
+
 function adminOptions(what: string, tokenHelp: string): OptionSpec[] {
   return [
     { flag: '--admin-port <port>', kind: 'port', help: `admin HTTP: ${what}` },
@@ -41,6 +66,7 @@ function adminOptions(what: string, tokenHelp: string): OptionSpec[] {
 
 export const MASTER_OPTIONS: readonly OptionSpec[] = [
   ...clientPortOptions(MASTER_DEFAULTS.port, MASTER_DEFAULTS.serverName),
+  ...accessOptions(),
   { flag: '--db <file|url>', kind: 'text', help: 'the configuration database: a SQLite file (created on first start), or postgres://user@host:port/db shared by a master pair (password and the rest from PGPASSWORD and the other PG* variables)', default: 'data/master.db' },
   { flag: '--advertise <host:port>', kind: 'text', help: 'where clients reach this master when not --host:--port; standby masters name it' },
   { flag: '--lease <seconds>', kind: 'seconds', min: 0.1, help: 'PostgreSQL: a standby takes over once the active master has not renewed its lease for this long (a crash: at once)', default: MASTER_DEFAULTS.leaseMs / 1000 },
@@ -55,6 +81,8 @@ export const MASTER_OPTIONS: readonly OptionSpec[] = [
 
 export const PROXY_OPTIONS: readonly OptionSpec[] = [
   ...clientPortOptions(PROXY_DEFAULTS.port, PROXY_DEFAULTS.serverName),
+  { flag: '--cluster-name <name>', kind: 'text', help: "a pool member: the pool's name (the load balancer's Application object), told to clients as the server's name; --name stays the member's" },
+  ...accessOptions(),
   { flag: '--master <endpoints>', kind: 'list', help: 'addresses of one master in failover order: host:port[,other-address:port] (tls://host:port for TLS); a master of another database is not a backup: the proxy reloads from it and clients re-read' },
   { flag: '--user <name>', short: '-u', kind: 'text', env: 'CFGPROXY_PROXY_USER', help: 'account the proxy registers with; needs isProxy or isAdmin' },
   { flag: '--password <password>', short: '-p', kind: 'text', env: 'CFGPROXY_PROXY_PASSWORD', help: 'its password (better: the environment variable)' },

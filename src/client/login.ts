@@ -52,6 +52,12 @@ export async function login(ask: (message: Record<string, unknown>) => Promise<M
   if (answer.kind !== Kind.LoginChallenge || !answer.nonce.startsWith(clientNonce)) {
     throw new CfgError(ErrorCode.AUTH_FAILED, 'the server answered LoginStart with something other than its challenge');
   }
+  if (answer.login === 'password') {
+    // A directory account [PROTO-HELLO-7]: its password is checked by the server against LDAP or
+    // RADIUS, so it must travel, and only where TLS hides it and proves who receives it.
+    if (encrypted) return { password, checkServer: () => undefined };
+    throw new CfgError(ErrorCode.TLS_REQUIRED, `'${user}' logs in with a directory (LDAP or RADIUS) password, and this connection is not TLS: the password is not sent in the clear (connect with tls://, or login: 'password' sends it anyway)`);
+  }
   const params: KdfParams = { salt: Buffer.from(answer.salt, 'base64'), N: answer.n, r: answer.r, p: answer.p };
   const weak = challengeCostRefusal(params);
   if (weak) {

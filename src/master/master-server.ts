@@ -1,6 +1,6 @@
 import { existsSync, rmSync } from 'node:fs';
 import type { ServiceLimits } from '../service/limits.js';
-import { ConfigService } from '../service/config-service.js';
+import { ConfigService, uiPortOf, type ClientAccessOptions } from '../service/config-service.js';
 import { AdminServer, type AdminTarget } from '../admin/admin-server.js';
 import type { ConfigBackend } from '../store/config-backend.js';
 import { ConfigDatabase } from '../store/config-db.js';
@@ -18,7 +18,7 @@ import { sampleConfiguration } from './sample-config.js';
 import { definedOnly } from '../util/defined-only.js';
 import { SOFTWARE_VERSION } from '../util/version.js';
 
-export interface MasterOptions {
+export interface MasterOptions extends ClientAccessOptions {
   /**
    * The configuration database: a SQLite file (created on first start), or a PostgreSQL URL
    * (`postgres://` or `postgresql://`) that a master pair shares.
@@ -129,7 +129,7 @@ export class MasterServer {
         `this database is not the one this master last committed to (${db.discontinuity}): restored or copied back; a new generation begins, and proxies and clients re-read instead of mixing two histories`,
       );
     }
-    const service = new ConfigService(source, { host: settings.host, port: settings.port, tls: options.tls, limits: options.limits, logger });
+    const service = new ConfigService(source, { host: settings.host, port: settings.port, tls: options.tls, ui: uiPortOf(options), directories: options.directories, limits: options.limits, logger });
     const master = new MasterServer(db, source, service, logger);
     try {
       await master.serve(options, settings);
@@ -138,7 +138,7 @@ export class MasterServer {
       if (createsFile) removeDatabaseFiles(settings.dbPath);
       throw error;
     }
-    logger.info({ port: service.port, tls: options.tls !== undefined, serverName: settings.serverName }, 'master listening');
+    logger.info({ port: service.port, ...(service.uiPort !== undefined ? { uiPort: service.uiPort } : {}), tls: options.tls !== undefined, serverName: settings.serverName }, 'master listening');
     return master;
   }
 
@@ -229,6 +229,7 @@ export class MasterServer {
       active: serving,
       registry: this.service.metrics.registry,
       info: () => ({ kind: 'master', name: source.serverName, version: SOFTWARE_VERSION, role: source.serverRole() }),
+      access: () => this.service.accessSummary(),
       haStatus: () =>
         this.db.leadership
           ? { kind: 'master-pair', role: this.db.leadership.state, activeMaster: this.db.leadership.activeEndpoint() ?? null, db: this.db.location, seq: source.appliedSeq() }

@@ -32,6 +32,7 @@ export function accountWriteRefusal(principal: Principal, write: AccountWrite, i
   if ((before && isPrivileged(before)) || (after && isPrivileged(after))) {
     return `only an administrator may change, disable, rename or delete the account '${person.name}' (it is an administrator or a proxy)`;
   }
-  if (!before && write.setsPassword) return `only an administrator may create an account with a password ('${person.name}')`;
+  // A directory login is a password too: whoever names the directory entry logs in as the person.
+  if (!before && (write.setsPassword || after?.props.authMethod !== undefined)) return `only an administrator may create an account with a password or a directory login ('${person.name}')`;
   return undefined;
 }

@@ -2,7 +2,7 @@ import type { ObjectType } from '../../protocol/index.js';
 
 /** How one type-specific property is typed and checked [PROTO-OBJ-3]. */
 export type PropSpec =
-  | { kind: 'string'; required?: boolean; maxLength?: number }
+  | { kind: 'string'; required?: boolean; maxLength?: number; oneOf?: readonly string[] }
   | { kind: 'int'; required?: boolean; min?: number; max?: number }
   | { kind: 'bool' }
   | { kind: 'ref'; to: ObjectType; required?: boolean }
@@ -35,6 +35,10 @@ export const SCHEMA: Readonly<Record<ObjectType, Readonly<Record<string, PropSpe
     passwordHash: { kind: 'secret' },
     /** A person changing its own password gives the current one here. */
     oldPassword: { kind: 'secret' },
+    /** Where the account's password is checked: absent for a local verifier, else its directory [PROTO-HELLO-7]. */
+    authMethod: { kind: 'string', oneOf: ['ldap', 'radius'] },
+    /** The account's name in that directory (LDAP uid, RADIUS User-Name); the Person's name when absent. */
+    externalId: { kind: 'string', maxLength: 255 },
   },
   AccessGroup: { members: { kind: 'refs', to: 'Person' }, grants: { kind: 'grants' } },
   AgentGroup: { agents: { kind: 'refs', to: 'Person' } },

@@ -51,6 +51,7 @@ function checkProp(type: ObjectType, key: string, spec: PropSpec, value: unknown
       if (typeof value !== 'string') throw invalid(`${where} must be a string`);
       if (value.length > (spec.maxLength ?? OBJECT_LIMITS.valueLength)) throw invalid(`${where} is longer than ${spec.maxLength ?? OBJECT_LIMITS.valueLength} characters`);
       if (spec.required && value.length === 0) throw invalid(`${where} must not be empty`);
+      if (spec.oneOf && !spec.oneOf.includes(value)) throw invalid(`${where} must be one of ${spec.oneOf.join(', ')}`);
       return value;
     case 'int':
       if (typeof value !== 'number' || !Number.isSafeInteger(value)) throw invalid(`${where} must be an integer`);

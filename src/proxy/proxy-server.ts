@@ -8,7 +8,7 @@ import { GaveUp } from '../util/give-up.js';
 import { SOFTWARE_VERSION } from '../util/version.js';
 import { AdminServer, type AdminTarget, type Metric } from '../admin/admin-server.js';
 import { HaNode, type HaOptions } from '../ha/ha-node.js';
-import { ConfigService, type SessionObserver } from '../service/config-service.js';
+import { ConfigService, uiPortOf, type ClientAccessOptions, type SessionObserver } from '../service/config-service.js';
 import type { ServiceLimits } from '../service/limits.js';
 import type { ClientSession } from '../service/session.js';
 import { silentLogger, type Logger } from '../util/logger.js';
@@ -17,7 +17,7 @@ import { Scope } from './scope.js';
 import { UpstreamLink } from './upstream.js';
 import { definedOnly } from '../util/defined-only.js';
 
-export interface ProxyOptions {
+export interface ProxyOptions extends ClientAccessOptions {
   /** Consecutive permanent refusals (wrong credentials or pair secret) before giving up (`--give-up-after`; 0: never). */
   giveUpAfter?: number;
   /** Called when the proxy gave up (the CLI exits); without it the proxy only logs GIVE-UP. */
@@ -30,6 +30,8 @@ export interface ProxyOptions {
   host?: string;
   port?: number;
   serverName?: string;
+  /** The pool this proxy is a member of (`--cluster-name`): clients are told it as the server's name [PROTO-POOL-1]. */
+  clusterName?: string;
   /** TLS towards clients. */
   tls?: TlsFiles;
   /** TLS towards the masters (files, or true for the system trust store). */
@@ -136,7 +138,8 @@ export class ProxyServer {
     };
     ha?.on('gave-up', gaveUp);
     const source = new ProxySource(history, {
-      serverName: settings.serverName,
+      serverName: options.clusterName ?? settings.serverName,
+      ...(options.clusterName !== undefined ? { memberName: settings.serverName } : {}),
       scope,
       writable: options.writable === true,
       maxObjectBytes: options.maxObjectBytes ?? DEFAULT_MAX_OBJECT_BYTES,
@@ -153,6 +156,8 @@ export class ProxyServer {
       host: settings.host,
       port: settings.port,
       tls: options.tls,
+      ui: uiPortOf(options),
+      directories: options.directories,
       limits: options.limits,
       logger,
       sessions: {
@@ -185,7 +190,7 @@ export class ProxyServer {
       await service.start();
       await ha?.start(source, upstream);
       if (options.adminPort !== undefined) {
-        admin = new AdminServer(adminTarget(source, service, upstream, ha, history, options.masters), logger, { token: options.adminToken, maxConnections: options.adminMaxConnections, allowedHosts: options.adminAllowedHosts });
+        admin = new AdminServer(adminTarget(source, service, upstream, ha, history, options.masters, options.advertise), logger, { token: options.adminToken, maxConnections: options.adminMaxConnections, allowedHosts: options.adminAllowedHosts });
         await admin.start(options.adminHost ?? '127.0.0.1', options.adminPort);
       }
     } catch (error) {
@@ -195,7 +200,7 @@ export class ProxyServer {
       throw error;
     }
     const proxy = new ProxyServer(source, service, upstream, history, ha, admin);
-    logger.info({ port: service.port, masters: options.masters, scope: scope.toString(), writable: options.writable === true }, 'proxy listening (loading)');
+    logger.info({ port: service.port, ...(service.uiPort !== undefined ? { uiPort: service.uiPort } : {}), ...(options.clusterName ? { cluster: options.clusterName } : {}), masters: options.masters, scope: scope.toString(), writable: options.writable === true }, 'proxy listening (loading)');
     upstream.start().catch((error: unknown) => (error instanceof GaveUp ? gaveUp(error) : logger.error({ err: error }, 'master link failed')));
     proxy.pruneTimer = setInterval(() => {
       try {
@@ -231,7 +236,7 @@ export class ProxyServer {
 }
 
 /** What the admin port reports for a proxy. */
-function adminTarget(source: ProxySource, service: ConfigService, upstream: UpstreamLink, ha: HaNode | undefined, history: HistoryLog, masters: readonly string[]): AdminTarget {
+function adminTarget(source: ProxySource, service: ConfigService, upstream: UpstreamLink, ha: HaNode | undefined, history: HistoryLog, masters: readonly string[], advertise: string | undefined): AdminTarget {
   const serving = (): boolean => source.notServingReason() === undefined;
   return {
     serving,
@@ -248,6 +253,11 @@ function adminTarget(source: ProxySource, service: ConfigService, upstream: Upst
     active: () => serving() && source.serverRole() !== 'backup',
     registry: service.metrics.registry,
     info: () => ({ kind: 'proxy', name: source.serverName, version: SOFTWARE_VERSION, role: source.serverRole() }),
+    access: () => ({
+      ...service.accessSummary(),
+      ...(advertise ? { advertise } : {}),
+      ...(source.memberName !== undefined ? { pool: { cluster: source.serverName, member: source.memberName } } : {}),
+    }),
     haStatus: () => ha?.status(),
     ...(ha ? { switchover: (force: boolean) => ha.switchover({ force }) } : {}),
     metrics: () => {

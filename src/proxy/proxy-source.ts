@@ -49,6 +49,8 @@ export interface Snapshot {
 
 export interface ProxySourceOptions {
   serverName: string;
+  /** Set in a pool (`--cluster-name`): `serverName` is then the pool's name and this the member's. */
+  memberName?: string;
   pair?: PairRole;
   scope: Scope;
   writable: boolean;
@@ -83,6 +85,10 @@ export class ProxySource implements ConfigSource {
 
   get store(): ConfigStore {
     return this.state.store;
+  }
+
+  get memberName(): string | undefined {
+    return this.options.memberName;
   }
 
   get serverName(): string {

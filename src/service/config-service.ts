@@ -11,6 +11,7 @@ import { DEFAULT_LOGIN_THROTTLE, LoginThrottle } from './login-throttle.js';
 import { DEFAULT_SERVICE_LIMITS, type ServiceLimits } from './limits.js';
 import { ClientSession, type SessionHost } from './session.js';
 import type { ConfigSource } from './source.js';
+import { externalLoginsFor, type DirectorySettings, type ExternalLogins } from '../auth/index.js';
 
 /** Told about client sessions as they open, change and close (the proxy's history log records them). */
 export interface SessionObserver {
@@ -26,8 +27,26 @@ export interface ConfigServiceOptions {
   limits?: Partial<ServiceLimits>;
   logger: Logger;
   sessions?: SessionObserver;
+  /** A second port, for UI tools only (`limits.uiClientTypes`): administrators' tools kept apart from the servers' port. */
+  ui?: { port: number; tls?: TlsFiles };
+  /** The LDAP and RADIUS directories external accounts log in against. */
+  directories?: DirectorySettings;
 }
 
+/** What master and proxy options share about their client ports and logins. */
+export interface ClientAccessOptions {
+  /** A port for UI tools only (`--ui-port`) besides the client port. */
+  uiPort?: number;
+  /** TLS on the UI port (else the client port's). */
+  uiTls?: TlsFiles;
+  /** LDAP and RADIUS directories for external accounts. */
+  directories?: DirectorySettings;
+}
+
+/** The `ui` option of the service from master or proxy options. */
+export function uiPortOf(options: ClientAccessOptions & { tls?: TlsFiles }): ConfigServiceOptions['ui'] {
+  return options.uiPort === undefined ? undefined : { port: options.uiPort, tls: options.uiTls ?? options.tls };
+}
 
 /**
  * The client-facing configuration service shared by master and proxy: accepts connections,
@@ -43,6 +62,7 @@ export class ConfigService implements SessionHost {
   private seated = 0;
   private readonly standbyByPerson = new Map<number, number>();
   private server: Server | null = null;
+  private uiServer: Server | null = null;
   private positionTimer: NodeJS.Timeout | null = null;
   private announcedSeq = -1;
   private readonly unsubscribe: () => void;
@@ -61,12 +81,25 @@ export class ConfigService implements SessionHost {
       for (const at of committedAt) this.metrics.deliverySeconds.observe(Math.max(0, now - at) / 1000);
     });
     this.snapshotLoads = new Semaphore(this.limits.maxSnapshotLoads);
+    this.externalLogins = externalLoginsFor(options.directories, this.logger, (method, outcome, seconds) => this.metrics.directorySeconds.observe({ method, outcome }, seconds));
     this.unsubscribe = source.onChange((change) => this.fanOut.publish(change));
   }
 
   get port(): number {
     if (!this.server) throw new Error('service is not listening');
     return boundPort(this.server);
+  }
+
+  /** The UI port, when there is one. */
+  get uiPort(): number | undefined {
+    return this.uiServer ? boundPort(this.uiServer) : undefined;
+  }
+
+  readonly externalLogins: ExternalLogins | undefined;
+
+  /** Ports and directories, for the admin port's status. */
+  accessSummary(): { clientPort: number; uiPort?: number; directories: Record<string, string> } {
+    return { clientPort: this.port, ...(this.uiPort !== undefined ? { uiPort: this.uiPort } : {}), directories: this.externalLogins?.describe() ?? {} };
   }
 
   get clientCount(): number {
@@ -84,7 +117,17 @@ export class ConfigService implements SessionHost {
   }
 
   async start(): Promise<void> {
-    this.server = await listen({ host: this.options.host, port: this.options.port, tls: this.options.tls }, (socket) => this.accept(socket));
+    this.server = await listen({ host: this.options.host, port: this.options.port, tls: this.options.tls }, (socket) => this.accept(socket, 'clients'));
+    const ui = this.options.ui;
+    if (ui) {
+      try {
+        this.uiServer = await listen({ host: this.options.host, port: ui.port, tls: ui.tls, flag: '--ui-port' }, (socket) => this.accept(socket, 'ui'));
+      } catch (error) {
+        await new Promise<void>((resolve) => this.server!.close(() => resolve()));
+        this.server = null;
+        throw error;
+      }
+    }
     if (this.limits.positionIntervalMs > 0) {
       this.positionTimer = setInterval(() => {
         const seq = this.source.appliedSeq();
@@ -96,7 +139,7 @@ export class ConfigService implements SessionHost {
     }
   }
 
-  private accept(socket: Socket): void {
+  private accept(socket: Socket, port: 'clients' | 'ui'): void {
     this.acceptedTotal += 1;
     if (this.connections.size - this.seated >= this.limits.maxPendingConnections && !this.evictOldestPending()) {
       const message = `server is at its limit of ${this.limits.maxPendingConnections} connections that have not logged in; retry shortly`;
@@ -109,7 +152,7 @@ export class ConfigService implements SessionHost {
       return;
     }
     const connection = new Connection(socket, { limits: this.limits, unauthenticatedFrameBytes: this.limits.unauthenticatedFrameBytes });
-    const session = new ClientSession(connection, this);
+    const session = new ClientSession(connection, this, port);
     this.connections.add(session);
   }
 
@@ -187,11 +230,13 @@ export class ConfigService implements SessionHost {
   async stop(): Promise<void> {
     this.unsubscribe();
     if (this.positionTimer) clearInterval(this.positionTimer);
-    const server = this.server;
+    const servers = [this.server, this.uiServer];
     this.server = null;
+    this.uiServer = null;
     for (const session of [...this.connections]) {
       session.connection.close({ code: ErrorCode.SERVER_SHUTTING_DOWN, message: 'server is shutting down' });
     }
-    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+    await Promise.all(servers.map((server) => server && new Promise<void>((resolve) => server.close(() => resolve()))));
+    await this.externalLogins?.close();
   }
 }

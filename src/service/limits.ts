@@ -38,6 +38,10 @@ export interface ServiceLimits extends ConnectionLimits {
    * only [PROTO-HELLO-5], so no password reaches this server, even on a plain TCP port [ARCH-8].
    */
   refusePasswordLogins: boolean;
+  /** Take a directory (LDAP, RADIUS) password over plain TCP too; else TLS_REQUIRED [PROTO-HELLO-7]. */
+  externalPasswordsInClear: boolean;
+  /** On the UI port (`--ui-port`), the client types let in; others get PERMISSION_DENIED. */
+  uiClientTypes: readonly string[];
 }
 
 export const DEFAULT_SERVICE_LIMITS: ServiceLimits = {
@@ -57,6 +61,8 @@ export const DEFAULT_SERVICE_LIMITS: ServiceLimits = {
   positionIntervalMs: 2000,
   restoreWaitMs: 10_000,
   refusePasswordLogins: false,
+  externalPasswordsInClear: false,
+  uiClientTypes: ['ui', 'cli'],
 };
 
 /** Queued bytes at which a paced stream (read, replay, snapshot) waits: well under the cut-off. */

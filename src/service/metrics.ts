@@ -19,6 +19,10 @@ export class ServiceMetrics {
   readonly upstreamSeconds: Histogram<'stage'>;
   /** Logins refused for their source range, or failed ones answered late for their account [PROTO-LIMIT-4]. */
   readonly loginsThrottled: Counter<'reason'>;
+  /** Logins by how they were checked (proof, password, ldap, radius) and how they ended. */
+  readonly logins: Counter<'method' | 'outcome'>;
+  /** How long a directory (LDAP, RADIUS) took to answer a login, by method and outcome. */
+  readonly directorySeconds: Histogram<'method' | 'outcome'>;
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'cfgproxy_' });
@@ -29,6 +33,8 @@ export class ServiceMetrics {
     this.upstreamSeconds = new Histogram({ name: 'cfgproxy_upstream_seconds', help: "A proxy's stages of a change, from the master's commit: received from the master, applied to the cache.", labelNames: ['stage'], buckets, registers: [this.registry] });
     this.closes = new Counter({ name: 'cfgproxy_connections_closed_total', help: "Client connections that ended: by the server's error code when it closed them for a reason, else client or server.", labelNames: ['reason'], registers: [this.registry] });
     this.loginsThrottled = new Counter({ name: 'cfgproxy_logins_throttled_total', help: 'Logins slowed by the throttle: reason="source" refused for their address range, reason="account" failures answered late.', labelNames: ['reason'], registers: [this.registry] });
+    this.logins = new Counter({ name: 'cfgproxy_logins_total', help: 'Logins by method (proof, password, ldap, radius) and outcome (ok, failed, unavailable, throttled).', labelNames: ['method', 'outcome'], registers: [this.registry] });
+    this.directorySeconds = new Histogram({ name: 'cfgproxy_directory_seconds', help: 'Time an LDAP or RADIUS directory took to answer a login, by method and outcome (accepted, rejected, unavailable).', labelNames: ['method', 'outcome'], buckets, registers: [this.registry] });
     this.restoreSeconds = new Histogram({ name: 'cfgproxy_restore_seconds', help: 'From a restoring Register to the replay having caught up.', buckets, registers: [this.registry] });
   }
 }

@@ -20,6 +20,9 @@ import type { ServiceLimits } from './limits.js';
 import type { LoginThrottle } from './login-throttle.js';
 import type { LoginSecret } from '../model/credentials.js';
 import type { ConfigSource } from './source.js';
+import type { ExternalLogins } from '../auth/external-logins.js';
+import { externalAccountOf } from '../model/external-account.js';
+import type { TLSSocket } from 'node:tls';
 
 /** What a session needs from the server that owns it. */
 export interface SessionHost {
@@ -39,6 +42,8 @@ export interface SessionHost {
   /** Counts a logged-in session against the limits; throws TOO_MANY_CLIENTS when there is no room. */
   takeSeat(session: ClientSession, seat: 'active' | 'standby'): void;
   readonly metrics: ServiceMetrics;
+  /** Checks the passwords of LDAP and RADIUS accounts, when this server has a directory configured. */
+  readonly externalLogins?: ExternalLogins;
 }
 
 /** A long request's view of its withdrawal [PROTO-CANCEL-1]. */
@@ -87,6 +92,8 @@ export class ClientSession implements ConnectionHandler {
   constructor(
     readonly connection: Connection,
     readonly host: SessionHost,
+    /** The port the client came in on: the client port, or the UI port, which takes UI tools only. */
+    readonly port: 'clients' | 'ui' = 'clients',
   ) {
     connection.setHandler(this);
     this.registerTimer = setTimeout(() => {
@@ -216,11 +223,38 @@ export class ClientSession implements ConnectionHandler {
    * connection's challenge, which it uses up.
    */
   async authenticate(user: string, given: { password?: string; proof?: string }): Promise<{ personDbid: number; serverProof?: string }> {
-    const { logins, source } = this.host;
+    const { logins, source, metrics } = this.host;
     const address = this.connection.socket.remoteAddress ?? 'unknown';
-    logins.checkSource(address);
+    const person = source.store.findByName('Person', 0, user);
+    const external = person && person.state !== 'disabled' ? externalAccountOf(person) : undefined;
+    const method = external?.method ?? (given.proof !== undefined ? 'proof' : 'password');
+    try {
+      logins.checkSource(address);
+    } catch (error) {
+      metrics.logins.inc({ method, outcome: 'throttled' });
+      throw error;
+    }
     const challenge = this.challenge;
     this.challenge = undefined;
+    if (external) {
+      const personDbid = person!.dbid;
+      if (given.password === undefined) return this.refuse(user, address, method);
+      if (!this.encrypted && !this.host.limits.externalPasswordsInClear) {
+        throw new CfgError(ErrorCode.TLS_REQUIRED, `'${user}' logs in with a directory password, which this server takes over TLS only`);
+      }
+      if (!this.host.externalLogins) throw new CfgError(ErrorCode.AUTH_UNAVAILABLE, `'${user}' logs in by ${external.method.toUpperCase()}, and this server has no directory configured (--${external.method}-…)`);
+      let accepted: boolean;
+      try {
+        accepted = await this.host.externalLogins.check(external, given.password);
+      } catch (error) {
+        metrics.logins.inc({ method, outcome: 'unavailable' });
+        throw error;
+      }
+      if (!accepted) return this.refuse(user, address, method);
+      logins.succeeded(user);
+      metrics.logins.inc({ method, outcome: 'ok' });
+      return { personDbid };
+    }
     let secret: LoginSecret;
     if (given.password !== undefined && this.host.limits.refusePasswordLogins) {
       throw new CfgError(ErrorCode.AUTH_FAILED, 'this server takes logins by proof only (LoginStart, then the proof), not a password in the clear');
@@ -229,19 +263,30 @@ export class ClientSession implements ConnectionHandler {
     else if (given.proof !== undefined && challenge?.user === user) secret = { proof: Buffer.from(given.proof, 'base64'), authMessage: challenge.authMessage };
     else throw new CfgError(ErrorCode.AUTH_FAILED, given.proof === undefined ? 'give a password or a proof' : 'a proof answers the LoginChallenge of this connection for this user: send LoginStart first');
     const login = await source.credentials.authenticate(source.store, user, secret);
-    if (login === undefined) {
-      const { delayMs, sourceBlocked } = logins.failed(user, address);
-      if (sourceBlocked) this.logger.warn({ event: 'AUTH-001', user, address }, 'repeated failed logins from this address range: refusing it for a while');
-      if (delayMs > 0) {
-        // A failure is answered late, which slows guessing; a right answer never is [PROTO-LIMIT-4].
-        this.failureDelayed = true;
-        await new Promise<void>((resolve) => setTimeout(resolve, delayMs).unref());
-        this.failureDelayed = false;
-      }
-      throw new CfgError(ErrorCode.AUTH_FAILED, 'unknown user or wrong password');
-    }
+    if (login === undefined) return this.refuse(user, address, method);
     logins.succeeded(user);
+    metrics.logins.inc({ method, outcome: 'ok' });
     return { personDbid: login.personDbid, ...(login.serverProof ? { serverProof: login.serverProof.toString('base64') } : {}) };
+  }
+
+  /** Whether the client's connection is TLS: a directory password may cross only such a one [PROTO-HELLO-7]. */
+  get encrypted(): boolean {
+    return (this.connection.socket as Partial<TLSSocket>).encrypted === true;
+  }
+
+  /** A failed login: counted, logged past the threshold, answered late for a name under attack [PROTO-LIMIT-4]. */
+  private async refuse(user: string, address: string, method: string): Promise<never> {
+    const { logins, metrics } = this.host;
+    metrics.logins.inc({ method, outcome: 'failed' });
+    const { delayMs, sourceBlocked } = logins.failed(user, address);
+    if (sourceBlocked) this.logger.warn({ event: 'AUTH-001', user, address }, 'repeated failed logins from this address range: refusing it for a while');
+    if (delayMs > 0) {
+      // A failure is answered late, which slows guessing; a right answer never is [PROTO-LIMIT-4].
+      this.failureDelayed = true;
+      await new Promise<void>((resolve) => setTimeout(resolve, delayMs).unref());
+      this.failureDelayed = false;
+    }
+    throw new CfgError(ErrorCode.AUTH_FAILED, 'unknown user or wrong password');
   }
 
   /**

@@ -20,6 +20,8 @@ export interface WriteOutcome {
  */
 export interface ConfigSource {
   readonly serverName: string;
+  /** A pool member's own name when `serverName` is the pool's (`--cluster-name`) [PROTO-POOL-1]. */
+  readonly memberName?: string;
   readonly serverKind: ServerKind;
   serverRole(): ServerRole;
   readonly store: ConfigStore;

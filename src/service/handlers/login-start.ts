@@ -1,5 +1,6 @@
 import { CfgError, ErrorCode, Kind, type LoginStartMessage } from '../../../protocol/index.js';
 import { authMessage, newNonce } from '../../model/scram.js';
+import { externalAccountOf } from '../../model/external-account.js';
 import type { ClientSession } from '../session.js';
 
 /**
@@ -18,5 +19,8 @@ export function handleLoginStart(session: ClientSession, message: LoginStartMess
   const params = source.credentials.challengeFor(source.store, message.user);
   const nonce = message.nonce + newNonce();
   session.challenge = { user: message.user, authMessage: authMessage(message.user, message.nonce, { nonce, ...params }), at: performance.now() };
-  session.send({ kind: Kind.LoginChallenge, id: message.id, nonce, salt: params.salt.toString('base64'), n: params.N, r: params.r, p: params.p });
+  // An account of a directory cannot be checked by proof: the client is told to send its password [PROTO-HELLO-7].
+  const person = source.store.findByName('Person', 0, message.user);
+  const external = person && person.state !== 'disabled' && externalAccountOf(person) !== undefined;
+  session.send({ kind: Kind.LoginChallenge, id: message.id, nonce, salt: params.salt.toString('base64'), n: params.N, r: params.r, p: params.p, ...(external ? { login: 'password' as const } : {}) });
 }

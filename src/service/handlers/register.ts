@@ -52,6 +52,7 @@ export async function handleRegister(session: ClientSession, message: RegisterMe
     ...(chain !== undefined ? { chain } : {}),
     restored,
     ...(serverProof !== undefined ? { serverProof } : {}),
+    ...(source.memberName !== undefined ? { memberName: source.memberName } : {}),
   });
   session.lastDeliveredSeq = restore ? restore.lastSeq : seq;
   if (!restore) {
@@ -119,6 +120,12 @@ function sessionToRestore(session: ClientSession, message: RegisterMessage): Ses
  */
 async function admit(session: ClientSession, message: RegisterMessage): Promise<{ serverProof?: string } | false> {
   const { source, limits } = session.host;
+  // The UI port keeps administrators' tools apart; it lets nothing else in, whoever logs in [PROTO-UI-1].
+  if (session.port === 'ui' && !limits.uiClientTypes.includes(message.clientType)) {
+    throw new CfgError(ErrorCode.PERMISSION_DENIED, `this is the UI port: it takes UI tools only (client types ${limits.uiClientTypes.join(', ')}), not '${message.clientType}'; connect to the client port`, {
+      details: { port: 'ui' },
+    });
+  }
   // Who a standby connection logged in as, before anything below can change the session.
   const standbyPerson = session.state === 'registering' && session.seat === 'standby' ? session.personDbid : undefined;
   const heldSince = performance.now();

@@ -17,5 +17,6 @@ export function handleGetServerInfo(session: ClientSession, message: GetServerIn
     seq: source.appliedSeq(),
     lineage: source.lineage(),
     uptimeMs: Date.now() - startedAt,
+    ...(source.memberName !== undefined ? { memberName: source.memberName } : {}),
   });
 }
