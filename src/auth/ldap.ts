@@ -39,8 +39,8 @@ export function ldapSettingsProblem(settings: LdapSettings): string | undefined 
   return undefined;
 }
 
-/** LDAP result codes that mean "the directory cannot work now", not "wrong password". */
-const BUSY_CODES = new Set([51, 52, 53, 80]);
+/** LDAP result codes that mean "the directory cannot work now" (busy, unavailable, other), not "wrong password". */
+const BUSY_CODES = new Set([51, 52, 80]);
 
 /**
  * One connection to the directory, used by one operation at a time (LDAP forbids a bind while
@@ -94,13 +94,17 @@ class Lane {
       url: this.url,
       timeout: this.settings.timeoutMs,
       connectTimeout: this.settings.timeoutMs,
-      tlsOptions,
+      // Only for ldaps://: given tlsOptions, ldapts would speak TLS at once on an ldap:// URL too.
+      ...(this.url.startsWith('ldaps://') ? { tlsOptions: { ...tlsOptions } } : {}),
       strictDN: true,
       createConnection: ((port: number, host: string) => once(() => netConnect(port, host))) as typeof netConnect,
-      createSecureConnection: ((options: ConnectionOptions) => (this.url.startsWith('ldaps://') ? once(() => tlsConnect(options)) : tlsConnect(options))) as typeof tlsConnect,
+      // Called (port, host, options) to open ldaps://, and (options) to upgrade by StartTLS.
+      createSecureConnection: ((...args: [number, string, ConnectionOptions] | [ConnectionOptions]) =>
+        args.length === 3 ? once(() => tlsConnect(args[0], args[1], args[2])) : tlsConnect(args[0])) as typeof tlsConnect,
     });
     this.client = client;
-    if (this.url.startsWith('ldap://') && this.settings.startTls) await client.startTLS(tlsOptions);
+    // A copy: ldapts writes the socket into the options it upgrades with.
+    if (this.url.startsWith('ldap://') && this.settings.startTls) await client.startTLS({ ...tlsOptions });
     return client;
   }
 }

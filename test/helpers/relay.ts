@@ -11,12 +11,15 @@ export class Relay {
   private discarding = false;
   /** Bytes thrown away so far. */
   discardedBytes = 0;
+  /** With `delayable`: what the server sends reaches the client this much later (a slow server or link). */
+  delayMs = 0;
 
   private constructor(private readonly server: net.Server) {}
 
   /** `downstreamBytesPerSecond` plays a slow link from the server to its client. */
   /** `lossy`: `discard()` can make the relay throw away what the server sends. */
-  static async start(targetPort: number, options: { downstreamBytesPerSecond?: number; lossy?: boolean } = {}): Promise<Relay> {
+  /** `delayable`: setting `delayMs` holds back what the server sends. */
+  static async start(targetPort: number, options: { downstreamBytesPerSecond?: number; lossy?: boolean; delayable?: boolean } = {}): Promise<Relay> {
     let relay!: Relay;
     const server = net.createServer((client) => {
       if (!relay.open) {
@@ -40,6 +43,11 @@ export class Relay {
         upstream.on('data', (chunk: Buffer) => {
           if (relay.discarding) relay.discardedBytes += chunk.length;
           else client.write(chunk);
+        });
+      } else if (options.delayable) {
+        upstream.on('data', (chunk: Buffer) => {
+          if (relay.delayMs === 0) client.write(chunk);
+          else setTimeout(() => client.write(chunk), relay.delayMs).unref();
         });
       } else if (rate === undefined) upstream.pipe(client);
       else {
