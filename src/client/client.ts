@@ -131,7 +131,7 @@ export class CfgClient extends EventEmitter {
   private pausedKeepalive: NodeJS.Timeout | null = null;
   private standby: StandbyLink | null = null;
   /** Server info from the last Registered. */
-  server: Pick<RegisteredMessage, 'serverName' | 'serverKind' | 'serverRole' | 'version'> | undefined;
+  server: Pick<RegisteredMessage, 'serverName' | 'serverKind' | 'serverRole' | 'version' | 'memberName'> | undefined;
 
   private constructor(private readonly options: ConnectOptions) {
     super();
@@ -287,7 +287,7 @@ export class CfgClient extends EventEmitter {
       }
       throw error;
     }
-    this.server = { serverName: registered.serverName, serverKind: registered.serverKind, serverRole: registered.serverRole, version: registered.version };
+    this.server = { serverName: registered.serverName, serverKind: registered.serverKind, serverRole: registered.serverRole, version: registered.version, ...(registered.memberName !== undefined ? { memberName: registered.memberName } : {}) };
     if (!registered.restored) this.moveTo(registered.seq, registered.chain);
     this.seqLineage = registered.lineage;
     this.sessionId = registered.sessionId;

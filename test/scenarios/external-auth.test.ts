@@ -179,7 +179,6 @@ describe.runIf(ldapReady)('external logins: LDAP, through the binaries', () => {
       if (i % 5 === 0) wrote.push((await writer.create({ type: 'Skill', name: `slow-dir-${i}`, tenant: 1 })).seq);
     }
     const slowest = Math.max(...latencies);
-    console.log(`slow directory: ${latencies.length} reads, slowest ${slowest.toFixed(1)} ms`);
     // Each read waited for nothing but the proxy: far under the directory's 1.5 s.
     expect(slowest).toBeLessThan(300);
     expect(latencies.length).toBeGreaterThan(20);
