@@ -27,14 +27,14 @@ const grant = fc.oneof(
 const operation = fc.oneof(
   fc.record({ op: fc.constant('rename' as const), target: fc.nat(), name: fc.string({ minLength: 1, maxLength: 8 }) }),
   fc.record({ op: fc.constant('disable' as const), target: fc.nat() }),
-  fc.record({ op: fc.constant('props' as const), target: fc.nat(), key: fc.constantFrom('isAdmin', 'isProxy', 'firstName', 'grants'), value: fc.constantFrom(true, false, 'x', []) }),
+  fc.record({ op: fc.constant('props' as const), target: fc.nat(), key: fc.constantFrom('isAdmin', 'isProxy', 'firstName', 'grants', 'authMethod', 'externalId'), value: fc.constantFrom(true, false, 'x', [], 'ldap', 'radius') }),
   fc.record({ op: fc.constant('password' as const), target: fc.nat() }),
   fc.record({ op: fc.constant('delete' as const), target: fc.nat() }),
-  fc.record({ op: fc.constant('create' as const), name: fc.string({ minLength: 1, maxLength: 8 }), withPassword: fc.boolean(), isAdmin: fc.boolean() }),
+  fc.record({ op: fc.constant('create' as const), name: fc.string({ minLength: 1, maxLength: 8 }), withPassword: fc.boolean(), isAdmin: fc.boolean(), directory: fc.constantFrom(undefined, 'ldap', 'radius') }),
 );
 
 describe('privilege over accounts', () => {
-  it('accounts - for random grant sets and writes, no non-admin changes what an admin or proxy account can do or whether it can log in, nor creates an account with a password', async () => {
+  it('accounts - for random grant sets and writes, no non-admin changes what an admin or proxy account can do or whether it can log in (a password or a directory login), nor creates an account with one', async () => {
     const source = master.source;
     const suffix = Date.now().toString(36);
     const privileged = [
@@ -60,11 +60,12 @@ describe('privilege over accounts', () => {
             else if (step.op === 'delete') await source.delete(actor, 'Person', dbid);
             else {
               created += 1;
-              const props = { ...(step.withPassword ? { password: 'made-by-manager' } : {}), ...(step.isAdmin ? { isAdmin: true } : {}) };
+              const props = { ...(step.withPassword ? { password: 'made-by-manager' } : {}), ...(step.isAdmin ? { isAdmin: true } : {}), ...(step.directory ? { authMethod: step.directory } : {}) };
               const outcome = await source.create(actor, { type: 'Person', name: `new-${created}-${suffix}`, props });
-              // What a non-admin may create: an ordinary account without a password.
+              // What a non-admin may create: an ordinary account without a password or a directory login.
               const made = source.store.get('Person', outcome.dbid)!;
               expect(made.props.isAdmin === true || made.props.isProxy === true).toBe(false);
+              expect(made.props.authMethod).toBeUndefined();
               expect(source.credentialOf(outcome.dbid)).toBeUndefined();
             }
           } catch (error) {
