@@ -3,6 +3,10 @@ import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect } from '../../src/client/index.js';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { makeTestCerts } from '../helpers/certs.js';
+import { requireFreeradius, requireSlapd, startLdap, startRadius } from '../helpers/directories.js';
 import { requirePostgres, startPostgres, type TestPostgres } from '../helpers/postgres.js';
 import { children, freePort } from '../helpers/processes.js';
 import { readmeBlock } from '../helpers/readme.js';
@@ -162,5 +166,72 @@ describe('the README’s running sections, as written', () => {
       expect(await shell(dir, [], moved(getLine!, moves), {})).toMatch(/^Tenant\t\d+\t/m);
       expect(await shell(dir, [], moved(statusLine!, [['9021', String(adminB)]]), {})).toContain(`this master is standby, the active one at 127.0.0.1:${portA}`);
     }, 90_000);
+  });
+
+  describe.runIf(requireSlapd() && requireFreeradius())('external logins, the UI port and pool identity', () => {
+    it('readme - an LDAP account and the proxies that check it (simple bind over LDAPS; search, then bind over StartTLS), its login by the CLI, a RADIUS account and proxy, the UI port, and a pool checked by status: each block as written', async () => {
+      const dir = tempDir();
+      const certs = makeTestCerts();
+      const ldap = await startLdap([{ uid: 'a.smith', password: 'directory password' }], { tls: { cert: certs.serverCert, key: certs.serverKey } });
+      const radius = await startRadius([{ name: 'agent-8', password: 'radius password' }], { secret: 'the shared secret' });
+      try {
+        const ports = await Promise.all(Array.from({ length: 12 }, () => freePort()));
+        const [masterPort, ldapsProxy, searchProxy, radiusProxy, uiProxy, uiPort, poolA, adminA, poolB, adminB, balancer, deadRadius] = ports as [number, ...number[]];
+        /** Each README proxy in a folder of its own: they all keep the default --history-db. */
+        const folder = (name: string): string => {
+          const path = join(dir, name);
+          mkdirSync(path);
+          return path;
+        };
+        await start(dir, [], `npx cfgproxy master --db master.db --port ${masterPort} --sample`.replace(/^npx cfgproxy /, `"${process.execPath}" "${CLI}" `), 'master listening', { CFGPROXY_ADMIN_PASSWORD: 'readme-admin' });
+        const asAdmin = { CFGPROXY_SERVER: `127.0.0.1:${masterPort}`, CFGPROXY_USER: 'admin', CFGPROXY_PASSWORD: 'readme-admin' };
+        await shell(dir, [], moved(readmeBlock('proxy-account')[0]!, []), asAdmin);
+        await shell(dir, [], moved(readmeBlock('ldap-account')[0]!, []), asAdmin);
+        const files: Moves = [['directory-ca.pem', certs.ca], ['proxy-ca.pem', certs.ca], ['proxy-key.pem', certs.serverKey], ['proxy.pem', certs.serverCert], ['m1.example:9020', `127.0.0.1:${masterPort}`]];
+
+        const ldapBlock = readmeBlock('ldap-proxy');
+        await start(folder('ldaps'), exports(ldapBlock), moved(commands(ldapBlock)[0]!, [...files, ['ldap.example:636', `127.0.0.1:${ldap.ldapsPort}`], ['9030', String(ldapsProxy)]]), 'configuration loaded');
+        const login = moved(readmeBlock('ldap-login')[0]!, [...files, ['proxy.example:9030', `127.0.0.1:${ldapsProxy}`]]);
+        await shell(dir, [], login, {});
+        await expect(shell(dir, [], login.replace("'directory password'", "'a guess'"), {})).rejects.toThrow(/AUTH_FAILED/);
+
+        const searchBlock = readmeBlock('ldap-search');
+        const searchMoves: Moves = [...files, ['the service password', ldap.servicePassword], ['ldap.example:389', `127.0.0.1:${ldap.port}`], ['9030', String(searchProxy)]];
+        await start(folder('search'), exports(searchBlock).map((line) => moved(line, searchMoves)), moved(commands(searchBlock)[0]!, searchMoves), 'configuration loaded');
+        const viaSearch = await connect({ endpoints: `tls://127.0.0.1:${searchProxy}`, tls: { ca: certs.ca }, user: 'agent-7', password: 'directory password', reconnect: false });
+        expect(viaSearch.connected).toBe(true);
+        await viaSearch.close();
+
+        const radiusBlock = readmeBlock('radius-proxy');
+        const [putRadius, radiusLine] = commands(radiusBlock);
+        await shell(dir, [], moved(putRadius!, []), asAdmin);
+        const radiusMoves: Moves = [...files, ['radius1.example:1812', `127.0.0.1:${deadRadius}`], ['radius2.example:1812', `127.0.0.1:${radius.port}`], ['9030', String(radiusProxy)]];
+        await start(folder('radius'), exports(radiusBlock), moved(radiusLine!, radiusMoves), 'configuration loaded');
+        const viaRadius = await connect({ endpoints: `tls://127.0.0.1:${radiusProxy}`, tls: { ca: certs.ca }, user: 'agent-8', password: 'radius password', reconnect: false });
+        expect(viaRadius.connected).toBe(true);
+        await viaRadius.close();
+
+        const uiBlock = readmeBlock('ui-port');
+        const [uiLine, uiGet] = commands(uiBlock);
+        const uiMoves: Moves = [...files, ['proxy.example:9033', `127.0.0.1:${uiPort}`], ['9033', String(uiPort)], ['9030', String(uiProxy)]];
+        await start(folder('ui'), exports(uiBlock), moved(uiLine!, uiMoves), 'configuration loaded');
+        expect(await shell(dir, [], moved(uiGet!, uiMoves), asAdmin)).toMatch(/Acme/);
+        await expect(connect({ endpoints: `127.0.0.1:${uiPort}`, user: 'admin', password: 'readme-admin', reconnect: false })).rejects.toMatchObject({ code: 'PERMISSION_DENIED' });
+
+        const poolBlock = readmeBlock('pool-identity');
+        const [memberA, memberB, statusLine] = commands(poolBlock);
+        const poolMoves: Moves = [...files, ['balancer.example:9030', `127.0.0.1:${balancer}`], ['p1.example:9031', `127.0.0.1:${adminA}`], ['p2.example:9041', `127.0.0.1:${adminB}`], ['9030', String(poolA)], ['9031', String(adminA)], ['9040', String(poolB)], ['9041', String(adminB)]];
+        await start(folder('pool-a'), exports(poolBlock), moved(memberA!, poolMoves), 'configuration loaded');
+        await start(folder('pool-b'), exports(poolBlock), moved(memberB!, poolMoves), 'configuration loaded');
+        const status = await shell(dir, [], moved(statusLine!, poolMoves), {});
+        expect(status).toContain(`pool 'CS_Pool': member 'cs-proxy-1', clients reach the pool at 127.0.0.1:${balancer}`);
+        expect(status).toContain("member 'cs-proxy-2'");
+        expect(status).not.toMatch(/MISMATCH/);
+      } finally {
+        await ldap.close();
+        await radius.close();
+        certs.cleanup();
+      }
+    }, 120_000);
   });
 });
