@@ -5,6 +5,11 @@
  * HAProxy (processes; the clients in worker processes).
  * Usage: npm run bench:storm -- [--clients 10000] [--target master,proxy,pool] [--ramp 5]
  *        [--workers 2] [--tenants 100] [--login proof|password] [--max-pending 1000 (the servers')]
+ *        [--directory ldap]: every account is an LDAP one (authMethod ldap), checked against a local
+ *        slapd over LDAPS by the server the desktops reach; the desktops' link is plain TCP with
+ *        --external-in-clear (TLS on 10,000 client links would measure the bench's two cores), so
+ *        each login costs the proxy a bind and slapd a password check. A probe client (a local
+ *        account) reads 200 objects every 50 ms meanwhile: the other clients' read latency.
  * Prints one JSON line per target on stdout and a summary on stderr: the time until the last
  * desktop was served, p50/p99 of the time to registered, to read and to served, retries, the CPU
  * of every process during the storm, and RSS.
@@ -13,13 +18,15 @@
  * worker instead of playing 10,000 desktops' CPUs (each desktop derives it once on its own, ≈25
  * ms); every login still costs the server its full check, per account.
  */
-import { fork, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync, fork, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Packr } from 'msgpackr';
+import { connect } from '../src/client/index.js';
 import { MasterServer } from '../src/master/master-server.js';
+import { startLdap, type TestLdap } from './directories.js';
 import { hashPassword } from '../src/model/passwords.js';
 import { ConfigDatabase } from '../src/store/config-db.js';
 import type { StormReport } from './storm-worker.js';
@@ -34,8 +41,10 @@ const { values } = parseArgs({
     tenants: { type: 'string', default: '100' },
     login: { type: 'string', default: 'proof' },
     'max-pending': { type: 'string', default: '1000' },
+    directory: { type: 'string', default: 'none' },
   },
 });
+const LDAP = values.directory === 'ldap';
 const WORKER = new URL('./storm-worker.js', import.meta.url).pathname;
 const AGENT_PASSWORD = 'agent-password';
 /** Tenants, then per tenant 70 DNs, 70 agent logins and 60 places, then the agents. */
@@ -66,8 +75,9 @@ async function seed(path: string, agents: number, tenants: number): Promise<void
     }
     for (let i = 0; i < agents; i += 1) {
       const tenant = TENANT_BASE + (i % tenants);
-      const person = put({ type: 'Person', name: `agent-${i}`, tenant, props: { isAgent: true, grants: [{ on: 'tenant', target: tenant, access: 'read' }] } });
-      credential.run(person, hash);
+      const directory = LDAP ? { authMethod: 'ldap' } : {};
+      const person = put({ type: 'Person', name: `agent-${i}`, tenant, props: { isAgent: true, grants: [{ on: 'tenant', target: tenant, access: 'read' }], ...directory } });
+      if (!LDAP) credential.run(person, hash);
     }
     const counter = database.db.prepare('INSERT OR REPLACE INTO counters (name, value) VALUES (?, ?)');
     for (const type of ['Tenant', 'DN', 'AgentLogin', 'Place', 'Person']) counter.run(`dbid:${type}`, dbid);
@@ -79,11 +89,18 @@ async function run(target: string, clients: number) {
   const dir = mkdtempSync(join(tmpdir(), 'cfgproxy-storm-'));
   const tenants = Number(values.tenants);
   await seed(join(dir, 'master.db'), clients, tenants);
-  const master = await startServer(['master', '--db', join(dir, 'master.db'), '--port', '0', '--max-clients', String(clients + 100), '--max-pending', values['max-pending']!, '--admin-port', '0'], 'master listening');
+  let ldap: TestLdap | undefined;
+  const directoryArgs: string[] = [];
+  if (LDAP) {
+    const certs = makeCerts(dir);
+    ldap = await startLdap(Array.from({ length: clients }, (_, i) => ({ uid: `agent-${i}`, password: AGENT_PASSWORD })), { tls: certs });
+    directoryArgs.push('--ldap-url', ldap.ldapsUrl!, '--ldap-ca', certs.ca, '--ldap-bind-dn', `uid={user},${ldap.peopleDn}`, '--external-in-clear');
+  }
+  const master = await startServer(['master', ...directoryArgs, '--db', join(dir, 'master.db'), '--port', '0', '--max-clients', String(clients + 100), '--max-pending', values['max-pending']!, '--admin-port', '0'], 'master listening');
   const proxies: ServerProcess[] = [];
   for (let i = 0; i < (target === 'pool' ? 2 : target === 'proxy' ? 1 : 0); i += 1) {
     proxies.push(
-      await startServer(['proxy', '--master', `127.0.0.1:${master.port}`, '--user', 'admin', '--port', '0', '--history-db', join(dir, `proxy${i}.db`), '--max-clients', String(clients + 100), '--max-pending', values['max-pending']!, '--admin-port', '0'], 'configuration loaded'),
+      await startServer(['proxy', ...directoryArgs, '--master', `127.0.0.1:${master.port}`, '--user', 'admin', '--port', '0', '--history-db', join(dir, `proxy${i}.db`), '--max-clients', String(clients + 100), '--max-pending', values['max-pending']!, '--admin-port', '0'], 'configuration loaded'),
     );
   }
   let haproxy: ChildProcess | undefined;
@@ -94,22 +111,25 @@ async function run(target: string, clients: number) {
   }
   const workerCount = Number(values.workers);
   const workers = Array.from({ length: workerCount }, () => fork(WORKER));
-  const pids: Record<string, number> = { master: master.child.pid!, ...Object.fromEntries(proxies.map((proxy, i) => [`proxy${i + 1}`, proxy.child.pid!])), ...(haproxy ? { haproxy: haproxy.pid! } : {}) };
+  const pids: Record<string, number> = { ...(ldap ? { slapd: ldap.pid } : {}), master: master.child.pid!, ...Object.fromEntries(proxies.map((proxy, i) => [`proxy${i + 1}`, proxy.child.pid!])), ...(haproxy ? { haproxy: haproxy.pid! } : {}) };
   const cpuBefore = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuMs(pid)]));
   const workersCpu = (): number => workers.reduce((sum, w) => sum + cpuMs(w.pid!), 0);
   const workersBefore = workersCpu();
   const started = performance.now();
+  const probe = await startProbe(port);
   const perWorker = Math.ceil(clients / workerCount);
   const reports = await Promise.all(
     workers.map(
       (worker, i) =>
         new Promise<StormReport & { wallMs: number }>((resolve) => {
           worker.once('message', (report: StormReport & { wallMs: number }) => resolve(report));
-          worker.send({ port, first: i * perWorker, count: Math.min(perWorker, clients - i * perWorker), tenants, tenantBase: TENANT_BASE, password: AGENT_PASSWORD, rampMs: Number(values.ramp) * 1000, login: values.login });
+          // A directory password is sent as such (the desktops' link is plain TCP here, allowed by --external-in-clear).
+          worker.send({ port, first: i * perWorker, count: Math.min(perWorker, clients - i * perWorker), tenants, tenantBase: TENANT_BASE, password: AGENT_PASSWORD, rampMs: Number(values.ramp) * 1000, login: LDAP ? 'password' : values.login });
         }),
     ),
   );
   const stormMs = performance.now() - started;
+  const probeMs = await probe.stop();
   // Why the servers closed connections during the storm (a refused client retried).
   const servers: Array<[string, ServerProcess]> = [['master', master], ...proxies.map((proxy, i): [string, ServerProcess] => [`proxy${i + 1}`, proxy])];
   const closes: Record<string, Record<string, number>> = {};
@@ -123,7 +143,7 @@ async function run(target: string, clients: number) {
   const all = (pick: (r: StormReport) => number[]): number[] => reports.flatMap(pick).map(Math.round);
   const result = {
     target,
-    login: values.login!,
+    login: LDAP ? 'ldap' : values.login!,
     clients,
     rampSeconds: Number(values.ramp),
     served: reports.reduce((sum, r) => sum + r.served, 0),
@@ -139,6 +159,9 @@ async function run(target: string, clients: number) {
     servedP50Ms: percentile(all((r) => r.servedMs), 50),
     servedP99Ms: percentile(all((r) => r.servedMs), 99),
     closes,
+    otherClientReadP50Ms: Math.round(percentile(probeMs, 50) * 10) / 10,
+    otherClientReadP99Ms: Math.round(percentile(probeMs, 99) * 10) / 10,
+    otherClientReads: probeMs.length,
     cpuPercent,
     workersCpuPercent: Math.round(((workersCpu() - workersBefore) / stormMs) * 100),
     rssMb: Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, Math.round(rssMb(pid))])),
@@ -148,8 +171,43 @@ async function run(target: string, clients: number) {
   haproxy?.kill('SIGKILL');
   for (const proxy of proxies) proxy.child.kill('SIGKILL');
   master.child.kill('SIGKILL');
+  await ldap?.close();
   rmSync(dir, { recursive: true, force: true });
   return result;
+}
+
+/** A throwaway CA and a certificate for 127.0.0.1, for the directory's LDAPS. */
+function makeCerts(dir: string): { cert: string; key: string; ca: string } {
+  const path = (name: string): string => join(dir, name);
+  const openssl = (...args: string[]): void => void execFileSync('openssl', args, { stdio: 'ignore' });
+  openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', path('ca.key'), '-out', path('ca.pem'), '-days', '2', '-subj', '/CN=bench CA');
+  writeFileSync(path('server.ext'), 'subjectAltName=IP:127.0.0.1\n');
+  openssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', path('server.key'), '-out', path('server.csr'), '-subj', '/CN=bench directory');
+  openssl('x509', '-req', '-in', path('server.csr'), '-CA', path('ca.pem'), '-CAkey', path('ca.key'), '-CAcreateserial', '-out', path('server.pem'), '-days', '2', '-extfile', path('server.ext'));
+  return { cert: path('server.pem'), key: path('server.key'), ca: path('ca.pem') };
+}
+
+/** Another client of the same server, by a local account, reading 200 objects every 50 ms: what the storm costs everyone else. */
+async function startProbe(port: number): Promise<{ stop(): Promise<number[]> }> {
+  const client = await connect({ endpoints: `127.0.0.1:${port}`, user: 'admin', password: PASSWORD, reconnect: false, requestTimeoutMs: 120_000 });
+  const latencies: number[] = [];
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      const started = performance.now();
+      await client.readAll('DN', { tenant: TENANT_BASE });
+      latencies.push(performance.now() - started);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  })();
+  return {
+    stop: async () => {
+      running = false;
+      await loop;
+      await client.close();
+      return latencies;
+    },
+  };
 }
 
 for (const target of values.target!.split(',')) {
@@ -167,6 +225,7 @@ for (const target of values.target!.split(',')) {
       (Object.keys(result.closes).length > 0 ? ` (closed by the servers: ${JSON.stringify(result.closes)})` : '') +
       '; ' +
       `registered p50 ${result.registeredP50Ms} / p99 ${result.registeredP99Ms} ms, read p50 ${result.readP50Ms} / p99 ${result.readP99Ms} ms, served p99 ${result.servedP99Ms} ms; ` +
+      `another client's reads p50 ${result.otherClientReadP50Ms} / p99 ${result.otherClientReadP99Ms} ms (${result.otherClientReads}); ` +
       `CPU ${Object.entries(result.cpuPercent).map(([name, cpu]) => `${name} ${cpu}%`).join(', ')}, workers ${result.workersCpuPercent}%; ` +
       `RSS ${Object.entries(result.rssMb).map(([name, mb]) => `${name} ${mb} MB`).join(', ')}\n`,
   );

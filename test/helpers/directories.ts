@@ -5,7 +5,7 @@ export { startLdap, startRadius, type TestLdap, type TestRadius } from '../../be
 
 /** Whether LDAP tests run: outside CI they skip with a message when slapd is missing, in CI they fail. */
 export function requireSlapd(): boolean {
-  return requireCapability('OpenLDAP slapd (Debian packages slapd, ldap-utils)', hasSlapd());
+  return requireCapability('OpenLDAP slapd (Debian package slapd)', hasSlapd());
 }
 
 /** Whether RADIUS tests run, likewise for FreeRADIUS. */
