@@ -5,7 +5,7 @@
  * HAProxy (processes; the clients in worker processes).
  * Usage: npm run bench:storm -- [--clients 10000] [--target master,proxy,pool] [--ramp 5]
  *        [--workers 2] [--tenants 100] [--login proof|password] [--max-pending 1000 (the servers')]
- *        [--directory ldap]: every account is an LDAP one (authMethod ldap), checked against a local
+ *        [--directory ldap [--ldap-connections 4]]: every account is an LDAP one (authMethod ldap), checked against a local
  *        slapd over LDAPS by the server the desktops reach; the desktops' link is plain TCP with
  *        --external-in-clear (TLS on 10,000 client links would measure the bench's two cores), so
  *        each login costs the proxy a bind and slapd a password check. A probe client (a local
@@ -42,6 +42,7 @@ const { values } = parseArgs({
     login: { type: 'string', default: 'proof' },
     'max-pending': { type: 'string', default: '1000' },
     directory: { type: 'string', default: 'none' },
+    'ldap-connections': { type: 'string', default: '4' },
   },
 });
 const LDAP = values.directory === 'ldap';
@@ -94,7 +95,7 @@ async function run(target: string, clients: number) {
   if (LDAP) {
     const certs = makeCerts(dir);
     ldap = await startLdap(Array.from({ length: clients }, (_, i) => ({ uid: `agent-${i}`, password: AGENT_PASSWORD })), { tls: certs });
-    directoryArgs.push('--ldap-url', ldap.ldapsUrl!, '--ldap-ca', certs.ca, '--ldap-bind-dn', `uid={user},${ldap.peopleDn}`, '--external-in-clear');
+    directoryArgs.push('--ldap-url', ldap.ldapsUrl!, '--ldap-ca', certs.ca, '--ldap-bind-dn', `uid={user},${ldap.peopleDn}`, '--ldap-connections', values['ldap-connections']!, '--external-in-clear');
   }
   const master = await startServer(['master', ...directoryArgs, '--db', join(dir, 'master.db'), '--port', '0', '--max-clients', String(clients + 100), '--max-pending', values['max-pending']!, '--admin-port', '0'], 'master listening');
   const proxies: ServerProcess[] = [];

@@ -3,7 +3,7 @@ import { LRUCache } from 'lru-cache';
 import { CfgError, ErrorCode } from '../../protocol/index.js';
 import type { ExternalAccount, ExternalMethod } from '../model/external-account.js';
 import type { Logger } from '../util/logger.js';
-import { DirectoryUnavailable, type PasswordDirectory } from './directory.js';
+import type { PasswordDirectory } from './directory.js';
 
 export type DirectoryOutcome = 'accepted' | 'rejected' | 'unavailable';
 
@@ -91,4 +91,3 @@ export class ExternalLogins {
   }
 }
 
-export { DirectoryUnavailable };

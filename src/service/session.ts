@@ -21,7 +21,7 @@ import type { LoginThrottle } from './login-throttle.js';
 import type { LoginSecret } from '../model/credentials.js';
 import type { ConfigSource } from './source.js';
 import type { ExternalLogins } from '../auth/external-logins.js';
-import { externalAccountOf } from '../model/external-account.js';
+import { externalAccountOf, type ExternalAccount } from '../model/external-account.js';
 import type { TLSSocket } from 'node:tls';
 
 /** What a session needs from the server that owns it. */
@@ -236,25 +236,7 @@ export class ClientSession implements ConnectionHandler {
     }
     const challenge = this.challenge;
     this.challenge = undefined;
-    if (external) {
-      const personDbid = person!.dbid;
-      if (given.password === undefined) return this.refuse(user, address, method);
-      if (!this.encrypted && !this.host.limits.externalPasswordsInClear) {
-        throw new CfgError(ErrorCode.TLS_REQUIRED, `'${user}' logs in with a directory password, which this server takes over TLS only`);
-      }
-      if (!this.host.externalLogins) throw new CfgError(ErrorCode.AUTH_UNAVAILABLE, `'${user}' logs in by ${external.method.toUpperCase()}, and this server has no directory configured (--${external.method}-…)`);
-      let accepted: boolean;
-      try {
-        accepted = await this.host.externalLogins.check(external, given.password);
-      } catch (error) {
-        metrics.logins.inc({ method, outcome: 'unavailable' });
-        throw error;
-      }
-      if (!accepted) return this.refuse(user, address, method);
-      logins.succeeded(user);
-      metrics.logins.inc({ method, outcome: 'ok' });
-      return { personDbid };
-    }
+    if (external) return this.authenticateExternal(user, person!.dbid, external, given.password, address);
     let secret: LoginSecret;
     if (given.password !== undefined && this.host.limits.refusePasswordLogins) {
       throw new CfgError(ErrorCode.AUTH_FAILED, 'this server takes logins by proof only (LoginStart, then the proof), not a password in the clear');
@@ -267,6 +249,31 @@ export class ClientSession implements ConnectionHandler {
     logins.succeeded(user);
     metrics.logins.inc({ method, outcome: 'ok' });
     return { personDbid: login.personDbid, ...(login.serverProof ? { serverProof: login.serverProof.toString('base64') } : {}) };
+  }
+
+  /** A directory account's login [PROTO-HELLO-7]: its password, over TLS, checked by this server's directory. */
+  private async authenticateExternal(user: string, personDbid: number, account: ExternalAccount, password: string | undefined, address: string): Promise<{ personDbid: number }> {
+    const { logins, metrics, externalLogins, limits } = this.host;
+    const method = account.method;
+    if (password === undefined) return this.refuse(user, address, method);
+    if (!this.encrypted && !limits.externalPasswordsInClear) {
+      throw new CfgError(ErrorCode.TLS_REQUIRED, `'${user}' logs in with a directory password, which this server takes over TLS only`);
+    }
+    if (!externalLogins) {
+      metrics.logins.inc({ method, outcome: 'unavailable' });
+      throw new CfgError(ErrorCode.AUTH_UNAVAILABLE, `'${user}' logs in by ${method.toUpperCase()}, and this server has no directory configured (--${method === 'ldap' ? 'ldap-url' : 'radius-server'})`);
+    }
+    let accepted: boolean;
+    try {
+      accepted = await externalLogins.check(account, password);
+    } catch (error) {
+      metrics.logins.inc({ method, outcome: 'unavailable' });
+      throw error;
+    }
+    if (!accepted) return this.refuse(user, address, method);
+    logins.succeeded(user);
+    metrics.logins.inc({ method, outcome: 'ok' });
+    return { personDbid };
   }
 
   /** Whether the client's connection is TLS: a directory password may cross only such a one [PROTO-HELLO-7]. */
