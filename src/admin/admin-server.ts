@@ -23,7 +23,7 @@ export interface AdminTarget {
   /** The Prometheus samples, each with its help text. */
   metrics(): Metric[];
   /** The graceful switchover of a pair (`force`: even when it is not ready); undefined when this server is not in a pair. */
-  switchover?(force: boolean): Promise<{ ok: boolean; message: string }>;
+  switchover?(options: { force: boolean; waitReadyMs: number }): Promise<{ ok: boolean; message: string }>;
   /** Latency histograms and Node's process and event-loop metrics, rendered with `metrics()`. */
   registry: Registry;
   /** Its ports, the directories its external accounts log in against, and its pool, for `/status`. */
@@ -178,8 +178,11 @@ export class AdminServer {
     if (request.method === 'POST' && path === '/ha/switchover') {
       const switchover = this.target.switchover;
       if (!switchover) return send(404, `${JSON.stringify({ ok: false, message: 'this server is not in a pair' })}\n`, 'application/json');
-      const force = new URL(request.url ?? '/', 'http://admin').searchParams.get('force') === '1';
-      void switchover.call(this.target, force).then(
+      const query = new URL(request.url ?? '/', 'http://admin').searchParams;
+      const force = query.get('force') === '1';
+      // `waitReady` (ms, at most 5 minutes): wait for the pair to be ready, then switch in the same step.
+      const waitReadyMs = Math.min(Math.max(0, Number(query.get('waitReady') ?? 0) || 0), 300_000);
+      void switchover.call(this.target, { force, waitReadyMs }).then(
         (outcome) => send(outcome.ok ? 200 : 409, `${JSON.stringify(outcome)}\n`, 'application/json'),
         (error: unknown) => send(500, `${JSON.stringify({ ok: false, message: (error as Error).message })}\n`, 'application/json'),
       );

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { AdminClient } from './admin-client.js';
-import { EXIT } from './exit-codes.js';
+import { EXIT, UsageError } from './exit-codes.js';
 
 /** The commands that read a server's admin port and act on a pair: status, ha switchover. */
 export function addPairCommands(program: Command): void {
@@ -28,9 +28,13 @@ export function addPairCommands(program: Command): void {
     .option('--admin <host:port>', "the primary's admin HTTP port", '127.0.0.1:9031')
     .option('--admin-token <token>', 'the admin token the proxy was started with (or CFGPROXY_ADMIN_TOKEN)')
     .option('--force', 'switch over even when the pair is not ready (the backup may be behind)')
-    .action(async (flags: { admin: string; adminToken?: string; force?: boolean }) => {
+    .option('--wait-ready <seconds>', 'a pair not ready yet: wait up to this long, and switch over the moment it is (one step, no race)', '0')
+    .action(async (flags: { admin: string; adminToken?: string; force?: boolean; waitReady: string }) => {
       const token = flags.adminToken ?? process.env.CFGPROXY_ADMIN_TOKEN;
-      const outcome = await new AdminClient(flags.admin).act(`/ha/switchover${flags.force ? '?force=1' : ''}`, token);
+      const waitSeconds = Number(flags.waitReady);
+      if (!Number.isFinite(waitSeconds) || waitSeconds < 0 || waitSeconds > 300) throw new UsageError(`--wait-ready must be a number of seconds from 0 to 300 (got '${flags.waitReady}')`);
+      const query = [flags.force ? 'force=1' : '', waitSeconds > 0 ? `waitReady=${Math.round(waitSeconds * 1000)}` : ''].filter(Boolean).join('&');
+      const outcome = await new AdminClient(flags.admin).act(`/ha/switchover${query ? `?${query}` : ''}`, token);
       process.stdout.write(`${outcome.ok ? 'switched over' : 'switchover refused'}: ${outcome.message}\n`);
       if (!outcome.ok) process.exitCode = EXIT.refused;
     });

@@ -128,6 +128,8 @@ export class HaNode extends EventEmitter implements PairRole, PairLinkHost {
   private upstream: ReplicaUpstream | undefined;
   private protectedMode: ProtectedMode | undefined;
   private stopped = false;
+  /** A switchover request waiting for the pair to be ready (`--wait-ready`). */
+  private readyWaiter: { resolve(outcome: Promise<{ ok: boolean; message: string }>): void; timer: NodeJS.Timeout } | undefined;
   private readonly autoRestore: AutoRestore;
   /** The term last written to the history log. */
   private savedTerm = -1;
@@ -267,6 +269,7 @@ export class HaNode extends EventEmitter implements PairRole, PairLinkHost {
     if (this.stopped) return;
     if (!this.link && this.options.peer && !this.dialing) void this.dialPeer();
     this.readinessTracker.beat(this.source?.appliedSeq() ?? 0, this.journal.lastRecord);
+    this.startWaitingSwitchover();
     if (this.machine.role === 'backup') {
       this.link?.sendStatus({
         loaded: this.source?.isLoaded === true,
@@ -358,6 +361,7 @@ export class HaNode extends EventEmitter implements PairRole, PairLinkHost {
 
   onPeerStatus(status: PeerStatus): void {
     this.readinessTracker.onPeerStatus(status);
+    this.startWaitingSwitchover();
   }
 
   /** Whether a switchover would go well now, and if not why [PROTO-HA-11]. */
@@ -405,13 +409,46 @@ export class HaNode extends EventEmitter implements PairRole, PairLinkHost {
   /**
    * The manual switchover [PROTO-HA-6], on the primary: stop taking requests, flush the journal,
    * let the backup take over once it has every change we applied, then send our clients to it.
+   * One request, one decision [PROTO-HA-14]: refused with the reason, or carried out. With
+   * `waitReadyMs`, a pair not ready yet is watched for that long: the heartbeat or backup status
+   * that makes it ready starts the hand-over in the same step, so "ready, then refused" cannot be.
    */
-  async switchover(options: { force?: boolean } = {}): Promise<{ ok: boolean; message: string }> {
-    const link = this.link;
-    if (this.machine.role !== 'primary') return { ok: false, message: `this member is the backup; ask the primary${this.peerClientEndpoint ? ` (${this.peerClientEndpoint})` : ''}` };
-    if (!link?.isOpen) return { ok: false, message: 'the HA link is down: no backup to hand over to' };
+  async switchover(options: { force?: boolean; waitReadyMs?: number } = {}): Promise<{ ok: boolean; message: string }> {
+    const refusal = this.switchoverRefusal(options.force === true);
+    if (refusal === undefined) return this.handOver();
+    if (!options.waitReadyMs || this.machine.role !== 'primary') return { ok: false, message: refusal };
+    if (this.readyWaiter) return { ok: false, message: 'another switchover is already waiting for the pair to be ready' };
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.readyWaiter = undefined;
+        resolve({ ok: false, message: `${this.switchoverRefusal(false) ?? 'the pair was not ready'}, after waiting ${options.waitReadyMs! / 1000} s` });
+      }, options.waitReadyMs);
+      timer.unref();
+      this.readyWaiter = { resolve, timer };
+    });
+  }
+
+  /** Why a switchover may not start now, or undefined. */
+  private switchoverRefusal(force: boolean): string | undefined {
+    if (this.machine.role !== 'primary') return `this member is the backup; ask the primary${this.peerClientEndpoint ? ` (${this.peerClientEndpoint})` : ''}`;
+    if (!this.link?.isOpen) return 'the HA link is down: no backup to hand over to';
     const readiness = this.readiness();
-    if (!readiness.ready && !options.force) return { ok: false, message: `the pair is not ready for a switchover: ${readiness.reason} (force overrides)` };
+    if (!readiness.ready && !force) return `the pair is not ready for a switchover: ${readiness.reason} (force overrides)`;
+    return undefined;
+  }
+
+  /** After anything readiness depends on changed: a waiting switchover starts now, if it may. */
+  private startWaitingSwitchover(): void {
+    const waiter = this.readyWaiter;
+    if (!waiter || this.switchoverRefusal(false) !== undefined) return;
+    this.readyWaiter = undefined;
+    clearTimeout(waiter.timer);
+    waiter.resolve(this.handOver());
+  }
+
+  /** The hand-over itself: its first steps (the role given up, the journal stopped) run before this returns its promise. */
+  private async handOver(): Promise<{ ok: boolean; message: string }> {
+    const link = this.link!;
     this.onRoleEvents(this.machine.handOver());
     link.stopSending();
     const outcome = await link.requestSwitchover(this.source?.appliedSeq() ?? 0, SWITCHOVER_TIMEOUT_MS);
@@ -482,6 +519,11 @@ export class HaNode extends EventEmitter implements PairRole, PairLinkHost {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    if (this.readyWaiter) {
+      clearTimeout(this.readyWaiter.timer);
+      this.readyWaiter.resolve(Promise.resolve({ ok: false, message: 'this member is stopping' }));
+      this.readyWaiter = undefined;
+    }
     this.protectedMode?.stop();
     if (this.heartbeat) clearInterval(this.heartbeat);
     if (this.positionTimer) clearInterval(this.positionTimer);

@@ -259,7 +259,7 @@ function adminTarget(source: ProxySource, service: ConfigService, upstream: Upst
       ...(source.memberName !== undefined ? { pool: { cluster: source.serverName, member: source.memberName } } : {}),
     }),
     haStatus: () => ha?.status(),
-    ...(ha ? { switchover: (force: boolean) => ha.switchover({ force }) } : {}),
+    ...(ha ? { switchover: (options: { force: boolean; waitReadyMs: number }) => ha.switchover(options) } : {}),
     metrics: () => {
       const metrics: Metric[] = [
         { name: 'cfgproxy_applied_seq', help: 'Seq of the last change applied from the master.', value: source.appliedSeq() },

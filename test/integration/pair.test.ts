@@ -192,9 +192,10 @@ describe('pair', () => {
     })();
     while (committed.length < 30) await new Promise((resolve) => writer.once('notification', resolve));
 
-    await until(() => primary.ha!.readiness().ready, 5000, 'the pair being ready');
-    // Through the admin port, as `cfgproxy ha switchover` does.
-    const response = await fetch(`http://127.0.0.1:${primary.admin!.port}/ha/switchover`, { method: 'POST' });
+    // Through the admin port, as `cfgproxy ha switchover --wait-ready 10` does: the primary itself
+    // waits for the pair to be ready and switches in that same step (no "ready, then 409").
+    const response = await fetch(`http://127.0.0.1:${primary.admin!.port}/ha/switchover?waitReady=10000`, { method: 'POST' });
+    expect(await response.json()).toMatchObject({ ok: true });
     expect(response.status).toBe(200);
     expect(primary.ha!.role()).toBe('backup');
     expect(backup.ha!.role()).toBe('primary');
@@ -495,6 +496,10 @@ describe('pair readiness', () => {
     const refused = await fetch(`${url}/ha/switchover`, { method: 'POST' });
     expect(refused.status).toBe(409);
     expect(((await refused.json()) as { message: string }).message).toMatch(/not ready/);
+    // Waiting less than the link needs: refused with the reason once the wait is over, nothing changed.
+    const waited = await fetch(`${url}/ha/switchover?waitReady=200`, { method: 'POST' });
+    expect(waited.status).toBe(409);
+    expect(((await waited.json()) as { message: string }).message).toMatch(/ready-after.*after waiting 0\.2 s/);
     expect(primary.ha!.role()).toBe('primary');
     expect((await client(primary.port)).server?.serverRole).toBe('primary'); // still takes new sessions
 
@@ -502,12 +507,16 @@ describe('pair readiness', () => {
     expect((await fetch(`${url}/ha/switchover?force=1`, { method: 'POST' })).status).toBe(200);
     expect(backup.ha!.role()).toBe('primary');
 
-    // Once the pair is ready, a plain switchover turns them back.
+    // A switchover asked at once, waiting for readiness (the young link): it turns them back the moment the pair is ready.
     const backUrl = `http://127.0.0.1:${backup.admin!.port}`;
-    await until(() => backup.ha!.readiness().ready, 6000, 'the pair being ready');
-    expect(((await (await fetch(`${backUrl}/ha`)).json()) as { readyForSwitchover: number })).toMatchObject({ readyForSwitchover: 1, notReadyBecause: null });
-    expect(primary.ha!.readiness()).toEqual({ ready: true }); // the backup side: linked, loaded, caught up
-    expect((await fetch(`${backUrl}/ha/switchover`, { method: 'POST' })).status).toBe(200);
+    expect(backup.ha!.readiness().ready).toBe(false);
+    await until(() => primary.ha!.readiness().ready, 6000, 'the backup side being ready: linked, loaded, caught up');
+    const [second, concurrent] = await Promise.all([
+      fetch(`${backUrl}/ha/switchover?waitReady=6000`, { method: 'POST' }),
+      new Promise((resolve) => setTimeout(resolve, 50)).then(() => fetch(`${backUrl}/ha/switchover?waitReady=6000`, { method: 'POST' })),
+    ]);
+    expect(((await concurrent.json()) as { message: string }).message).toMatch(/already waiting/);
+    expect(second.status).toBe(200);
     expect(primary.ha!.role()).toBe('primary');
   });
 });

@@ -125,12 +125,7 @@ describe('the README’s running sections, as written', () => {
     await start(dir, exports(pair), moved(primaryLine!, [...mastersMoved, ['9040', String(haPort)], ['9030', String(primaryPort)], ['9031', String(primaryAdmin)]]), 'configuration loaded', env);
     const backup = await start(dir, exports(pair), moved(backupLine!, [...mastersMoved, ['primary-host:9040', `127.0.0.1:${haPort}`], ['9030', String(backupPort)], ['9031', String(backupAdmin)]]), 'proxy listening (loading)', env);
     await backup.waitFor((line) => line.msg === 'HA link up');
-    // What an operator checks first: the primary says the pair is ready (/ha emits nothing: poll it, as a person re-runs `status`).
-    for (const deadline = performance.now() + 20_000; performance.now() < deadline; ) {
-      const ha = (await (await fetch(`http://127.0.0.1:${primaryAdmin}/ha`)).json()) as { readyForSwitchover: number };
-      if (ha.readyForSwitchover === 1) break;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    // No polling for readiness: `--wait-ready` makes the primary wait for it and switch in one step.
     const [statusLine, switchoverLine] = readmeBlock('pair-admin');
     const adminMoves: Moves = [['primary-host:9031', `127.0.0.1:${primaryAdmin}`]];
     const status = await shell(dir, exports(pair), moved(statusLine!, adminMoves), {});
