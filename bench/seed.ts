@@ -62,3 +62,32 @@ async function seedPostgres(url: string, count: number): Promise<void> {
     await client.end();
   }
 }
+
+/** Puts one object straight into the tables (dbids from `firstDbid` up); returns its dbid. */
+export type PutObject = (object: Record<string, unknown>) => number;
+
+/**
+ * A master database with the sample configuration plus what `fill` puts, straight into the SQLite
+ * tables in one transaction; `credential` stores a password hash for a person. The dbid counters
+ * are moved past what was put.
+ */
+export async function seedRaw(path: string, adminPassword: string, firstDbid: number, fill: (put: PutObject, credential: (dbid: number, hash: string) => void) => void): Promise<void> {
+  const master = await MasterServer.start({ dbPath: path, port: 0, sample: true, adminPassword });
+  await master.stop();
+  const database = new ConfigDatabase(path);
+  const insert = database.db.prepare('INSERT INTO objects (type, dbid, body) VALUES (?, ?, ?)');
+  const credential = database.db.prepare('INSERT INTO credentials (dbid, hash) VALUES (?, ?)');
+  const types = new Set<string>();
+  let dbid = firstDbid;
+  const put: PutObject = (object) => {
+    types.add(String(object.type));
+    insert.run(object.type, dbid, packr.pack({ dbid, folder: 0, state: 'enabled', options: {}, annex: {}, ...object }));
+    return dbid++;
+  };
+  database.db.transaction(() => {
+    fill(put, (person, hash) => credential.run(person, hash));
+    const counter = database.db.prepare('INSERT OR REPLACE INTO counters (name, value) VALUES (?, ?)');
+    for (const type of types) counter.run(`dbid:${type}`, dbid);
+  })();
+  database.close();
+}

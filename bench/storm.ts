@@ -23,12 +23,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { Packr } from 'msgpackr';
 import { connect } from '../src/client/index.js';
-import { MasterServer } from '../src/master/master-server.js';
 import { startLdap, type TestLdap } from './directories.js';
 import { hashPassword } from '../src/model/passwords.js';
-import { ConfigDatabase } from '../src/store/config-db.js';
+import { seedRaw } from './seed.js';
 import type { StormReport } from './storm-worker.js';
 import { adminPortOf, cpuMs, fetchMetrics, freePort, haproxyMaxConn, PASSWORD, percentile, rssMb, startHaproxy, startServer, type ServerProcess } from './support.js';
 
@@ -50,23 +48,11 @@ const WORKER = new URL('./storm-worker.js', import.meta.url).pathname;
 const AGENT_PASSWORD = 'agent-password';
 /** Tenants, then per tenant 70 DNs, 70 agent logins and 60 places, then the agents. */
 const TENANT_BASE = 100_000;
-const packr = new Packr({ useRecords: false });
 
 /** A master database with the sample configuration, `tenants` tenants of 200 objects each and `agents` accounts. */
 async function seed(path: string, agents: number, tenants: number): Promise<void> {
-  const master = await MasterServer.start({ dbPath: path, port: 0, sample: true, adminPassword: PASSWORD });
-  await master.stop();
   const hash = await hashPassword(AGENT_PASSWORD);
-  const database = new ConfigDatabase(path);
-  const insert = database.db.prepare('INSERT INTO objects (type, dbid, body) VALUES (?, ?, ?)');
-  const credential = database.db.prepare('INSERT INTO credentials (dbid, hash) VALUES (?, ?)');
-  let dbid = TENANT_BASE;
-  const put = (object: Record<string, unknown>): number => {
-    const body = { dbid, folder: 0, state: 'enabled', options: {}, annex: {}, ...object };
-    insert.run(object.type, dbid, packr.pack(body));
-    return dbid++;
-  };
-  database.db.transaction(() => {
+  await seedRaw(path, PASSWORD, TENANT_BASE, (put, credential) => {
     for (let t = 0; t < tenants; t += 1) put({ type: 'Tenant', name: `tenant-${t}`, tenant: 0, props: {} });
     for (let t = 0; t < tenants; t += 1) {
       const tenant = TENANT_BASE + t;
@@ -78,12 +64,9 @@ async function seed(path: string, agents: number, tenants: number): Promise<void
       const tenant = TENANT_BASE + (i % tenants);
       const directory = LDAP ? { authMethod: 'ldap' } : {};
       const person = put({ type: 'Person', name: `agent-${i}`, tenant, props: { isAgent: true, grants: [{ on: 'tenant', target: tenant, access: 'read' }], ...directory } });
-      if (!LDAP) credential.run(person, hash);
+      if (!LDAP) credential(person, hash);
     }
-    const counter = database.db.prepare('INSERT OR REPLACE INTO counters (name, value) VALUES (?, ?)');
-    for (const type of ['Tenant', 'DN', 'AgentLogin', 'Place', 'Person']) counter.run(`dbid:${type}`, dbid);
-  })();
-  database.close();
+  });
 }
 
 async function run(target: string, clients: number) {

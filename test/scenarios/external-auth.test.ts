@@ -111,6 +111,35 @@ describe.runIf(ldapReady)('external logins: LDAP, through the binaries', () => {
     expect(status.access.directories.ldap).toMatch(/StartTLS/);
   });
 
+  it('ldap - a pair: the backup checks the directory account itself (its standby connection logs in by LDAP ahead of time), so after SIGKILL of the primary the session is restored there with nothing lost', async () => {
+    const certs = testCerts();
+    const ldap = await startLdap([{ uid: 'alice', password: 'alice-directory' }], { tls: { cert: certs.serverCert, key: certs.serverKey } });
+    toClose.push(() => ldap.close());
+    const deployment = await deploy([], [{ name: 'alice', props: { authMethod: 'ldap', grants: [{ on: 'type', target: 'Skill', access: 'read' }] } }], { certs });
+    const haPort = await freePort();
+    const pairArgs = ['--ha-addp', '1', '--heartbeat-interval', '0.2', '--failures-to-switch', '3', '--ready-after', '0', ...ldapArgs(ldap, certs)];
+    const env = { CFGPROXY_HA_SECRET: 'ldap-pair' };
+    const primary = await proxyOf(deployment, 'primary', [...pairArgs, '--role', 'primary', '--ha-port', String(haPort)], env);
+    const backup = await proxyOf(deployment, 'backup', [...pairArgs, '--role', 'backup', '--peer', `127.0.0.1:${haPort}`], env);
+    await backup.waitForLog((line) => line.msg === 'HA link up');
+    const alice = await connect({ endpoints: [`tls://127.0.0.1:${primary.port}`, `tls://127.0.0.1:${backup.port}`], tls: { ca: certs.ca }, user: 'alice', password: 'alice-directory' });
+    toClose.push(() => alice.close());
+    await new Promise((resolve) => alice.once('standby', resolve));
+    await alice.subscribe({ type: 'Skill' });
+    const received: number[] = [];
+    alice.on('notification', (change: { seq: number }) => received.push(change.seq));
+    const writer = await client(`tls://127.0.0.1:${deployment.masterPort}`, 'admin', ADMIN, certs);
+    const before = (await writer.create({ type: 'Skill', name: 'before-failover', tenant: 1 })).seq;
+    while (!received.includes(before)) await new Promise((resolve) => alice.once('notification', resolve));
+    const restored = new Promise<{ restored: boolean }>((resolve) => alice.once('connected', resolve));
+    await killed(primary.child);
+    expect(await restored).toMatchObject({ restored: true });
+    expect(alice.server?.serverRole).toBe('primary');
+    const after = (await writer.create({ type: 'Skill', name: 'after-failover', tenant: 1 })).seq;
+    while (!received.includes(after)) await new Promise((resolve) => alice.once('notification', resolve));
+    expect(received).toEqual([before, after]);
+  });
+
   it('ldap - a directory password never crosses plain TCP: the SDK does not send it (TLS_REQUIRED), a server refuses one sent anyway, unless started with --external-in-clear', async () => {
     const ldap = await startLdap([{ uid: 'alice', password: 'alice-directory' }]);
     toClose.push(() => ldap.close());
