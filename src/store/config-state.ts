@@ -77,11 +77,12 @@ export class ConfigState {
    */
   land(change: ChangeRecord, object: ConfigObject | undefined, credential: string | undefined): void {
     this.requireFollows(change.seq);
+    const previous = change.type === 'Person' ? this.store.get('Person', change.dbid) : undefined;
     if (object) this.store.put(object);
     else this.store.remove(change.type, change.dbid);
     if (credential !== undefined) this.credentials.set(change.dbid, credential);
     if (change.op === 'deleted' && change.type === 'Person') this.credentials.delete(change.dbid);
-    if (change.type === 'Person' || change.type === 'AccessGroup') this.principals.invalidate();
+    if (change.type === 'AccessGroup' || (change.type === 'Person' && changesPrincipal(previous, object))) this.principals.invalidate();
     this.applied = change.seq;
     this.appliedChain = change.chain;
     this.events.emit('change', change);
@@ -137,4 +138,23 @@ export class ConfigState {
     this.waiters = this.waiters.filter((w) => w.seq > this.applied);
     for (const waiter of ready) waiter.resolve();
   }
+}
+
+/**
+ * Whether a Person change can change what anyone may do: its grants, flags, name or state, or the
+ * person leaving. A new person is nobody's principal yet, and an edit of its other fields (names,
+ * annex, options: what agent desktops change all day) leaves every principal as it was, so the
+ * servers need not recompute every session's view for it.
+ */
+function changesPrincipal(before: ConfigObject | undefined, after: ConfigObject | undefined): boolean {
+  if (!before) return false;
+  if (!after) return true;
+  const { grants, isAdmin, isProxy } = before.props;
+  return (
+    before.name !== after.name ||
+    before.state !== after.state ||
+    isAdmin !== after.props.isAdmin ||
+    isProxy !== after.props.isProxy ||
+    JSON.stringify(grants ?? null) !== JSON.stringify(after.props.grants ?? null)
+  );
 }
