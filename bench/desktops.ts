@@ -122,7 +122,7 @@ async function run(desktops: number) {
   await seed(join(dir, 'master.db'), desktops);
   const limits = ['--max-clients', String(desktops + 100), '--max-pending', '4000', '--admin-port', '0'];
   const master = await startServer(['master', '--db', join(dir, 'master.db'), '--port', '0', ...limits], 'master listening');
-  const proxy = await startServer(['proxy', '--master', `127.0.0.1:${master.port}`, '--user', 'admin', '--port', '0', '--history-db', join(dir, 'proxy.db'), ...limits], 'configuration loaded');
+  const proxy = await startServer(['proxy', '--master', `127.0.0.1:${master.port}`, '--user', 'admin', '--port', '0', '--history-db', join(dir, 'proxy.db'), ...limits], 'configuration loaded', { profile: true });
   const workerCount = Number(values.workers);
   const workers = Array.from({ length: workerCount }, () => fork(WORKER));
   const perWorker = Math.ceil(desktops / workerCount);
@@ -184,7 +184,10 @@ async function run(desktops: number) {
   await writer.close();
   for (const worker of workers) worker.send({ type: 'stop' });
   await Promise.all(workers.map((worker) => new Promise((resolve) => worker.once('exit', resolve))));
-  proxy.child.kill('SIGKILL');
+  // SIGINT, so that a profile asked for by BENCH_PROFILE_DIR is written.
+  const proxyExited = new Promise((resolve) => proxy.child.once('exit', resolve));
+  proxy.child.kill('SIGINT');
+  await proxyExited;
   master.child.kill('SIGKILL');
   rmSync(dir, { recursive: true, force: true });
   return result;

@@ -7,7 +7,9 @@ import type { ChangeRecord } from '../model/change.js';
  * them, as subject routing does in NATS and the watch cache's key index in Kubernetes.
  *
  * A filter is filed under its most selective field: `dbid`, else `folder`, else `tenant`, else
- * `type`; the empty filter `{}` (everything) goes to a list that every change looks at. A filter
+ * `type`, together with its type when it names one (so a desktop's filter on its tenant's Skills
+ * is not asked about every DN of the tenant, and dbids, counted per type, do not meet across
+ * types); the empty filter `{}` (everything) goes to a list that every change looks at. A filter
  * that selects a change has every one of its fields equal to the change's (or, for an update that
  * moved the object, to where it was), so the change's own keys reach it. The index only narrows:
  * each candidate still decides with its own full check (its filters and its permission view).
@@ -51,22 +53,26 @@ export class InterestIndex<H> {
       const bucket = this.buckets.get(key);
       if (bucket) for (const holder of bucket) found.add(holder);
     };
-    take(`d:${change.dbid}`);
-    take(`f:${change.folder}`);
-    take(`t:${change.tenant}`);
-    take(`y:${change.type}`);
-    if (change.previous) {
-      take(`f:${change.previous.folder}`);
-      take(`t:${change.previous.tenant}`);
+    // Each key twice: filed with the change's type, and filed with no type.
+    for (const type of [change.type, '*']) {
+      take(`d:${type}:${change.dbid}`);
+      take(`f:${type}:${change.folder}`);
+      take(`t:${type}:${change.tenant}`);
+      if (change.previous) {
+        take(`f:${type}:${change.previous.folder}`);
+        take(`t:${type}:${change.previous.tenant}`);
+      }
     }
+    take(`y:${change.type}`);
     return found;
   }
 }
 
 function keyOf(filter: NotificationFilter): string | undefined {
-  if (filter.dbid !== undefined) return `d:${filter.dbid}`;
-  if (filter.folder !== undefined) return `f:${filter.folder}`;
-  if (filter.tenant !== undefined) return `t:${filter.tenant}`;
+  const type = filter.type ?? '*';
+  if (filter.dbid !== undefined) return `d:${type}:${filter.dbid}`;
+  if (filter.folder !== undefined) return `f:${type}:${filter.folder}`;
+  if (filter.tenant !== undefined) return `t:${type}:${filter.tenant}`;
   if (filter.type !== undefined) return `y:${filter.type}`;
   return undefined;
 }

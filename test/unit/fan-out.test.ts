@@ -85,7 +85,7 @@ describe('fan-out by interest [ARCH-4]', () => {
     );
   });
 
-  it('fan-out - a change is offered only to the audiences whose filters may select it, however many others there are', () => {
+  it('fan-out - a change is offered only to the audiences whose filters may select it (type included), however many others there are', () => {
     const index = new InterestIndex<string>();
     for (let i = 1; i <= 20_000; i += 1) index.add(`desk-${i}`, [{ type: 'DN', dbid: i }]);
     index.add('skills', [{ type: 'Skill' }]);
@@ -93,7 +93,12 @@ describe('fan-out by interest [ARCH-4]', () => {
     index.add('everything', [{}]);
     const at = (dbid: number, type: ObjectType, tenant = 1, folder = 0): ChangeRecord => ({ seq: 1, at: 0, op: 'updated', type, dbid, tenant, folder, frame: Buffer.alloc(0) });
     expect([...index.candidates(at(7, 'DN'))].sort()).toEqual(['desk-7', 'everything']);
-    expect([...index.candidates(at(7, 'Skill', 2))].sort()).toEqual(['desk-7', 'everything', 'skills', 'tenant-2']);
+    // dbids count per type: Skill 7 is not DN 7.
+    expect([...index.candidates(at(7, 'Skill', 2))].sort()).toEqual(['everything', 'skills', 'tenant-2']);
+    // A desktop's filter on its tenant's skills is not asked about the tenant's DNs.
+    index.add('tenant-3-skills', [{ type: 'Skill', tenant: 3 }]);
+    expect([...index.candidates(at(8, 'DN', 3))].sort()).toEqual(['desk-8', 'everything']);
+    expect([...index.candidates(at(9, 'Skill', 3))].sort()).toEqual(['everything', 'skills', 'tenant-3-skills']);
     index.remove('desk-7');
     expect([...index.candidates(at(7, 'DN'))]).toEqual(['everything']);
   });
