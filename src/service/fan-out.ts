@@ -61,6 +61,9 @@ class Audience {
   }
 }
 
+/** Sessions told their position per turn of the event loop. */
+const POSITION_SLICE = 500;
+
 /**
  * Delivers each applied change to every live session that subscribed to it and may read it.
  * The change's frame was encoded once when it was applied; here it is matched once per audience
@@ -75,6 +78,10 @@ export class FanOut {
   private readonly interest = new InterestIndex<Audience>();
   private dirty: Audience[] = [];
   private flushScheduled = false;
+  /** A position sweep is under way (it runs in slices). */
+  private announcing = false;
+  /** Bumped by every `resetAll`: a sweep of the old seq space stops. */
+  private epoch = 0;
   private principalsVersion: number;
   deliveries = 0;
 
@@ -172,16 +179,33 @@ export class FanOut {
    * Pending notifications go first, so the position never overtakes one.
    */
   announcePosition(seq: number, chain: string | undefined): void {
-    this.flush();
-    let frame: Buffer | undefined;
-    for (const audience of this.audiences.values()) {
-      for (const session of audience.members) {
-        if (session.lastDeliveredSeq >= seq) continue;
-        frame ??= encodeFrame({ kind: Kind.Position, seq, ...(chain ? { chain } : {}) });
+    if (this.announcing) return; // the last sweep is still going: the next one starts after it
+    const behind: ClientSession[] = [];
+    for (const audience of this.audiences.values()) for (const session of audience.members) if (session.lastDeliveredSeq < seq) behind.push(session);
+    if (behind.length === 0) return;
+    const frame = encodeFrame({ kind: Kind.Position, seq, ...(chain ? { chain } : {}) });
+    this.announcing = true;
+    const epoch = this.epoch;
+    // In slices, so that 10,000 idle desktops' positions do not hold a change back for the time
+    // 10,000 socket writes take; between slices the event loop delivers what came meanwhile.
+    const sweep = (from: number): void => {
+      // Another seq space began meanwhile [PROTO-LINEAGE-4]: this position means nothing there.
+      if (epoch !== this.epoch) {
+        this.announcing = false;
+        return;
+      }
+      this.flush(); // pending notifications first: a position never overtakes one
+      const to = Math.min(behind.length, from + POSITION_SLICE);
+      for (let i = from; i < to; i += 1) {
+        const session = behind[i]!;
+        if (session.lastDeliveredSeq >= seq || !this.audienceOf.has(session)) continue;
         if (session.connection.writeFrame(frame)) session.lastDeliveredSeq = seq;
       }
-    }
-    flushPendingWrites();
+      flushPendingWrites();
+      if (to < behind.length) setImmediate(() => sweep(to));
+      else this.announcing = false;
+    };
+    sweep(0);
   }
 
   /**
@@ -190,6 +214,7 @@ export class FanOut {
    * space goes first; each session then gets HistoryLogExpired naming the new lineage and seq.
    */
   resetAll(seq: number, lineage: Lineage, chain: string | undefined): void {
+    this.epoch += 1;
     this.flush();
     for (const session of this.sessions) {
       const frame = encodeFrame({ kind: Kind.HistoryLogExpired, lastSeq: session.lastDeliveredSeq, oldestSeq: seq + 1, seq, lineage, ...(chain ? { chain } : {}) });

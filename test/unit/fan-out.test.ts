@@ -103,3 +103,26 @@ describe('fan-out by interest [ARCH-4]', () => {
     expect([...index.candidates(at(7, 'DN'))]).toEqual(['everything']);
   });
 });
+
+describe('positions [PROTO-SUB-4]', () => {
+  it('fan-out - a position sweep over 1,200 idle sessions runs in slices: each session is told once, after any change pending for it, and a change published between slices reaches its subscriber first', async () => {
+    const admin = new Principal('admin', 1, true, []);
+    const fanOut = new FanOut(parentOf, () => 0);
+    const sessions = Array.from({ length: 1200 }, (_, i) => fakeSession([{ type: 'DN', dbid: i + 1 }], admin));
+    for (const session of sessions) fanOut.add(session);
+    const change = (seq: number, dbid: number): ChangeRecord => ({ seq, at: 1, op: 'updated', type: 'DN', dbid, tenant: 1, folder: 0, frame: encodeFrame({ kind: Kind.ObjectDeleted, seq, at: 1, type: 'DN', dbid }) });
+    fanOut.publish(change(1, 1)); // pending for session 1 when the sweep starts
+    fanOut.announcePosition(1, undefined);
+    // The first slice ran at once; the last session is told later.
+    expect(sessions[0]!.received).toEqual([[1, false]]);
+    expect(sessions[1]!.received).toEqual([[1, false]]);
+    expect(sessions[1199]!.received).toEqual([]);
+    fanOut.publish(change(2, 1200));
+    fanOut.announcePosition(2, undefined); // a sweep already runs: this one is not started
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    // Session 1200: its change 2 first, then nothing older than what it already has.
+    expect(sessions[1199]!.received).toEqual([[2, false]]);
+    for (const session of sessions.slice(1, 1199)) expect(session.received).toEqual([[1, false]]);
+    expect(sessions.every((s) => s.lastDeliveredSeq >= 1)).toBe(true);
+  });
+});
