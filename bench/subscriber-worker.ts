@@ -10,7 +10,18 @@ import net from 'node:net';
 import { decodeBody, encodeFrame } from '../protocol/index.js';
 import { connect, type Notification } from '../src/client/index.js';
 
-interface Start { port: number; /** A pool balanced by its clients: subscriber i connects to ports[i % n]. */ ports?: number[]; count: number; password: string; sampleEvery: number; sdk?: boolean }
+interface Start {
+  port: number;
+  /** A pool balanced by its clients: subscriber i connects to ports[i % n]. */
+  ports?: number[];
+  count: number;
+  password: string;
+  sampleEvery: number;
+  sdk?: boolean;
+  /** Subscribe to a Redis or NATS server instead (bench:brokers), to the subject `cfg`, whose messages carry `payloadBytes` bytes. */
+  broker?: 'redis' | 'nats';
+  payloadBytes?: number;
+}
 
 const SAMPLE_LIMIT = 20_000;
 let stopping = false;
@@ -19,6 +30,7 @@ let stopping = false;
 process.once('disconnect', () => process.exit(0));
 process.once('message', (start: Start) => {
   if (start.sdk) void sdkSubscribers(start);
+  else if (start.broker) brokerSubscribers(start);
   else rawSubscribers(start);
 });
 
@@ -103,6 +115,73 @@ function rawSubscribers(start: Start): void {
   for (let i = 0; i < Math.min(CONNECTING_AT_ONCE, start.count); i += 1) openNext();
   process.on('message', (message: { type: string }) => {
     if (message.type === 'report') process.send!({ type: 'report', frames: frameSize > 0 ? Math.floor(bytes / frameSize) : 0, bytes, frameSize, misaligned, latencies });
+    if (message.type === 'stop') {
+      stopping = true;
+      for (const socket of sockets) socket.destroy();
+      process.exit(0);
+    }
+  });
+}
+
+/**
+ * Subscribers of a Redis or NATS server, counted and sampled as the raw subscribers are: every
+ * message has the same size, so messages = bytes / size, and a sampled chunk that starts on a
+ * message boundary gives the latency from the `at` (ms since epoch) its payload carries.
+ */
+function brokerSubscribers(start: Start): void {
+  const subject = 'cfg';
+  const payload = start.payloadBytes!;
+  const frameSize =
+    start.broker === 'redis'
+      ? Buffer.byteLength(`*3\r\n$7\r\nmessage\r\n$${subject.length}\r\n${subject}\r\n$${payload}\r\n`) + payload + 2
+      : Buffer.byteLength(`MSG ${subject} 1 ${payload}\r\n`) + payload + 2;
+  // What each server answers once the subscription stands: Redis's confirmation, NATS's PONG.
+  const subscribed = start.broker === 'redis' ? Buffer.from(`*3\r\n$9\r\nsubscribe\r\n$${subject.length}\r\n${subject}\r\n:1\r\n`) : Buffer.from('PONG\r\n');
+  let bytes = 0;
+  let ready = 0;
+  let chunks = 0;
+  const latencies: number[] = [];
+  const sockets: net.Socket[] = [];
+  for (let i = 0; i < start.count; i += 1) {
+    const socket = net.connect({ host: '127.0.0.1', port: start.port });
+    sockets.push(socket);
+    socket.setNoDelay(true);
+    let handshake = Buffer.alloc(0);
+    let subscribing = true;
+    let received = 0;
+    socket.on('connect', () => {
+      socket.write(start.broker === 'redis' ? `SUBSCRIBE ${subject}\r\n` : `CONNECT {"verbose":false,"pedantic":false}\r\nSUB ${subject} 1\r\nPING\r\n`);
+    });
+    socket.on('data', (chunk: Buffer) => {
+      if (subscribing) {
+        handshake = Buffer.concat([handshake, chunk]);
+        const at = handshake.indexOf(subscribed);
+        if (at < 0) return;
+        subscribing = false;
+        if (++ready === start.count) process.send!({ type: 'ready' });
+        chunk = handshake.subarray(at + subscribed.length);
+        if (chunk.length === 0) return;
+      }
+      if (start.broker === 'nats' && chunk.includes('PING\r\n')) {
+        // NATS's keepalive, between messages: answered, and not counted as one.
+        const pings = chunk.toString('latin1').split('PING\r\n').length - 1;
+        for (let p = 0; p < pings; p += 1) socket.write('PONG\r\n');
+        chunk = Buffer.from(chunk.toString('latin1').split('PING\r\n').join(''), 'latin1');
+      }
+      if (received % frameSize === 0 && ++chunks % start.sampleEvery === 0 && latencies.length < SAMPLE_LIMIT) {
+        const match = /"at":(\d+)/.exec(chunk.subarray(0, frameSize).toString('latin1'));
+        if (match) latencies.push(Date.now() - Number(match[1]));
+      }
+      received += chunk.length;
+      bytes += chunk.length;
+    });
+    socket.on('error', () => undefined);
+    socket.on('close', () => {
+      if (!stopping) process.send!({ type: 'failed', message: `subscriber ${i} was closed by the ${start.broker} server` });
+    });
+  }
+  process.on('message', (message: { type: string }) => {
+    if (message.type === 'report') process.send!({ type: 'report', frames: Math.floor(bytes / frameSize), bytes, frameSize, misaligned: 0, latencies });
     if (message.type === 'stop') {
       stopping = true;
       for (const socket of sockets) socket.destroy();
