@@ -9,7 +9,9 @@ import {
   type ConfigObject,
   type BackupChunkMessage,
   type BackupEndMessage,
+  type CredentialChangedMessage,
   type ErrorMessage,
+  type HistoryLogExpiredMessage,
   type Lineage,
   type Message,
   type NewObject,
@@ -21,7 +23,7 @@ import {
   type ReadEndMessage,
   type RegisteredMessage,
 } from '../../protocol/index.js';
-import { Connection, DEFAULT_CONNECTION_LIMITS } from '../net/connection.js';
+import { Connection, DEFAULT_CONNECTION_LIMITS, type CloseReason } from '../net/connection.js';
 import { dial } from '../net/dial.js';
 import { parseEndpoint, type Endpoint } from '../net/endpoint.js';
 import type { TlsFiles } from '../net/tls-options.js';
@@ -102,13 +104,36 @@ interface Pending {
 }
 
 /**
- * A connection to a master or a proxy, kept alive across failures. Events:
- * `notification` (ordered, each seq at most once), `reset` (history expired: re-read),
- * `connected`, `disconnected`, `error`, `position` (lastSeq advanced with nothing to deliver),
- * `standby` (a standby connection to the next endpoint is ready [PROTO-STANDBY-1]);
- * for proxies also `credential` (a CredentialChanged).
+ * The client's events and what each listener receives: a map type, so a misspelt event name or a
+ * wrong listener does not compile.
  */
-export class CfgClient extends EventEmitter {
+export interface CfgClientEvents {
+  /** A change the subscriptions select: in seq order, each seq at most once. */
+  notification: [change: Notification];
+  /** The server could not replay what this client missed (history expired, another database): re-read. */
+  reset: [expired: HistoryLogExpiredMessage];
+  /** The position advanced with nothing to deliver [PROTO-SUB-4]. */
+  position: [seq: number];
+  /** Registered (again): `restored` when the session and its subscriptions went on where they were. */
+  connected: [info: { endpoint: Endpoint; restored: boolean }];
+  /** The connection was lost; the client reconnects unless it was made with `reconnect: false`. */
+  disconnected: [reason: CloseReason];
+  /** A standby connection to the next endpoint is ready [PROTO-STANDBY-1]. */
+  standby: [info: { endpoint: Endpoint }];
+  /** An error about the stream (Error{id: 0}) the server sent before it closed, or another that no request could carry. */
+  'server-error': [error: ErrorMessage];
+  /** Something went wrong that no request reports: a skipped frame, a listener that threw, a gap in the stream. */
+  error: [error: Error];
+  /** `close()` finished. */
+  closed: [];
+  /** Proxies only: a person's new password hash, just before the change of the same seq. */
+  credential: [change: CredentialChangedMessage];
+}
+
+/**
+ * A connection to a master or a proxy, kept alive across failures; its events are `CfgClientEvents`.
+ */
+export class CfgClient extends EventEmitter<CfgClientEvents> {
   private connection: Connection | null = null;
   private readonly endpoints: Endpoint[];
   private readonly subscriptions = new Map<string, NotificationFilter>();
@@ -343,7 +368,7 @@ export class CfgClient extends EventEmitter {
     if (this.state === 'closed') return;
     const code = error instanceof CfgError ? error.code : undefined;
     if (code === ErrorCode.BACKUP_MODE) this.pairFailingOverUntil = Date.now() + PAIR_FAILOVER_WINDOW_MS;
-    if (this.listenerCount('error') > 0 && code !== ErrorCode.CONNECTION_LOST && code !== ErrorCode.BACKUP_MODE) this.emit('error', error);
+    if (this.listenerCount('error') > 0 && code !== ErrorCode.CONNECTION_LOST && code !== ErrorCode.BACKUP_MODE) this.emit('error', error instanceof Error ? error : new Error(String(error)));
     if (!this.reconnectTimer) this.scheduleReconnect(attempt + 1);
   }
 
@@ -436,11 +461,11 @@ export class CfgClient extends EventEmitter {
    * reported (the `error` event, else thrown on its own, as any uncaught exception) after the
    * SDK's state moved on, so the notifications that follow are still delivered, in order.
    */
-  private tell(event: string, value: unknown): void {
+  private tell<E extends 'notification' | 'reset' | 'position' | 'credential' | 'server-error'>(event: E, ...value: CfgClientEvents[E]): void {
     try {
-      this.emit(event, value);
+      (this.emit as (event: E, ...args: CfgClientEvents[E]) => boolean)(event, ...value);
     } catch (error) {
-      if (this.listenerCount('error') > 0) this.emit('error', error);
+      if (this.listenerCount('error') > 0) this.emit('error', error as Error);
       else queueMicrotask(() => {
         throw error;
       });
