@@ -47,4 +47,16 @@ export const VECTOR_MESSAGES: Array<{ name: string; message: Message }> = [
   { name: 'backup database', message: { kind: 27, id: 5 } },
   { name: 'backup chunk', message: { kind: 28, id: 5, data: Buffer.from('SQLite format 3\0'), size: 16 } },
   { name: 'backup end', message: { kind: 29, id: 5, size: 16, seq: 46, lineage: { id: '7d4c2a10-5e6f-4a8b-9c0d-1e2f3a4b5c6d', generation: 2 } } },
+  { name: 'unsubscribe', message: { kind: 7, id: 11, filter: { type: 'Person', folder: 4 } } },
+  {
+    name: 'object created',
+    message: { kind: 9, seq: 47, at: 1795000000002, object: { type: 'Skill', dbid: 8, name: 'Dutch', tenant: 1, folder: 0, state: 'enabled', props: {}, options: {}, annex: {} } },
+  },
+  { name: 'create object', message: { kind: 12, id: 12, object: { type: 'Skill', name: 'Dutch', tenant: 1 } } },
+  { name: 'get server info', message: { kind: 20, id: 13 } },
+  {
+    name: 'server info of a pool member',
+    message: { kind: 21, id: 13, serverName: 'CS_Pool', serverKind: 'proxy', serverRole: 'standalone', softwareVersion: '0.1.0', seq: 47, lineage: { id: '7d4c2a10-5e6f-4a8b-9c0d-1e2f3a4b5c6d', generation: 2 }, uptimeMs: 1000, memberName: 'cs-proxy-1' },
+  },
+  { name: 'login challenge of a directory account', message: { kind: 31, id: 1, nonce: 'q5JrZ1l0bq1n2hYcQ6m0Vg==Jc3d0kq9T0W2cYQ8gm7lkJ2M', salt: 'c2FsdHNhbHRzYWx0c2FsdA==', n: 16384, r: 8, p: 1, login: 'password' } },
 ];

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { CfgError, encodeFrame, FrameDecoder, type Message, type ProtocolError } from '../../protocol/index.js';
+import { CfgError, encodeFrame, FrameDecoder, Kind, type Message, type ProtocolError } from '../../protocol/index.js';
 import { VECTOR_MESSAGES } from '../helpers/vectors.js';
 
 interface Row { name: string; message?: Message; hex: string; error?: string }
@@ -24,6 +24,11 @@ function decodeAll(chunks: Buffer[]): { messages: Message[]; errors: string[] } 
 describe('codec - golden frames', () => {
   it('codec - the vector file holds every message of the test table', () => {
     expect(rows.filter((r) => !r.error).map((r) => r.name)).toEqual(VECTOR_MESSAGES.map((v) => v.name));
+  });
+
+  it('codec - every client message kind has a golden frame', () => {
+    const covered = new Set(VECTOR_MESSAGES.map((v) => v.message.kind));
+    expect(Object.entries(Kind).filter(([, kind]) => !covered.has(kind)).map(([name]) => name)).toEqual([]);
   });
 
   for (const row of rows.filter((r) => !r.error)) {
