@@ -1,3 +1,4 @@
+import { externalAccountOf } from '../model/external-account.js';
 import {
   CfgError,
   encodeFrame,
@@ -185,6 +186,7 @@ export class MasterSource implements ConfigSource {
       const type = checked.object.type;
       const dbid = this.allocateDbid(type);
       const object = { ...checked.object, dbid };
+      refuseLocalPasswordOfDirectoryAccount(object, credential);
       this.checkPlacement(object, undefined);
       this.checkAccess(principal, object, undefined, credential !== undefined);
       return this.commit('created', object, undefined, (seq, at) => ({ kind: Kind.ObjectCreated, seq, at, object }), credential, { type, next: dbid + 1 });
@@ -206,6 +208,7 @@ export class MasterSource implements ConfigSource {
         return { seq: this.seq, dbid };
       }
       const object = applyDelta(previous, delta);
+      refuseLocalPasswordOfDirectoryAccount(object, credential);
       // One's own password, the current one given (credentialFor checked it), needs no change right.
       const ownPasswordOnly = type === 'Person' && dbid === principal.personDbid && isEmptyDelta(delta) && credential !== undefined;
       // Only a change of name, place or properties can break a reference or a name.
@@ -464,4 +467,15 @@ function writeKeys(after: Omit<ConfigObject, 'dbid'> | undefined, before: Config
     if (object) for (const ref of referencesOf({ dbid: 0, ...object } as ConfigObject)) if (!ref.startsWith('Tenant:') && !ref.startsWith('Folder:')) reads.push(ref);
   }
   return { barrier: false, writes, reads };
+}
+
+/**
+ * A directory account's password is the directory's [PROTO-HELLO-7]: one set here would be stored
+ * and never used, and whoever set it would believe it works.
+ */
+function refuseLocalPasswordOfDirectoryAccount(object: ConfigObject, credential: string | undefined): void {
+  const external = credential !== undefined && object.type === 'Person' ? externalAccountOf(object) : undefined;
+  if (external) {
+    throw new CfgError(ErrorCode.INVALID_OBJECT, `'${object.name}' logs in by ${external.method.toUpperCase()}: its password is the directory's; set authMethod to null first to give it one here`);
+  }
 }

@@ -95,6 +95,16 @@ describe('privilege over accounts', () => {
     expect(source.credentialOf(manager)).not.toBe(before);
   });
 
+  it('accounts - a directory account takes no local password: refused with the reason, and accepted once authMethod is removed', async () => {
+    const source = master.source;
+    await expect(source.create(SYSTEM_PRINCIPAL, { type: 'Person', name: 'ldap-with-password', props: { authMethod: 'ldap', password: 'local-one' } })).rejects.toMatchObject({ code: 'INVALID_OBJECT', message: expect.stringMatching(/password is the directory's/) });
+    const { dbid } = await source.create(SYSTEM_PRINCIPAL, { type: 'Person', name: 'ldap-agent', props: { authMethod: 'ldap' } });
+    await expect(source.update(SYSTEM_PRINCIPAL, 'Person', dbid, { props: { password: 'local-one' } })).rejects.toMatchObject({ code: 'INVALID_OBJECT' });
+    expect(source.credentialOf(dbid)).toBeUndefined();
+    await source.update(SYSTEM_PRINCIPAL, 'Person', dbid, { props: { authMethod: null, password: 'local-one' } });
+    expect(source.credentialOf(dbid)).toBeDefined();
+  });
+
   it('accounts - a write to an object one may not read is answered exactly as one to an object that does not exist', async () => {
     const source = master.source;
     const hidden = (await source.create(SYSTEM_PRINCIPAL, { type: 'Skill', name: 'hidden-skill' })).dbid;
