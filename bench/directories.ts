@@ -42,6 +42,34 @@ async function stopDaemon(child: ChildProcess | undefined): Promise<void> {
   clearTimeout(timer);
 }
 
+/** A daemon in a folder of its own: stopped and started again on the same data (an outage), or closed and its folder removed. */
+class Daemon {
+  private child: ChildProcess | undefined;
+
+  constructor(
+    private readonly dir: string,
+    /** Starts the daemon; resolves once it answers. */
+    private readonly launch: () => Promise<ChildProcess>,
+  ) {}
+
+  get pid(): number {
+    return this.child?.pid ?? 0;
+  }
+
+  async start(): Promise<void> {
+    this.child = await this.launch();
+  }
+
+  stop(): Promise<void> {
+    return stopDaemon(this.child);
+  }
+
+  async close(): Promise<void> {
+    await this.stop();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
 export interface LdapUser {
   uid: string;
   password: string;
@@ -122,17 +150,17 @@ export async function startLdap(users: readonly LdapUser[], options: { tls?: { c
   const port = await freePort();
   const ldapsPort = options.tls ? await freePort() : undefined;
   const urls = [`ldap://127.0.0.1:${port}/`, ...(ldapsPort ? [`ldaps://127.0.0.1:${ldapsPort}/`] : [])];
-  let child: ChildProcess | undefined;
-  const start = async (): Promise<void> => {
-    child = run('slapd', ['-f', join(dir, 'slapd.conf'), '-h', urls.join(' '), '-d', '0']);
+  const daemon = new Daemon(dir, async () => {
+    const child = run('slapd', ['-f', join(dir, 'slapd.conf'), '-h', urls.join(' '), '-d', '0']);
     let log = '';
     child.stderr?.on('data', (chunk: Buffer) => (log = (log + chunk.toString()).slice(-4000)));
-    const exited = new Promise<never>((_, reject) => child!.once('exit', (code) => reject(new Error(`slapd exited (${code}): ${log}`))));
+    const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`slapd exited (${code}): ${log}`))));
     exited.catch(() => undefined);
     await Promise.race([untilBindable(`ldap://127.0.0.1:${port}`, serviceDn, servicePassword), exited]);
-  };
-  await start();
-  return {
+    return child;
+  });
+  await daemon.start();
+  return Object.assign(daemon, {
     ldapUrl: `ldap://127.0.0.1:${port}`,
     ...(ldapsPort ? { ldapsUrl: `ldaps://127.0.0.1:${ldapsPort}`, ldapsPort } : {}),
     port,
@@ -140,16 +168,7 @@ export async function startLdap(users: readonly LdapUser[], options: { tls?: { c
     peopleDn,
     serviceDn,
     servicePassword,
-    get pid() {
-      return child?.pid ?? 0;
-    },
-    stop: () => stopDaemon(child),
-    start,
-    close: async () => {
-      await stopDaemon(child);
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+  });
 }
 
 async function untilBindable(url: string, dn: string, password: string): Promise<void> {
@@ -257,36 +276,22 @@ server default {
   writeFileSync(join(dir, 'dictionary'), '$INCLUDE /usr/share/freeradius/dictionary\n');
   writeFileSync(join(dir, 'users'), users.map((user) => `${quote(user.name)} Cleartext-Password := ${quote(user.password)}\n`).join(''));
   handOver(dir);
-  let child: ChildProcess | undefined;
-  const start = async (): Promise<void> => {
-    child = run('freeradius', ['-f', '-l', 'stdout', '-d', dir]);
+  const daemon = new Daemon(dir, async () => {
+    const child = run('freeradius', ['-f', '-l', 'stdout', '-d', dir]);
     let log = '';
-    const ready = new Promise<void>((resolve, reject) => {
+    await new Promise<void>((resolve, reject) => {
       const onData = (chunk: Buffer): void => {
         log = (log + chunk.toString()).slice(-4000);
         if (log.includes('Ready to process requests')) resolve();
       };
-      child!.stderr?.on('data', onData);
-      child!.stdout?.on('data', onData);
-      child!.once('exit', (code) => reject(new Error(`freeradius exited (${code}): ${log}`)));
+      child.stderr?.on('data', onData);
+      child.stdout?.on('data', onData);
+      child.once('exit', (code) => reject(new Error(`freeradius exited (${code}): ${log}`)));
     });
-    await ready;
-  };
-  await start();
-  return {
-    host: '127.0.0.1',
-    port,
-    secret,
-    get pid() {
-      return child?.pid ?? 0;
-    },
-    stop: () => stopDaemon(child),
-    start,
-    close: async () => {
-      await stopDaemon(child);
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+    return child;
+  });
+  await daemon.start();
+  return Object.assign(daemon, { host: '127.0.0.1', port, secret });
 }
 
 /** Whether slapd and slapadd (Debian: slapd) are installed. */
