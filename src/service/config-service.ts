@@ -132,8 +132,8 @@ export class ConfigService implements SessionHost {
       this.positionTimer = setInterval(() => {
         const seq = this.source.appliedSeq();
         if (seq === this.announcedSeq) return;
-        this.announcedSeq = seq;
-        this.fanOut.announcePosition(seq, this.source.chain());
+        // A sweep still under way takes no new seq: this one is announced at the next tick.
+        if (this.fanOut.announcePosition(seq, this.source.chain())) this.announcedSeq = seq;
       }, this.limits.positionIntervalMs);
       this.positionTimer.unref();
     }

@@ -176,13 +176,14 @@ export class FanOut {
    * Tells every live subscriber that is behind `seq` on delivered notifications that nothing it
    * selects happened up to `seq` [PROTO-SUB-4], so an idle client's lastSeq does not fall behind
    * the history a server keeps (which would cost it a needless re-read after a failover).
-   * Pending notifications go first, so the position never overtakes one.
+   * Pending notifications go first, so the position never overtakes one. False when the last
+   * sweep is still going: nothing was started, ask again later.
    */
-  announcePosition(seq: number, chain: string | undefined): void {
-    if (this.announcing) return; // the last sweep is still going: the next one starts after it
+  announcePosition(seq: number, chain: string | undefined): boolean {
+    if (this.announcing) return false;
     const behind: ClientSession[] = [];
     for (const audience of this.audiences.values()) for (const session of audience.members) if (session.lastDeliveredSeq < seq) behind.push(session);
-    if (behind.length === 0) return;
+    if (behind.length === 0) return true;
     const frame = encodeFrame({ kind: Kind.Position, seq, ...(chain ? { chain } : {}) });
     this.announcing = true;
     const epoch = this.epoch;
@@ -206,6 +207,7 @@ export class FanOut {
       else this.announcing = false;
     };
     sweep(0);
+    return true;
   }
 
   /**

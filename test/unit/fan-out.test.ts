@@ -118,7 +118,7 @@ describe('positions [PROTO-SUB-4]', () => {
     expect(sessions[1]!.received).toEqual([[1, false]]);
     expect(sessions[1199]!.received).toEqual([]);
     fanOut.publish(change(2, 1200));
-    fanOut.announcePosition(2, undefined); // a sweep already runs: this one is not started
+    expect(fanOut.announcePosition(2, undefined)).toBe(false); // a sweep already runs: this one is not started
     await new Promise((resolve) => setTimeout(resolve, 20));
     // Session 1200: its change 2 first, then nothing older than what it already has.
     expect(sessions[1199]!.received).toEqual([[2, false]]);
