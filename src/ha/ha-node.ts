@@ -129,7 +129,7 @@ export class HaNode extends EventEmitter implements PairRole, PairLinkHost {
   private protectedMode: ProtectedMode | undefined;
   private stopped = false;
   /** A switchover request waiting for the pair to be ready (`--wait-ready`). */
-  private readyWaiter: { resolve(outcome: Promise<{ ok: boolean; message: string }>): void; timer: NodeJS.Timeout } | undefined;
+  private readyWaiter: { resolve(outcome: Promise<{ ok: boolean; message: string }>): void; timer: unknown } | undefined;
   private readonly autoRestore: AutoRestore;
   /** The term last written to the history log. */
   private savedTerm = -1;
@@ -416,14 +416,15 @@ export class HaNode extends EventEmitter implements PairRole, PairLinkHost {
   async switchover(options: { force?: boolean; waitReadyMs?: number } = {}): Promise<{ ok: boolean; message: string }> {
     const refusal = this.switchoverRefusal(options.force === true);
     if (refusal === undefined) return this.handOver();
-    if (!options.waitReadyMs || this.machine.role !== 'primary') return { ok: false, message: refusal };
+    const waitReadyMs = options.waitReadyMs ?? 0;
+    if (waitReadyMs <= 0 || this.machine.role !== 'primary') return { ok: false, message: refusal };
     if (this.readyWaiter) return { ok: false, message: 'another switchover is already waiting for the pair to be ready' };
     return new Promise((resolve) => {
-      const timer = setTimeout(() => {
+      // On the pair's clock, so a test can drive the wait.
+      const timer = this.clock.setTimeout(() => {
         this.readyWaiter = undefined;
-        resolve({ ok: false, message: `${this.switchoverRefusal(false) ?? 'the pair was not ready'}, after waiting ${options.waitReadyMs! / 1000} s` });
-      }, options.waitReadyMs);
-      timer.unref();
+        resolve({ ok: false, message: `${this.switchoverRefusal(false) ?? 'the pair was not ready'}, after waiting ${waitReadyMs / 1000} s` });
+      }, waitReadyMs);
       this.readyWaiter = { resolve, timer };
     });
   }
@@ -442,7 +443,7 @@ export class HaNode extends EventEmitter implements PairRole, PairLinkHost {
     const waiter = this.readyWaiter;
     if (!waiter || this.switchoverRefusal(false) !== undefined) return;
     this.readyWaiter = undefined;
-    clearTimeout(waiter.timer);
+    this.clock.clearTimeout(waiter.timer);
     waiter.resolve(this.handOver());
   }
 
@@ -520,7 +521,7 @@ export class HaNode extends EventEmitter implements PairRole, PairLinkHost {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.readyWaiter) {
-      clearTimeout(this.readyWaiter.timer);
+      this.clock.clearTimeout(this.readyWaiter.timer);
       this.readyWaiter.resolve(Promise.resolve({ ok: false, message: 'this member is stopping' }));
       this.readyWaiter = undefined;
     }
