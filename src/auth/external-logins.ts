@@ -39,7 +39,8 @@ export class ExternalLogins {
     private readonly options: ExternalLoginsOptions,
   ) {
     this.now = options.now ?? Date.now;
-    this.cache = options.cacheMs > 0 ? new LRUCache({ max: 100_000, ttl: options.cacheMs, ttlAutopurge: false }) : undefined;
+    const now = this.now;
+    this.cache = options.cacheMs > 0 ? new LRUCache({ max: 100_000, ttl: options.cacheMs, ttlAutopurge: false, ttlResolution: 0, perf: { now } }) : undefined;
   }
 
   /** The directories configured, by method, for the status page. */

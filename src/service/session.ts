@@ -276,6 +276,17 @@ export class ClientSession implements ConnectionHandler {
     return { personDbid };
   }
 
+  /**
+   * On the UI port, refuses a client that is not a UI tool, before any credential is checked
+   * [PROTO-UI-1]; `clientType` undefined (a Standby, which names none) is refused there too.
+   */
+  requireUiClient(clientType: string | undefined): void {
+    const types = this.host.limits.uiClientTypes;
+    if (this.port !== 'ui' || (clientType !== undefined && types.includes(clientType))) return;
+    const what = clientType === undefined ? 'standby connections' : `'${clientType}'`;
+    throw new CfgError(ErrorCode.PERMISSION_DENIED, `this is the UI port: it takes UI tools only (client types ${types.join(', ')}), not ${what}; connect to the client port`, { details: { port: 'ui' } });
+  }
+
   /** Whether the client's connection is TLS: a directory password may cross only such a one [PROTO-HELLO-7]. */
   get encrypted(): boolean {
     return (this.connection.socket as Partial<TLSSocket>).encrypted === true;

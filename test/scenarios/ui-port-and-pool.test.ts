@@ -2,7 +2,9 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { connect, type CfgClient } from '../../src/client/index.js';
+import { Kind } from '../../protocol/index.js';
 import { freePort, startCli, startProxyProcess } from '../helpers/processes.js';
+import { RawPeer } from '../helpers/raw-peer.js';
 import { scenarioHooks } from '../helpers/scenario.js';
 
 const { toClose, tempDir } = scenarioHooks('ui-port-and-pool');
@@ -34,6 +36,11 @@ describe('the UI port', () => {
     await expect(client(uiPort)).rejects.toMatchObject({ code: 'PERMISSION_DENIED', message: expect.stringMatching(/UI port/) });
     // Refused for the port, not the password: a wrong one gets the same answer.
     await expect(connect({ endpoints: `127.0.0.1:${uiPort}`, user: 'admin', password: 'wrong', reconnect: false })).rejects.toMatchObject({ code: 'PERMISSION_DENIED' });
+    // A Standby names no client type: the UI port takes none, and checks no password for it.
+    const parked = await RawPeer.connect(uiPort);
+    toClose.push(() => parked.close());
+    parked.send({ kind: Kind.Standby, id: 1, user: 'admin', password: ADMIN, remoteTimeoutMs: 10_000 });
+    expect(await parked.waitFor((m) => m.kind === Kind.Error)).toMatchObject({ code: 'PERMISSION_DENIED', message: expect.stringMatching(/standby connections/) });
     expect((await client(uiPort, { clientType: 'ui' })).connected).toBe(true);
     const viaUi = cli(['get', 'tenant', '-s', `127.0.0.1:${uiPort}`]);
     expect(viaUi.stderr).toBe('');

@@ -1,7 +1,9 @@
 import { createHash, createHmac } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { ExternalLogins } from '../../src/auth/external-logins.js';
 import { escapeDnValue, escapeFilterValue } from '../../src/auth/ldap-escape.js';
+import { silentLogger } from '../../src/util/logger.js';
 import { accessRequest, hidePassword, readAnswer } from '../../src/auth/radius.js';
 import { checkNewObject } from '../../src/model/validate-object.js';
 import { externalAccountOf } from '../../src/model/external-account.js';
@@ -99,5 +101,30 @@ describe('external accounts', () => {
     expect(externalAccountOf(person)).toEqual({ method: 'ldap', id: 'agent-7' });
     expect(externalAccountOf({ ...person, props: { authMethod: 'radius', externalId: 'a7@corp' } })).toEqual({ method: 'radius', id: 'a7@corp' });
     expect(externalAccountOf({ ...person, props: {} })).toBeUndefined();
+  });
+});
+
+describe('the cache of successful directory logins', () => {
+  it('external cache - with --external-cache, a repeat login with the same password is answered from memory until the time is up; a wrong or other password, or the time up, asks the directory again; off, every login asks', async () => {
+    let now = 1_000;
+    const asked: string[] = [];
+    const directory = { method: 'ldap' as const, describe: 'test', close: async () => undefined, verify: async (_id: string, password: string) => (asked.push(password), password === 'right') };
+    const logins = new ExternalLogins(new Map([['ldap', directory]]), { cacheMs: 60_000, logger: silentLogger, now: () => now });
+    const alice = { method: 'ldap' as const, id: 'alice' };
+    expect(await logins.check(alice, 'right')).toBe(true);
+    expect(await logins.check(alice, 'right')).toBe(true);
+    expect(asked).toEqual(['right']);
+    // A failure is never cached, and another password is another question.
+    expect(await logins.check(alice, 'wrong')).toBe(false);
+    expect(await logins.check(alice, 'wrong')).toBe(false);
+    expect(await logins.check({ method: 'ldap', id: 'bob' }, 'right')).toBe(true);
+    expect(asked).toEqual(['right', 'wrong', 'wrong', 'right']);
+    now += 60_001;
+    expect(await logins.check(alice, 'right')).toBe(true);
+    expect(asked).toHaveLength(5);
+    const uncached = new ExternalLogins(new Map([['ldap', directory]]), { cacheMs: 0, logger: silentLogger });
+    await uncached.check(alice, 'right');
+    await uncached.check(alice, 'right');
+    expect(asked).toHaveLength(7);
   });
 });

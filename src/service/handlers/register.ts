@@ -120,12 +120,7 @@ function sessionToRestore(session: ClientSession, message: RegisterMessage): Ses
  */
 async function admit(session: ClientSession, message: RegisterMessage): Promise<{ serverProof?: string } | false> {
   const { source, limits } = session.host;
-  // The UI port keeps administrators' tools apart; it lets nothing else in, whoever logs in [PROTO-UI-1].
-  if (session.port === 'ui' && !limits.uiClientTypes.includes(message.clientType)) {
-    throw new CfgError(ErrorCode.PERMISSION_DENIED, `this is the UI port: it takes UI tools only (client types ${limits.uiClientTypes.join(', ')}), not '${message.clientType}'; connect to the client port`, {
-      details: { port: 'ui' },
-    });
-  }
+  session.requireUiClient(message.clientType);
   // Who a standby connection logged in as, before anything below can change the session.
   const standbyPerson = session.state === 'registering' && session.seat === 'standby' ? session.personDbid : undefined;
   const heldSince = performance.now();

@@ -13,6 +13,8 @@ const MAX_STANDBY_KEEPALIVE_MS = 120_000;
  */
 export async function handleStandby(session: ClientSession, message: StandbyMessage): Promise<void> {
   if (session.state !== 'awaiting-register') throw new CfgError(ErrorCode.ALREADY_REGISTERED, 'Standby is only for a connection that has not registered');
+  // Standby names no client type: the UI port cannot tell it is a UI tool, so it takes none.
+  session.requireUiClient(undefined);
   // A parked connection nobody polls could be held forever: the keepalive is not optional here.
   if (message.remoteTimeoutMs < MIN_STANDBY_KEEPALIVE_MS || message.remoteTimeoutMs > MAX_STANDBY_KEEPALIVE_MS) {
     throw new CfgError(ErrorCode.INVALID_MESSAGE, `a standby connection must keep ADDP on: remoteTimeoutMs between ${MIN_STANDBY_KEEPALIVE_MS} and ${MAX_STANDBY_KEEPALIVE_MS}`);
