@@ -12,7 +12,7 @@ import type { Connection } from '../net/connection.js';
 import { approximateBytes } from '../service/chunks.js';
 import type { Logger } from '../util/logger.js';
 import { continueJournal, type Journal } from './journal.js';
-import type { PeerStatus } from './readiness.js';
+import type { PeerStatus, TakeOverOutcome } from './pair-machine.js';
 
 /** Counters of the journal traffic, kept across links. */
 export interface JournalTraffic {
@@ -38,8 +38,8 @@ export interface PairLinkHost {
   /** How far we got in the peer's journal; kept across links so a new link resumes. */
   received: JournalPosition | undefined;
   onRecords(records: JournalRecord[]): void;
-  /** As backup: take over once `seq` is applied; resolves with the outcome to report. */
-  takeOver(seq: number): Promise<{ ok: boolean; message: string }>;
+  /** As backup: the primary asks us to take over once `seq` is applied; answered with `replyTakeOver`. */
+  onTakeOverAsked(seq: number): void;
   onLinkClosed(link: PairLink, reason: string): void;
   /** The peer asks for the primary role back, or reports it finished a protected-mode reload. */
   onPeerRequest(request: 'take-back' | 'backup-reloaded'): void;
@@ -63,7 +63,7 @@ export class PairLink {
   private sending = false;
   private stopListening: (() => void) | null = null;
   private open = true;
-  private switchoverReply: ((outcome: { ok: boolean; message: string }) => void) | null = null;
+  private switchoverReply: ((outcome: { outcome: TakeOverOutcome; message: string }) => void) | null = null;
 
   constructor(
     private readonly connection: Connection<HaMessage>,
@@ -79,7 +79,6 @@ export class PairLink {
       onClose: (reason) => this.onClose(reason.message),
     });
     connection.startKeepalive(host.settings.addpTimeoutMs);
-    if (host.role() === 'primary') this.startSending();
   }
 
   get isOpen(): boolean {
@@ -119,10 +118,10 @@ export class PairLink {
   }
 
   /** As primary: ask the peer to take over once it has applied `seq`. */
-  requestSwitchover(seq: number, timeoutMs: number): Promise<{ ok: boolean; message: string }> {
+  requestSwitchover(seq: number, timeoutMs: number): Promise<{ outcome: TakeOverOutcome; message: string }> {
     return new Promise((resolve) => {
-      const timer = setTimeout(() => finish({ ok: false, message: `the backup did not take over within ${timeoutMs} ms` }), timeoutMs);
-      const finish = (outcome: { ok: boolean; message: string }): void => {
+      const timer = setTimeout(() => finish({ outcome: 'no-answer', message: `the backup did not take over within ${timeoutMs} ms` }), timeoutMs);
+      const finish = (outcome: { outcome: TakeOverOutcome; message: string }): void => {
         clearTimeout(timer);
         this.switchoverReply = null;
         resolve(outcome);
@@ -175,10 +174,10 @@ export class PairLink {
         this.host.traffic.ackedUpTo = Math.max(this.host.traffic.ackedUpTo, message.upTo);
         return;
       case HaKind.Switchover:
-        void this.host.takeOver(message.seq).then((outcome) => this.connection.send({ kind: HaKind.SwitchoverDone, ...outcome }));
+        this.host.onTakeOverAsked(message.seq);
         return;
       case HaKind.SwitchoverDone:
-        this.switchoverReply?.(message);
+        this.switchoverReply?.({ outcome: message.ok ? 'done' : 'refused', message: message.message });
         return;
       case HaKind.TakeBack:
         this.host.onPeerRequest('take-back');
@@ -282,6 +281,11 @@ export class PairLink {
     if (this.open) this.connection.send({ kind: HaKind.Status, ...status });
   }
 
+  /** As backup: the outcome of the take-over the primary asked for. */
+  replyTakeOver(outcome: { ok: boolean; message: string }): void {
+    if (this.open) this.connection.send({ kind: HaKind.SwitchoverDone, ...outcome });
+  }
+
   /** Tells the peer something it acts on: take-back (give us the role) or backup-reloaded. */
   notify(what: 'take-back' | { reloadedAt: number }): void {
     if (what === 'take-back') this.connection.send({ kind: HaKind.TakeBack });
@@ -296,7 +300,7 @@ export class PairLink {
     if (!this.open) return;
     this.open = false;
     this.stopSending();
-    this.switchoverReply?.({ ok: false, message: `the HA link closed: ${reason}` });
+    this.switchoverReply?.({ outcome: 'refused', message: `the HA link closed: ${reason}` });
     this.host.onLinkClosed(this, reason);
   }
 }

@@ -14,3 +14,19 @@ export const systemClock: Clock = {
   },
   clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
 };
+
+/** Runs `callback` every `intervalMs` on `clock` until the returned function is called. */
+export function every(clock: Clock, intervalMs: number, callback: () => void): () => void {
+  let handle: unknown;
+  let stopped = false;
+  const run = (): void => {
+    if (stopped) return;
+    handle = clock.setTimeout(run, intervalMs);
+    callback();
+  };
+  handle = clock.setTimeout(run, intervalMs);
+  return () => {
+    stopped = true;
+    clock.clearTimeout(handle);
+  };
+}

@@ -5,7 +5,7 @@ import { encodeFrame, ErrorCode, FrameDecoder, HaKind, Kind, validateHaMessage, 
 import { connect, type CfgClient, type Notification } from '../../src/client/index.js';
 import { HA_DEFAULTS, type HaOptions } from '../../src/ha/ha-node.js';
 import { helloProof, newNonce, welcomeProof } from '../../src/ha/handshake.js';
-import type { RoleEvent } from '../../src/ha/role-machine.js';
+import type { PairEvent as RoleEvent } from '../../src/ha/pair-machine.js';
 import type { ProxyOptions, ProxyServer } from '../../src/proxy/proxy-server.js';
 import { ADMIN_PASSWORD, startTestMaster } from '../helpers/master.js';
 import { startTestProxy } from '../helpers/proxy.js';
@@ -235,7 +235,7 @@ describe('pair', () => {
     clientRelay.cut(); // accepts and drops: the probe gets no answer
     await promoted;
     expect([primary.ha!.role(), backup.ha!.role()]).toEqual(['primary', 'primary']);
-    expect([primary.ha!.machine.term, backup.ha!.machine.term]).toEqual([0, 1]);
+    expect([primary.ha!.term, backup.ha!.term]).toEqual([0, 1]);
     const someoneOnPrimary = await client(primary.port);
     const disconnected = new Promise((resolve) => someoneOnPrimary.once('closed', resolve).once('disconnected', resolve));
 
@@ -245,7 +245,7 @@ describe('pair', () => {
     await steppedDown;
     expect(primary.ha!.role()).toBe('backup');
     expect(backup.ha!.role()).toBe('primary');
-    expect([primary.ha!.machine.term, backup.ha!.machine.term]).toEqual([1, 1]);
+    expect([primary.ha!.term, backup.ha!.term]).toEqual([1, 1]);
     await disconnected; // its clients were sent to the new primary
     // The term survives a restart of the history log: a member restarted later starts from it.
     expect(primary.history.pairTerm()).toBe(1);
