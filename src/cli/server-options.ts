@@ -1,7 +1,7 @@
 import { DEFAULT_ADMIN_MAX_CONNECTIONS } from '../admin/admin-server.js';
 import { DEFAULT_PROTECTED_MODE_TIMEOUT_MS, DEFAULT_READY_AFTER_MS, HA_DEFAULTS } from '../ha/ha-node.js';
 import { MASTER_DEFAULTS } from '../master/master-server.js';
-import { DEFAULT_MAX_OBJECT_BYTES } from '../master/master-source.js';
+import { DEFAULT_MAX_OBJECT_BYTES } from '../service/limits.js';
 import { PROXY_DEFAULTS } from '../proxy/proxy-server.js';
 import { DEFAULT_SERVICE_LIMITS } from '../service/limits.js';
 import { DEFAULT_GIVE_UP_AFTER } from '../util/give-up.js';

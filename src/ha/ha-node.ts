@@ -5,12 +5,10 @@ import { every, systemClock, type Clock } from '../net/clock.js';
 import { DEFAULT_GIVE_UP_AFTER, GaveUp, PermanentRefusals } from '../util/give-up.js';
 import { SummedLog } from './handshake-throttle.js';
 import type { TlsFiles } from '../net/tls-options.js';
-import type { SessionObserver } from '../service/config-service.js';
-import type { ClientSession } from '../service/session.js';
 import type { Logger } from '../util/logger.js';
 import { HaServer, type PairIdentity } from './ha-server.js';
 import { JournalCheck } from './journal-check.js';
-import { JournalWriter } from './journal-writer.js';
+import { JournalWriter, type JournaledSession } from './journal-writer.js';
 import { Journal } from './journal.js';
 import { dialPair } from './pair-dialer.js';
 import { probe } from './probe.js';
@@ -83,7 +81,7 @@ interface HaNodeDeps {
   history: HistoryLog;
   masters: string[];
   clientEndpoint(): string;
-  sessions(): Iterable<ClientSession>;
+  sessions(): Iterable<JournaledSession>;
   disconnectClients(error: { code: typeof ErrorCode.BACKUP_MODE; message: string }): void;
   logger: Logger;
   /** Time for probes, readiness and protected mode's deadline; tests inject their own. */
@@ -461,7 +459,7 @@ export class HaNode extends EventEmitter implements PairRole, PairLinkHost {
   }
 
   /** Session events go to the journal while this proxy is the primary. */
-  sessionObserver(): SessionObserver {
+  sessionObserver(): JournalWriter {
     return this.writer;
   }
 

@@ -1,33 +1,42 @@
-import type { JournalRecord } from '../../protocol/index.js';
-import type { SessionObserver } from '../service/config-service.js';
-import type { ClientSession } from '../service/session.js';
+import type { JournalRecord, NotificationFilter } from '../../protocol/index.js';
 import type { Journal } from './journal.js';
+
+/** What the journal records of a client session (the service's JournaledSession is one). */
+export interface JournaledSession {
+  readonly id: string;
+  readonly state: string;
+  readonly personDbid: number;
+  readonly clientName: string;
+  readonly clientType: string;
+  readonly lastDeliveredSeq: number;
+  readonly subscriptions: ReadonlyMap<string, NotificationFilter>;
+}
 
 /**
  * The primary's side of the session journal [PROTO-HA-3]: client sessions opening, changing
  * subscriptions and closing become records while `journaling()` (this member is primary), and
  * positions are batched: one record per tick for the sessions whose position moved.
  */
-export class JournalWriter implements SessionObserver {
+export class JournalWriter {
   private readonly positions = new Map<string, number>();
 
   constructor(
     private readonly journal: Journal,
-    private readonly sessions: () => Iterable<ClientSession>,
+    private readonly sessions: () => Iterable<JournaledSession>,
     private readonly journaling: () => boolean,
   ) {}
 
-  sessionOpened(session: ClientSession): void {
+  sessionOpened(session: JournaledSession): void {
     if (!this.journaling()) return;
     this.journal.append(openRecord(session));
     this.positions.set(session.id, session.lastDeliveredSeq);
   }
 
-  sessionChanged(session: ClientSession): void {
+  sessionChanged(session: JournaledSession): void {
     if (this.journaling()) this.journal.append({ k: 'subs', id: session.id, subs: [...session.subscriptions.values()] });
   }
 
-  sessionClosed(session: ClientSession): void {
+  sessionClosed(session: JournaledSession): void {
     if (!this.journaling()) return;
     this.journal.append({ k: 'close', id: session.id });
     this.positions.delete(session.id);
@@ -52,6 +61,6 @@ export class JournalWriter implements SessionObserver {
   }
 }
 
-function openRecord(session: ClientSession): Extract<JournalRecord, { k: 'open' }> {
+function openRecord(session: JournaledSession): Extract<JournalRecord, { k: 'open' }> {
   return { r: 0, k: 'open', id: session.id, person: session.personDbid, clientName: session.clientName, clientType: session.clientType, subs: [...session.subscriptions.values()], pos: session.lastDeliveredSeq };
 }

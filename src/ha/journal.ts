@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { JournalRecord } from '../../protocol/index.js';
-import { approximateBytes } from '../service/chunks.js';
+import { approximateBytes } from '../util/approximate-bytes.js';
 import { Ring } from '../util/ring.js';
 
 /** The journal's memory bound: past it the oldest records go, and a backup that needs them gets a snapshot [ARCH-5]. */

@@ -9,7 +9,7 @@ import {
   type JournalRecord,
 } from '../../protocol/index.js';
 import type { Connection } from '../net/connection.js';
-import { approximateBytes } from '../service/chunks.js';
+import { approximateBytes } from '../util/approximate-bytes.js';
 import type { Logger } from '../util/logger.js';
 import { continueJournal, type Journal } from './journal.js';
 import type { PeerStatus, TakeOverOutcome } from './pair-machine.js';

@@ -3,11 +3,11 @@ import { Packr } from 'msgpackr';
 import type { ConfigObject, Lineage, NotificationFilter, ObjectType } from '../../protocol/index.js';
 import type { ChangeRecord } from '../model/change.js';
 import { sameLineage } from '../model/lineage.js';
-import type { ChangesAfter } from '../service/source.js';
+import type { ChangesAfter } from '../model/change.js';
 import { openOwnedDatabase } from '../store/owned-database.js';
 import { silentLogger, type Logger } from '../util/logger.js';
 import { Ring } from '../util/ring.js';
-import { ChangeLogTable } from './change-log.js';
+import { ChangeLogTable } from '../store/change-log.js';
 
 /** Changes kept in memory for replays: at most this many… */
 const RECENT_CHANGES = 20_000;

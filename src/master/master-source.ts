@@ -29,10 +29,8 @@ import { referencesOf, type ConfigStore } from '../store/config-store.js';
 import type { ChangesAfter, ConfigSource, WriteOutcome } from '../service/source.js';
 import { objectAfter } from './follow.js';
 import { WriteLane, type WriteKeys } from './write-lane.js';
+import { DEFAULT_MAX_OBJECT_BYTES } from '../service/limits.js';
 import type { CredentialStore } from '../model/credentials.js';
-
-/** The default of `--max-object-bytes`. */
-export const DEFAULT_MAX_OBJECT_BYTES = 1024 * 1024;
 
 /** The system itself, for writes made by the server (bootstrap, import). */
 export const SYSTEM_PRINCIPAL = new Principal('system', 0, true, []);

@@ -35,3 +35,8 @@ export function outOfViewFrame(change: ChangeRecord): Buffer {
   change.outOfViewFrame ??= encodeFrame({ kind: Kind.ObjectDeleted, seq: change.seq, at: change.at, type: change.type, dbid: change.dbid, outOfView: true, ...(change.chain ? { chain: change.chain } : {}) });
   return change.outOfViewFrame;
 }
+
+/** The changes after a seq, or word that the log no longer reaches back that far. */
+export type ChangesAfter =
+  | { kind: 'changes'; changes: Iterable<ChangeRecord> }
+  | { kind: 'expired'; oldestSeq: number };

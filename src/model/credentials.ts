@@ -1,6 +1,6 @@
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
-import type { ConfigStore } from '../store/config-store.js';
+import type { ObjectReader } from './object-reader.js';
 import { hashPassword, randomPassword, verifyPassword } from './passwords.js';
 import { checkProof, DEFAULT_KDF, parseVerifier, serverProof, upgradeStored, type KdfParams, type Verifier } from './scram.js';
 
@@ -76,7 +76,7 @@ export class CredentialStore {
    * disabled user costs the same as a wrong password, so the answer's timing does not tell which
    * accounts exist [ARCH-8].
    */
-  async authenticate(store: ConfigStore, user: string, secret: LoginSecret): Promise<{ personDbid: number; serverProof?: Buffer } | undefined> {
+  async authenticate(store: ObjectReader, user: string, secret: LoginSecret): Promise<{ personDbid: number; serverProof?: Buffer } | undefined> {
     if ('proof' in secret) return this.checkProof(store, user, secret.proof, secret.authMessage);
     const { password } = secret;
     const person = store.findByName('Person', 0, user);
@@ -103,7 +103,7 @@ export class CredentialStore {
    * password gets a decoy: a salt made from the name, the same on every ask, so the challenge does
    * not tell which accounts exist.
    */
-  challengeFor(store: ConfigStore, user: string): KdfParams {
+  challengeFor(store: ObjectReader, user: string): KdfParams {
     const verifier = this.account(store, user)?.verifier;
     if (verifier) return { salt: verifier.salt, N: verifier.N, r: verifier.r, p: verifier.p };
     return { salt: createHmac('sha256', this.decoyKey()).update(user).digest().subarray(0, 16), ...DEFAULT_KDF };
@@ -115,7 +115,7 @@ export class CredentialStore {
   }
 
   /** A proof for this exchange: a few µs, no scrypt; undefined for a wrong one, or an unknown or disabled user. */
-  private checkProof(store: ConfigStore, user: string, proof: Buffer, authMessage: string): { personDbid: number; serverProof: Buffer } | undefined {
+  private checkProof(store: ObjectReader, user: string, proof: Buffer, authMessage: string): { personDbid: number; serverProof: Buffer } | undefined {
     const account = this.account(store, user);
     // An unknown name is checked against a decoy, so the answer takes the same few µs either way.
     const matches = checkProof(account?.verifier ?? DECOY_VERIFIER, authMessage, proof);
@@ -123,7 +123,7 @@ export class CredentialStore {
   }
 
   /** An enabled person with a password, and its verifier. */
-  private account(store: ConfigStore, user: string): { personDbid: number; verifier: Verifier } | undefined {
+  private account(store: ObjectReader, user: string): { personDbid: number; verifier: Verifier } | undefined {
     const person = store.findByName('Person', 0, user);
     const stored = person && person.state !== 'disabled' ? this.hashes.get(person.dbid) : undefined;
     const verifier = stored === undefined ? undefined : parseVerifier(stored);

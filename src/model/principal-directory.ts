@@ -1,4 +1,4 @@
-import type { ConfigStore } from '../store/config-store.js';
+import type { ObjectReader } from './object-reader.js';
 import { principalOf, type Principal } from './permissions.js';
 
 /**
@@ -9,7 +9,7 @@ export class PrincipalDirectory {
   private readonly cache = new Map<number, Principal>();
   private generation = 0;
 
-  constructor(private readonly store: ConfigStore) {}
+  constructor(private readonly store: ObjectReader) {}
 
   /** Bumps on every invalidation, so holders of a principal know to look it up again. */
   get version(): number {

@@ -1,7 +1,6 @@
 import type { ConnectOptions } from '../client/client.js';
 import { existsSync, renameSync } from 'node:fs';
 import { HistoryLog } from '../history/history-log.js';
-import { DEFAULT_MAX_OBJECT_BYTES } from '../master/master-source.js';
 import { describeLineage } from '../model/lineage.js';
 import type { TlsFiles } from '../net/tls-options.js';
 import { GaveUp } from '../util/give-up.js';
@@ -9,7 +8,7 @@ import { SOFTWARE_VERSION } from '../util/version.js';
 import { AdminServer, type AdminTarget, type Metric } from '../admin/admin-server.js';
 import { HaNode, type HaOptions } from '../ha/ha-node.js';
 import { ConfigService, uiPortOf, type ClientAccessOptions, type SessionObserver } from '../service/config-service.js';
-import type { ServiceLimits } from '../service/limits.js';
+import { DEFAULT_MAX_OBJECT_BYTES, type ServiceLimits } from '../service/limits.js';
 import type { ClientSession } from '../service/session.js';
 import { silentLogger, type Logger } from '../util/logger.js';
 import { ProxySource } from './proxy-source.js';

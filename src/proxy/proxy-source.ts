@@ -21,7 +21,7 @@ import type { Principal } from '../model/permissions.js';
 import { applyDelta } from '../model/validate-object.js';
 import type { PairRole } from '../ha/replica.js';
 import type { CacheImage, HistoryLog, SessionRecord } from '../history/history-log.js';
-import { approximateBytes } from '../service/chunks.js';
+import { approximateBytes } from '../util/approximate-bytes.js';
 import type { ChangesAfter, ConfigSource, WriteOutcome } from '../service/source.js';
 import { ConfigState } from '../store/config-state.js';
 import type { ConfigStore } from '../store/config-store.js';

@@ -69,3 +69,6 @@ export const DEFAULT_SERVICE_LIMITS: ServiceLimits = {
 export function pacingHighWater(limits: ServiceLimits): number {
   return Math.min(limits.readHighWaterBytes, Math.floor(limits.maxOutboundBytes / 4));
 }
+
+/** The default of `--max-object-bytes`: the largest object a write may leave, encoded. */
+export const DEFAULT_MAX_OBJECT_BYTES = 1024 * 1024;

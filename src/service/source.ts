@@ -4,9 +4,9 @@ import type { CredentialStore } from '../model/credentials.js';
 import type { Principal } from '../model/permissions.js';
 import type { ConfigStore } from '../store/config-store.js';
 
-export type ChangesAfter =
-  | { kind: 'changes'; changes: Iterable<ChangeRecord> }
-  | { kind: 'expired'; oldestSeq: number };
+import type { ChangesAfter } from '../model/change.js';
+
+export type { ChangesAfter };
 
 export interface WriteOutcome {
   seq: number;

@@ -7,7 +7,7 @@ import { Packr } from 'msgpackr';
 import type { ConfigObject, Lineage, ObjectType } from '../../protocol/index.js';
 import type { ChangeRecord } from '../model/change.js';
 import { newLineage, nextGeneration } from '../model/lineage.js';
-import { ChangeLogTable } from '../history/change-log.js';
+import { ChangeLogTable } from './change-log.js';
 import type { ConfigBackend, LoadedConfiguration } from './config-backend.js';
 import { openOwnedDatabase } from './owned-database.js';
 import { CommitRecord, discontinuity } from './commit-record.js';

@@ -3,7 +3,7 @@ import { EventEmitter } from 'node:events';
 import { Packr } from 'msgpackr';
 import pg from 'pg';
 import { CfgError, ErrorCode, type ConfigObject, type Lineage } from '../../protocol/index.js';
-import { rowToChange, type ChangeRow } from '../history/change-log.js';
+import { rowToChange, type ChangeRow } from './change-log.js';
 import { nextGeneration } from '../model/lineage.js';
 import type { ChangeRecord } from '../model/change.js';
 import type { Logger } from '../util/logger.js';

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { ErrorCode, Kind, type ErrorMessage, type Message } from '../../protocol/index.js';
 import { connect, type CfgClient, type Notification } from '../../src/client/index.js';
-import { approximateBytes } from '../../src/service/chunks.js';
+import { approximateBytes } from '../../src/util/approximate-bytes.js';
 import { Ring } from '../../src/util/ring.js';
 import { ADMIN_PASSWORD, startTestMaster } from '../helpers/master.js';
 import { startTestProxy } from '../helpers/proxy.js';
