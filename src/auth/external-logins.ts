@@ -54,6 +54,7 @@ export class ExternalLogins {
     if (!directory) {
       throw new CfgError(ErrorCode.AUTH_UNAVAILABLE, `this account logs in by ${account.method.toUpperCase()}, and this server has no ${account.method.toUpperCase()} directory configured`);
     }
+    // eslint-disable-next-line no-control-regex -- control characters are what this refuses
     if (password === '' || Buffer.byteLength(password) > MAX_PASSWORD_BYTES || /[\x00-\x1f\x7f]/.test(account.id)) return false;
     const key = this.cache && `${account.method}\0${account.id}\0${createHmac('sha256', this.cacheKey).update(password).digest('base64')}`;
     if (key && this.cache!.get(key)) return true;

@@ -13,6 +13,7 @@ export function escapeFilterValue(value: string): string {
  * leading `#` or space and a trailing space too, and control characters (NUL among them) as `\hh`.
  */
 export function escapeDnValue(value: string): string {
+  // eslint-disable-next-line no-control-regex -- RFC 4514 escapes control characters as hex pairs
   let escaped = value.replace(/[\\,+"<>;=]/g, (c) => `\\${c}`).replace(/[\x00-\x1f\x7f]/g, (c) => `\\${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
   if (escaped.startsWith('#') || escaped.startsWith(' ')) escaped = `\\${escaped}`;
   if (escaped.endsWith(' ') && !escaped.endsWith('\\ ')) escaped = `${escaped.slice(0, -1)}\\ `;

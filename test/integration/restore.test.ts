@@ -27,7 +27,7 @@ async function watcherBehindRelay(options: Parameters<typeof startTestMaster>[0]
 
 describe('session restore', () => {
   it('restore - a client cut off catches up on exactly the changes it missed, once each, in order', async () => {
-    const { master, relay, watcher, writer } = await watcherBehindRelay();
+    const { relay, watcher, writer } = await watcherBehindRelay();
     await watcher.subscribe({ type: 'Skill' });
     const seen: number[] = [];
     const restored: boolean[] = [];
