@@ -7,6 +7,7 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import { recentEvents, type Logger } from '../util/logger.js';
 import { bindError } from '../net/listener.js';
 import { STATUS_PAGE } from './status-page.js';
+import { systemClock } from '../net/clock.js';
 
 /** What the admin port reports on, and the one action it takes. */
 export interface AdminTarget {
@@ -145,7 +146,7 @@ export class AdminServer {
 
   private noteShed(): void {
     this.shed += 1;
-    const now = performance.now();
+    const now = systemClock.now();
     if (now - this.shedLoggedAt < SHED_LOG_INTERVAL_MS) return;
     this.shedLoggedAt = now;
     this.logger.warn({ event: 'ADMIN-002', shed: this.shed, maxConnections: this.maxConnections }, 'admin port at its connection cap: closing the oldest idle connections (raise --admin-max-connections if monitors need more)');

@@ -1,4 +1,5 @@
 import type { ExternalMethod } from '../model/external-account.js';
+import { systemClock } from '../net/clock.js';
 
 /**
  * A directory that checks passwords of accounts it holds (LDAP, RADIUS) [PROTO-HELLO-7]. Each
@@ -23,14 +24,13 @@ export class DirectoryUnavailable extends Error {
 
 /** Runs `work` with a deadline: past `timeoutMs` it rejects with DirectoryUnavailable saying `what`. */
 export async function withDeadline<T>(work: Promise<T>, timeoutMs: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
+  let timer: unknown;
   const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new DirectoryUnavailable(`${what} timed out after ${timeoutMs} ms`)), timeoutMs);
-    timer.unref();
+    timer = systemClock.setTimeout(() => reject(new DirectoryUnavailable(`${what} timed out after ${timeoutMs} ms`)), timeoutMs);
   });
   try {
     return await Promise.race([work, deadline]);
   } finally {
-    clearTimeout(timer);
+    systemClock.clearTimeout(timer);
   }
 }

@@ -4,6 +4,7 @@ import { CfgError, ErrorCode } from '../../protocol/index.js';
 import type { ExternalAccount, ExternalMethod } from '../model/external-account.js';
 import type { Logger } from '../util/logger.js';
 import type { PasswordDirectory } from './directory.js';
+import { systemClock } from '../net/clock.js';
 
 export type DirectoryOutcome = 'accepted' | 'rejected' | 'unavailable';
 
@@ -58,15 +59,15 @@ export class ExternalLogins {
     if (password === '' || Buffer.byteLength(password) > MAX_PASSWORD_BYTES || /[\x00-\x1f\x7f]/.test(account.id)) return false;
     const key = this.cache && `${account.method}\0${account.id}\0${createHmac('sha256', this.cacheKey).update(password).digest('base64')}`;
     if (key && this.cache!.get(key)) return true;
-    const started = performance.now();
+    const started = systemClock.now();
     try {
       const accepted = await directory.verify(account.id, password);
-      this.options.observe?.(account.method, accepted ? 'accepted' : 'rejected', (performance.now() - started) / 1000);
+      this.options.observe?.(account.method, accepted ? 'accepted' : 'rejected', (systemClock.now() - started) / 1000);
       this.recovered(account.method);
       if (accepted && key) this.cache!.set(key, true);
       return accepted;
     } catch (error) {
-      this.options.observe?.(account.method, 'unavailable', (performance.now() - started) / 1000);
+      this.options.observe?.(account.method, 'unavailable', (systemClock.now() - started) / 1000);
       const reason = error instanceof Error ? error.message : String(error);
       this.unavailable(account.method, directory, reason);
       throw new CfgError(ErrorCode.AUTH_UNAVAILABLE, `the ${account.method.toUpperCase()} directory could not check this login (${reason}); local accounts still log in`);

@@ -1,6 +1,7 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { DirectoryUnavailable, type PasswordDirectory } from './directory.js';
+import { systemClock } from '../net/clock.js';
 
 export interface RadiusSettings {
   /** host:port of each server, tried in this order. */
@@ -135,9 +136,9 @@ export class RadiusDirectory implements PasswordDirectory {
     const socket = createSocket(server.host.includes(':') ? 'udp6' : 'udp4');
     return new Promise<'accept' | 'reject'>((resolve, reject) => {
       let sends = 0;
-      let timer: NodeJS.Timeout | undefined;
+      let timer: unknown;
       const finish = (error: Error | undefined, verdict?: 'accept' | 'reject'): void => {
-        clearTimeout(timer);
+        systemClock.clearTimeout(timer);
         socket.close();
         if (error) reject(error);
         else resolve(verdict!);
@@ -149,7 +150,7 @@ export class RadiusDirectory implements PasswordDirectory {
         }
         sends += 1;
         socket.send(packet);
-        timer = setTimeout(send, this.settings.timeoutMs);
+        timer = systemClock.setTimeout(send, this.settings.timeoutMs, true);
       };
       socket.on('message', (answer) => {
         const verdict = readAnswer(answer, id, authenticator, this.settings.secret);

@@ -31,6 +31,7 @@ import { notificationFilterKey } from '../model/filter.js';
 import { backoffDelayMs } from './backoff.js';
 import { login, type LoginMode } from './login.js';
 import { StandbyLink } from './standby.js';
+import { every, systemClock } from '../net/clock.js';
 
 export interface ConnectOptions {
   /** `host:port`, `tls://host:port`, or a list tried in turn (primary, backup, …). */
@@ -98,7 +99,9 @@ interface Pending {
   resolve(message: Message): void;
   reject(error: Error): void;
   onChunk?(chunk: Message): void;
-  timer: NodeJS.Timeout;
+  timer: unknown;
+  /** Starts its timeout over (a streamed answer's timeout is an idle timeout). */
+  rearm(): void;
   /** Where it was sent: only that connection can answer it. */
   connection: Connection;
 }
@@ -149,11 +152,11 @@ export class CfgClient extends EventEmitter<CfgClientEvents> {
   private seqChain: string | undefined;
   private state: 'connecting' | 'connected' | 'reconnecting' | 'closed' = 'connecting';
   private endpointIndex = 0;
-  private reconnectTimer: NodeJS.Timeout | null = null;
+  private reconnectTimer: unknown = null;
   private readingPaused = false;
   /** Until then, reconnects retry briskly: a pair member said it is the backup (a switchover is under way). */
   private pairFailingOverUntil = 0;
-  private pausedKeepalive: NodeJS.Timeout | null = null;
+  private stopPausedKeepalive: (() => void) | null = null;
   private standby: StandbyLink | null = null;
   /** Server info from the last Registered. */
   server: Pick<RegisteredMessage, 'serverName' | 'serverKind' | 'serverRole' | 'version' | 'memberName'> | undefined;
@@ -225,16 +228,15 @@ export class CfgClient extends EventEmitter<CfgClientEvents> {
     // as activity [PROTO-ADDP-3]. Our own monitor treats the paused link as alive (see attach).
     const remote = this.options.addp?.remoteTimeoutMs ?? 0;
     if (remote > 0) {
-      this.pausedKeepalive = setInterval(() => this.connection?.send({ kind: Kind.AddpPoll, n: 0 }), Math.max(50, remote / 3));
-      this.pausedKeepalive.unref();
+      this.stopPausedKeepalive = every(systemClock, Math.max(50, remote / 3), () => this.connection?.send({ kind: Kind.AddpPoll, n: 0 }));
     }
   }
 
   resumeReading(): void {
     if (!this.readingPaused) return;
     this.readingPaused = false;
-    if (this.pausedKeepalive) clearInterval(this.pausedKeepalive);
-    this.pausedKeepalive = null;
+    this.stopPausedKeepalive?.();
+    this.stopPausedKeepalive = null;
     this.connection?.socket.resume();
   }
 
@@ -356,12 +358,12 @@ export class CfgClient extends EventEmitter<CfgClientEvents> {
     // retry briskly instead of backing off, so a switchover costs clients well under a second.
     const pairFailingOver = Date.now() < this.pairFailingOverUntil;
     const delayMs = pairFailingOver ? 50 + Math.random() * 100 : backoffDelayMs(attempt);
-    this.reconnectTimer = setTimeout(() => {
+    this.reconnectTimer = systemClock.setTimeout(() => {
       this.reconnectTimer = null;
       if (this.state === 'closed') return;
       this.endpointIndex = (this.endpointIndex + 1) % this.endpoints.length;
       this.attach(this.endpoints[this.endpointIndex]).catch((error: unknown) => this.reconnectFailed(error, attempt));
-    }, delayMs);
+    }, delayMs, true); // an application awaiting the reconnection has nothing else keeping it alive
   }
 
   private reconnectFailed(error: unknown, attempt: number): void {
@@ -410,7 +412,7 @@ export class CfgClient extends EventEmitter<CfgClientEvents> {
       case Kind.BackupChunk: {
         // A streamed answer is alive while chunks arrive: its timeout is an idle timeout.
         const pending = this.pending.get(message.id);
-        pending?.timer.refresh();
+        pending?.rearm();
         pending?.onChunk?.(message);
         return;
       }
@@ -481,7 +483,7 @@ export class CfgClient extends EventEmitter<CfgClientEvents> {
     const pending = this.pending.get(id);
     if (!pending) return;
     this.pending.delete(id);
-    clearTimeout(pending.timer);
+    systemClock.clearTimeout(pending.timer);
     if (error) pending.reject(error);
     else pending.resolve(message!);
   }
@@ -497,13 +499,23 @@ export class CfgClient extends EventEmitter<CfgClientEvents> {
     const id = this.nextRequestId++;
     return new Promise((resolve, reject) => {
       const timeoutMs = this.options.requestTimeoutMs ?? 30_000;
-      const timer = setTimeout(() => {
+      const expire = (): void => {
         // Withdraw it, so the server does not go on streaming an answer nobody reads [PROTO-CANCEL-1].
         if (connection.isOpen) connection.send({ kind: Kind.Cancel, id });
         this.settle(id, undefined, new CfgError(ErrorCode.REQUEST_TIMEOUT, `no answer within ${timeoutMs} ms${onChunk ? ' of the last chunk' : ''}`));
-      }, timeoutMs);
-      timer.unref();
-      this.pending.set(id, { resolve, reject, onChunk, timer, connection });
+      };
+      const pending: Pending = {
+        resolve,
+        reject,
+        onChunk,
+        timer: systemClock.setTimeout(expire, timeoutMs),
+        connection,
+        rearm: () => {
+          systemClock.clearTimeout(pending.timer);
+          pending.timer = systemClock.setTimeout(expire, timeoutMs);
+        },
+      };
+      this.pending.set(id, pending);
       // Callers pass a fresh literal: the id goes in place, as a spread copy made encoding 2.5× slower.
       message.id = id;
       connection.send(message as unknown as Message);
@@ -621,8 +633,8 @@ export class CfgClient extends EventEmitter<CfgClientEvents> {
   async close(): Promise<void> {
     if (this.state === 'closed') return;
     this.state = 'closed';
-    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
-    if (this.pausedKeepalive) clearInterval(this.pausedKeepalive);
+    if (this.reconnectTimer) systemClock.clearTimeout(this.reconnectTimer);
+    this.stopPausedKeepalive?.();
     this.standby?.close();
     this.standby = null;
     this.failPending(new CfgError(ErrorCode.CLIENT_CLOSED, 'client closed'));

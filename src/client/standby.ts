@@ -5,6 +5,7 @@ import type { Endpoint } from '../net/endpoint.js';
 import type { TlsFiles } from '../net/tls-options.js';
 import { backoffDelayMs } from './backoff.js';
 import { login, type LoginMode } from './login.js';
+import { systemClock } from '../net/clock.js';
 
 export interface StandbyOptions {
   user: string;
@@ -30,7 +31,7 @@ const STANDBY_KEEPALIVE_MS = 30_000;
  */
 export class StandbyLink {
   private ready: Connection | null = null;
-  private retryTimer: NodeJS.Timeout | null = null;
+  private retryTimer: unknown = null;
   private failures = 0;
   private done = false;
 
@@ -41,11 +42,10 @@ export class StandbyLink {
   ) {
     // Not at once: right after a failover every client opens its next standby, and the servers
     // have better things to do in that second than accept them.
-    this.retryTimer = setTimeout(() => {
+    this.retryTimer = systemClock.setTimeout(() => {
       this.retryTimer = null;
       void this.open();
     }, FIRST_DIAL_MS * (1 + Math.random()));
-    this.retryTimer.unref();
   }
 
   /** The announced connection, now the caller's; undefined when none is ready. The link is spent. */
@@ -65,7 +65,7 @@ export class StandbyLink {
 
   private stop(): void {
     this.done = true;
-    if (this.retryTimer) clearTimeout(this.retryTimer);
+    if (this.retryTimer) systemClock.clearTimeout(this.retryTimer);
     this.retryTimer = null;
   }
 
@@ -131,7 +131,7 @@ export class StandbyLink {
         waiting.set(id, { resolve, reject });
         connection.send({ ...message, id } as unknown as Message);
       });
-    const timer = setTimeout(() => failAll(new CfgError(ErrorCode.CONNECTION_LOST, 'no answer to Standby')), this.options.connectTimeoutMs);
+    const timer = systemClock.setTimeout(() => failAll(new CfgError(ErrorCode.CONNECTION_LOST, 'no answer to Standby')), this.options.connectTimeoutMs, true);
     try {
       const { user, password, addp } = this.options;
       const credentials = await login(ask, user, password, this.options.login, this.endpoint.tls);
@@ -143,17 +143,16 @@ export class StandbyLink {
         remoteTimeoutMs: addp?.remoteTimeoutMs || STANDBY_KEEPALIVE_MS,
       });
     } finally {
-      clearTimeout(timer);
+      systemClock.clearTimeout(timer);
     }
   }
 
   private retryLater(): void {
     if (this.done) return;
     this.failures += 1;
-    this.retryTimer = setTimeout(() => {
+    this.retryTimer = systemClock.setTimeout(() => {
       this.retryTimer = null;
       void this.open();
     }, backoffDelayMs(this.failures, 500, 30_000));
-    this.retryTimer.unref();
   }
 }

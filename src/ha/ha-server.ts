@@ -7,6 +7,7 @@ import { boundPort, listen } from '../net/listener.js';
 import type { TlsFiles } from '../net/tls-options.js';
 import type { Logger } from '../util/logger.js';
 import { HandshakeThrottle, REFUSAL_LOG_INTERVAL_MS, SummedLog } from './handshake-throttle.js';
+import { systemClock } from '../net/clock.js';
 
 /** What both sides must agree on before anything else [PROTO-HA-1]. */
 export interface PairIdentity {
@@ -92,12 +93,11 @@ export class HaServer {
     }
     // Until its Hello is accepted a peer is a stranger: small frames only [ARCH-8].
     const connection = new Connection<HaMessage>(socket, { validate: validateHaMessage, unauthenticatedFrameBytes: DEFAULT_UNAUTHENTICATED_FRAME_BYTES });
-    const helloTimer = setTimeout(() => connection.close({ code: ErrorCode.NOT_REGISTERED, message: 'no Hello within 10 s' }), 10_000);
-    helloTimer.unref();
+    const helloTimer = systemClock.setTimeout(() => connection.close({ code: ErrorCode.NOT_REGISTERED, message: 'no Hello within 10 s' }), 10_000);
     const challenge = newNonce();
     connection.setHandler({
       onMessage: (message) => {
-        clearTimeout(helloTimer);
+        systemClock.clearTimeout(helloTimer);
         if (message.kind !== HaKind.Hello) {
           connection.close({ code: ErrorCode.NOT_REGISTERED, message: 'send Hello first' });
           return;
@@ -120,7 +120,7 @@ export class HaServer {
         }
       },
       onInvalidMessage: (error) => connection.close({ code: error.code, message: error.message }),
-      onClose: () => clearTimeout(helloTimer),
+      onClose: () => systemClock.clearTimeout(helloTimer),
     });
     connection.send({ kind: HaKind.Challenge, nonce: challenge });
   }

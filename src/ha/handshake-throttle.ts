@@ -1,5 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import { sourceRange } from '../net/source-range.js';
+import { systemClock } from '../net/clock.js';
 
 /** Failed Hellos from one source range before it is turned away at connect. */
 const ALLOWED_FAILURES = 10;
@@ -17,7 +18,7 @@ export const REFUSAL_LOG_INTERVAL_MS = 10_000;
 export class HandshakeThrottle {
   private readonly failures = new LRUCache<string, { count: number; blockedUntil: number }>({ max: 10_000 });
 
-  constructor(private readonly now: () => number = () => performance.now()) {}
+  constructor(private readonly now: () => number = () => systemClock.now()) {}
 
   /** True while connections from `address`'s range are turned away. */
   blocked(address: string | undefined): boolean {
@@ -46,7 +47,7 @@ export class SummedLog {
   constructor(
     private readonly write: (count: number) => void,
     private readonly intervalMs: number,
-    private readonly now: () => number = () => performance.now(),
+    private readonly now: () => number = () => systemClock.now(),
   ) {}
 
   note(): void {

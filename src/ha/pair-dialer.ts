@@ -5,6 +5,7 @@ import { parseEndpoint } from '../net/endpoint.js';
 import type { TlsFiles } from '../net/tls-options.js';
 import { helloProof, newNonce, sameProof, welcomeProof } from './handshake.js';
 import { lineageRefusal } from './ha-server.js';
+import { systemClock } from '../net/clock.js';
 
 export type DialOutcome =
   | { kind: 'linked' }
@@ -48,16 +49,15 @@ export async function dialPair(options: DialOptions): Promise<DialOutcome> {
   }
   return new Promise((resolve) => {
     const notHaPort = `${options.peer} took the connection but did not speak the HA protocol (no Challenge): is --peer the primary's --ha-port, not its client port?`;
-    const timer = setTimeout(() => {
+    const timer = systemClock.setTimeout(() => {
       if (challenge === undefined) finish({ kind: 'failed', reason: notHaPort });
       connection.destroy({ message: 'no Welcome from the peer', local: true });
     }, options.welcomeTimeoutMs);
-    timer.unref();
     const nonce = newNonce();
     let challenge: string | undefined;
     let settled = false;
     const finish = (outcome: DialOutcome): void => {
-      clearTimeout(timer);
+      systemClock.clearTimeout(timer);
       if (settled) return;
       settled = true;
       resolve(outcome);

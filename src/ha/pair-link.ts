@@ -13,6 +13,7 @@ import { approximateBytes } from '../util/approximate-bytes.js';
 import type { Logger } from '../util/logger.js';
 import { continueJournal, type Journal } from './journal.js';
 import type { PeerStatus, TakeOverOutcome } from './pair-machine.js';
+import { systemClock } from '../net/clock.js';
 
 /** Counters of the journal traffic, kept across links. */
 export interface JournalTraffic {
@@ -58,8 +59,8 @@ const RECORDS_FRAME_BYTES = 4 * 1024 * 1024;
 export class PairLink {
   private sentUpTo = 0;
   private pending: JournalRecord[] = [];
-  private chunkTimer: NodeJS.Timeout | null = null;
-  private snapshotTimer: NodeJS.Timeout | null = null;
+  private chunkTimer: unknown = null;
+  private snapshotTimer: unknown = null;
   private sending = false;
   private stopListening: (() => void) | null = null;
   private open = true;
@@ -87,7 +88,7 @@ export class PairLink {
 
   /** How long the peer has said nothing (ADDP polls it when idle, so a live peer is never silent for long). */
   silentForMs(): number {
-    return performance.now() - this.connection.lastReceivedAt;
+    return this.connection.silentForMs();
   }
 
   /** As primary: stream the journal, from where the peer is or from a sessions snapshot. */
@@ -111,8 +112,8 @@ export class PairLink {
     this.sending = false;
     this.stopListening?.();
     this.stopListening = null;
-    if (this.chunkTimer) clearTimeout(this.chunkTimer);
-    if (this.snapshotTimer) clearTimeout(this.snapshotTimer);
+    if (this.chunkTimer) systemClock.clearTimeout(this.chunkTimer);
+    if (this.snapshotTimer) systemClock.clearTimeout(this.snapshotTimer);
     this.chunkTimer = this.snapshotTimer = null;
     this.pending = [];
   }
@@ -120,9 +121,9 @@ export class PairLink {
   /** As primary: ask the peer to take over once it has applied `seq`. */
   requestSwitchover(seq: number, timeoutMs: number): Promise<{ outcome: TakeOverOutcome; message: string }> {
     return new Promise((resolve) => {
-      const timer = setTimeout(() => finish({ outcome: 'no-answer', message: `the backup did not take over within ${timeoutMs} ms` }), timeoutMs);
+      const timer = systemClock.setTimeout(() => finish({ outcome: 'no-answer', message: `the backup did not take over within ${timeoutMs} ms` }), timeoutMs);
       const finish = (outcome: { outcome: TakeOverOutcome; message: string }): void => {
-        clearTimeout(timer);
+        systemClock.clearTimeout(timer);
         this.switchoverReply = null;
         resolve(outcome);
       };
@@ -211,7 +212,7 @@ export class PairLink {
       const slice = sessions.slice(offset, offset + perTick);
       offset += slice.length;
       this.sendChunks(slice);
-      if (offset < sessions.length) this.snapshotTimer = setTimeout(tick, 1000);
+      if (offset < sessions.length) this.snapshotTimer = systemClock.setTimeout(tick, 1000);
       else {
         this.host.logger.info({ sessions: sessions.length, at }, 'HA sessions snapshot sent');
         this.sendMissed();
@@ -238,11 +239,11 @@ export class PairLink {
     this.pending.push(...fresh);
     this.sentUpTo = this.host.journal.lastRecord;
     if (this.pending.length >= this.host.settings.chunkSize) this.flushPending();
-    else if (!this.chunkTimer) this.chunkTimer = setTimeout(() => this.flushPending(), this.host.settings.chunkTimeoutMs);
+    else if (!this.chunkTimer) this.chunkTimer = systemClock.setTimeout(() => this.flushPending(), this.host.settings.chunkTimeoutMs);
   }
 
   private flushPending(): void {
-    if (this.chunkTimer) clearTimeout(this.chunkTimer);
+    if (this.chunkTimer) systemClock.clearTimeout(this.chunkTimer);
     this.chunkTimer = null;
     const records = this.pending;
     this.pending = [];

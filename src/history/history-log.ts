@@ -8,6 +8,7 @@ import { openOwnedDatabase } from '../store/owned-database.js';
 import { silentLogger, type Logger } from '../util/logger.js';
 import { Ring } from '../util/ring.js';
 import { ChangeLogTable } from '../store/change-log.js';
+import { systemClock } from '../net/clock.js';
 
 /** Changes kept in memory for replays: at most this many… */
 const RECENT_CHANGES = 20_000;
@@ -87,7 +88,7 @@ export class HistoryLog {
   private currentHealth: HistoryHealth = { state: 'ok' };
   /** While failing: the newest change the file holds; changes after it exist in memory only. */
   private storedUpTo = 0;
-  private retryTimer: NodeJS.Timeout | null = null;
+  private retryTimer: unknown = null;
   private imageSource: (() => CacheImage) | null = null;
   /** A fresh start (another lineage) that the file has not taken yet: its old changes must go. */
   private freshStartPending = false;
@@ -311,7 +312,7 @@ export class HistoryLog {
   }
 
   close(): void {
-    if (this.retryTimer) clearTimeout(this.retryTimer);
+    if (this.retryTimer) systemClock.clearTimeout(this.retryTimer);
     this.retryTimer = null;
     if (!this.db.open) return;
     this.flush();
@@ -379,11 +380,10 @@ export class HistoryLog {
     this.pendingCredentials.clear();
     this.pendingApplied = undefined;
     if (!this.retryTimer && this.db.open) {
-      this.retryTimer = setTimeout(() => {
+      this.retryTimer = systemClock.setTimeout(() => {
         this.retryTimer = null;
         this.recover();
       }, RETRY_MS);
-      this.retryTimer.unref();
     }
   }
 

@@ -17,6 +17,7 @@ import { resolveNames } from './resolve-names.js';
 import { sampleConfiguration } from './sample-config.js';
 import { definedOnly } from '../util/defined-only.js';
 import { SOFTWARE_VERSION } from '../util/version.js';
+import { every, systemClock } from '../net/clock.js';
 
 export interface MasterOptions extends ClientAccessOptions {
   /**
@@ -73,7 +74,7 @@ export function isPostgresUrl(db: string): boolean {
 export class MasterServer {
   /** Set only when this start created the admin account with a generated password. */
   generatedAdminPassword?: string;
-  private pruneTimer: NodeJS.Timeout | null = null;
+  private stopPruning: (() => void) | null = null;
   admin: AdminServer | undefined;
   /** Commits since the start, and how long the last ones took, for /metrics. */
   private commits = 0;
@@ -93,7 +94,7 @@ export class MasterServer {
     const settings = { ...MASTER_DEFAULTS, ...definedOnly(options), dbPath: options.dbPath };
     const logger = options.logger ?? silentLogger;
     const postgres = isPostgresUrl(settings.dbPath);
-    const startedAt = performance.now();
+    const startedAt = systemClock.now();
     // A first start that fails leaves nothing behind: the next one must find no database whose admin password nobody saw.
     const createsFile = !postgres && settings.dbPath !== ':memory:' && !existsSync(settings.dbPath);
     const db: ConfigBackend = postgres
@@ -116,7 +117,7 @@ export class MasterServer {
       await db.close();
       throw error;
     }
-    logger.info({ objects: source.store.size, seq: source.appliedSeq(), lineage: describeLineage(db.lineage), loadMs: Math.round(performance.now() - startedAt), db: db.location }, 'configuration loaded');
+    logger.info({ objects: source.store.size, seq: source.appliedSeq(), lineage: describeLineage(db.lineage), loadMs: Math.round(systemClock.now() - startedAt), db: db.location }, 'configuration loaded');
     if (db.restoredFrom) {
       logger.warn(
         { event: 'MASTER-001', lineage: describeLineage(db.lineage), backupSeq: db.restoredFrom.seq, backupTakenAt: new Date(db.restoredFrom.takenAt).toISOString(), backupLineage: describeLineage(db.restoredFrom.lineage) },
@@ -164,8 +165,7 @@ export class MasterServer {
       leadership.on('active', () => void this.bootstrap(options).catch((error: unknown) => logger.error({ err: error }, 'bootstrap failed')));
     }
     if (!leadership || leadership.state === 'active') await this.bootstrap(options);
-    this.pruneTimer = setInterval(() => this.prune(settings.historyMaxChanges, settings.historyMaxAgeMs), settings.pruneIntervalMs);
-    this.pruneTimer.unref();
+    this.stopPruning = every(systemClock, settings.pruneIntervalMs, () => this.prune(settings.historyMaxChanges, settings.historyMaxAgeMs));
     this.prune(settings.historyMaxChanges, settings.historyMaxAgeMs);
   }
 
@@ -249,8 +249,8 @@ export class MasterServer {
   }
 
   async stop(): Promise<void> {
-    if (this.pruneTimer) clearInterval(this.pruneTimer);
-    this.pruneTimer = null;
+    this.stopPruning?.();
+    this.stopPruning = null;
     await this.admin?.stop();
     await this.service.stop();
     await this.db.close();

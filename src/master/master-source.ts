@@ -31,6 +31,7 @@ import { objectAfter } from './follow.js';
 import { WriteLane, type WriteKeys } from './write-lane.js';
 import { DEFAULT_MAX_OBJECT_BYTES } from '../service/limits.js';
 import type { CredentialStore } from '../model/credentials.js';
+import { systemClock } from '../net/clock.js';
 
 /** The system itself, for writes made by the server (bootstrap, import). */
 export const SYSTEM_PRINCIPAL = new Principal('system', 0, true, []);
@@ -381,10 +382,10 @@ export class MasterSource implements ConfigSource {
     }
     if (credential !== undefined) change.proxyFrame = encodeFrame({ kind: Kind.CredentialChanged, seq, dbid: placed.dbid, hash: credential });
     // Only after the commit succeeded does memory change: a failed write leaves no trace.
-    const startedAt = performance.now();
+    const startedAt = systemClock.now();
     const land = (): WriteOutcome => {
       this.commitStats.commits += 1;
-      this.commitStats.seconds += (performance.now() - startedAt) / 1000;
+      this.commitStats.seconds += (systemClock.now() - startedAt) / 1000;
       this.state.land(change, object, credential);
       this.db.landed?.(change);
       return { seq, dbid: placed.dbid };

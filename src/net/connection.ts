@@ -98,6 +98,12 @@ export interface ConnectionOptions<M> {
 export class Connection<M extends { kind: number } = Message> {
   /** When bytes last arrived, on the connection's clock; any frame counts as activity [PROTO-ADDP-3]. */
   lastReceivedAt: number;
+
+  /** How long the peer has sent nothing, on the connection's clock. */
+  silentForMs(): number {
+    return this.clock.now() - this.lastReceivedAt;
+  }
+
   /** Whether a whole frame ever arrived: a peer that closes before one may not speak this protocol at all. */
   heardFrame = false;
   readonly remoteAddress: string;
@@ -108,7 +114,7 @@ export class Connection<M extends { kind: number } = Message> {
   private outbox: Buffer[] = [];
   private outboxBytes = 0;
   private flushScheduled = false;
-  private drainTimer: NodeJS.Timeout | null = null;
+  private drainTimer: unknown = null;
   private drainWaiters: Array<() => void> = [];
   private state: 'open' | 'closing' | 'closed' = 'open';
   private keepalive: AddpMonitor | null = null;
@@ -277,8 +283,7 @@ export class Connection<M extends { kind: number } = Message> {
     this.decoder.stop();
     this.socket.end();
     // A peer that never reads would hold the socket half-open forever.
-    const timer = setTimeout(() => this.socket.destroy(), 2000);
-    timer.unref();
+    systemClock.setTimeout(() => this.socket.destroy(), 2000);
     this.finish({ code: error?.code, message: error?.message ?? 'closed', local: true });
   }
 
@@ -305,8 +310,7 @@ export class Connection<M extends { kind: number } = Message> {
     this.stopTimers();
     this.decoder.stop();
     this.socket.end(encodeFrame({ kind: Kind.Error, id: 0, code: ErrorCode.SLOW_CONSUMER, message, fatal: true }));
-    const timer = setTimeout(() => this.socket.destroy(), 2000);
-    timer.unref();
+    systemClock.setTimeout(() => this.socket.destroy(), 2000);
     this.finish({ code: ErrorCode.SLOW_CONSUMER, message, local: true });
   }
 
@@ -331,17 +335,16 @@ export class Connection<M extends { kind: number } = Message> {
     // The kernel took it all: a paced stream waiting for room can go on (no 'drain' will come).
     if (accepted && this.drainWaiters.length > 0) this.onDrain();
     if (!accepted && this.drainTimer === null && this.limits.drainTimeoutMs > 0) {
-      this.drainTimer = setTimeout(
+      this.drainTimer = systemClock.setTimeout(
         () => this.cutOff(`socket stayed full for ${this.limits.drainTimeoutMs} ms`),
         this.limits.drainTimeoutMs,
       );
-      this.drainTimer.unref();
     }
   }
 
   private onDrain(): void {
     if (this.drainTimer) {
-      clearTimeout(this.drainTimer);
+      systemClock.clearTimeout(this.drainTimer);
       this.drainTimer = null;
     }
     const waiters = this.drainWaiters;
@@ -353,7 +356,7 @@ export class Connection<M extends { kind: number } = Message> {
     if (this.state === 'closed') return;
     this.state = 'closed';
     this.stopTimers();
-    if (this.drainTimer) clearTimeout(this.drainTimer);
+    if (this.drainTimer) systemClock.clearTimeout(this.drainTimer);
     this.drainTimer = null;
     this.onDrain();
     const handler = this.handler;

@@ -3,6 +3,7 @@ import tls from 'node:tls';
 import { CfgError, ErrorCode } from '../../protocol/index.js';
 import { formatEndpoint, type Endpoint } from './endpoint.js';
 import { clientTlsOptions, type TlsFiles } from './tls-options.js';
+import { systemClock } from './clock.js';
 
 /** Opens a TCP or TLS connection; rejects with CONNECTION_LOST after `timeoutMs`. */
 export function dial(endpoint: Endpoint, tlsFiles: TlsFiles | undefined, timeoutMs: number): Promise<Socket> {
@@ -10,17 +11,17 @@ export function dial(endpoint: Endpoint, tlsFiles: TlsFiles | undefined, timeout
     const socket: Socket = endpoint.tls
       ? tls.connect({ host: endpoint.host, port: endpoint.port, ...clientTlsOptions(tlsFiles ?? {}, endpoint.host) })
       : net.connect({ host: endpoint.host, port: endpoint.port });
-    const timer = setTimeout(() => {
+    const timer = systemClock.setTimeout(() => {
       socket.destroy();
       reject(new CfgError(ErrorCode.CONNECTION_LOST, `connecting to ${formatEndpoint(endpoint)} timed out after ${timeoutMs} ms`));
-    }, timeoutMs);
+    }, timeoutMs, true);
     const onError = (error: Error): void => {
-      clearTimeout(timer);
+      systemClock.clearTimeout(timer);
       reject(new CfgError(ErrorCode.CONNECTION_LOST, `cannot connect to ${formatEndpoint(endpoint)}: ${error.message}`, { cause: error }));
     };
     socket.once('error', onError);
     socket.once(endpoint.tls ? 'secureConnect' : 'connect', () => {
-      clearTimeout(timer);
+      systemClock.clearTimeout(timer);
       socket.off('error', onError);
       resolve(socket);
     });

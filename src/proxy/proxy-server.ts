@@ -15,6 +15,7 @@ import { ProxySource } from './proxy-source.js';
 import { Scope } from './scope.js';
 import { UpstreamLink } from './upstream.js';
 import { definedOnly } from '../util/defined-only.js';
+import { every, systemClock } from '../net/clock.js';
 
 export interface ProxyOptions extends ClientAccessOptions {
   /** Consecutive permanent refusals (wrong credentials or pair secret) before giving up (`--give-up-after`; 0: never). */
@@ -94,7 +95,7 @@ export const PROXY_DEFAULTS = {
  * first load), the upstream link to the masters, the history log and its retention.
  */
 export class ProxyServer {
-  private pruneTimer: NodeJS.Timeout | null = null;
+  private stopPruning: (() => void) | null = null;
 
   private constructor(
     readonly source: ProxySource,
@@ -201,14 +202,13 @@ export class ProxyServer {
     const proxy = new ProxyServer(source, service, upstream, history, ha, admin);
     logger.info({ port: service.port, ...(service.uiPort !== undefined ? { uiPort: service.uiPort } : {}), ...(options.clusterName ? { cluster: options.clusterName } : {}), masters: options.masters, scope: scope.toString(), writable: options.writable === true }, 'proxy listening (loading)');
     upstream.start().catch((error: unknown) => (error instanceof GaveUp ? gaveUp(error) : logger.error({ err: error }, 'master link failed')));
-    proxy.pruneTimer = setInterval(() => {
+    proxy.stopPruning = every(systemClock, settings.pruneIntervalMs, () => {
       try {
         history.prune(source.appliedSeq(), settings.historyMaxChanges, settings.historyMaxAgeMs, settings.sessionExpirationMs);
       } catch (error) {
         logger.error({ err: error }, 'pruning the history log failed');
       }
-    }, settings.pruneIntervalMs);
-    proxy.pruneTimer.unref();
+    });
     return proxy;
   }
 
@@ -224,8 +224,8 @@ export class ProxyServer {
   }
 
   async stop(): Promise<void> {
-    if (this.pruneTimer) clearInterval(this.pruneTimer);
-    this.pruneTimer = null;
+    this.stopPruning?.();
+    this.stopPruning = null;
     await this.admin?.stop();
     await this.ha?.stop();
     await this.upstream.stop();

@@ -9,6 +9,7 @@ import type { Logger } from '../util/logger.js';
 import { Progress } from '../util/progress.js';
 import type { ProxySource, Snapshot, UpstreamWriter } from './proxy-source.js';
 import type { Scope } from './scope.js';
+import { sleep, systemClock } from '../net/clock.js';
 
 /** Notifications fanned out per slice before the event loop gets a turn to flush sockets… */
 const DELIVERIES_PER_SLICE = 200_000;
@@ -65,15 +66,15 @@ export class UpstreamLink extends EventEmitter implements UpstreamWriter {
   private readonly credentialsBySeq = new Map<number, string>();
   private loading = false;
   private needsLoad: boolean;
-  private reloadTimer: NodeJS.Timeout | null = null;
+  private reloadTimer: unknown = null;
   private stopped = false;
   /** Protected mode: may this proxy reload now? (A primary with a live backup waits for its turn.) */
   private reloadGate: (() => boolean) | null = null;
   private reloadDeferred = false;
-  /** When the master link was lost (performance.now()), until it is back. */
+  /** When the master link was lost (systemClock.now()), until it is back. */
   private lostAt: number | undefined;
-  /** When the link was made (performance.now()): a proxy that never reached a master has lacked it since. */
-  private readonly startedAt = performance.now();
+  /** When the link was made (systemClock.now()): a proxy that never reached a master has lacked it since. */
+  private readonly startedAt = systemClock.now();
   /** Protected mode ended without the backup's reload: the next load does not ask the gate. */
   private gateOverridden = false;
   private readonly firstLoad: Promise<void>;
@@ -98,12 +99,12 @@ export class UpstreamLink extends EventEmitter implements UpstreamWriter {
   /** Since when (ms since the epoch) no master has been connected; undefined while one is. */
   unreachableSince(): number | undefined {
     if (this.connected) return undefined;
-    return Date.now() - (this.lostAt === undefined ? performance.now() - this.startedAt : performance.now() - this.lostAt);
+    return Date.now() - (this.lostAt === undefined ? systemClock.now() - this.startedAt : systemClock.now() - this.lostAt);
   }
 
   /** How long no master has been connected (0 while one is). */
   disconnectedForMs(): number {
-    return this.connected || this.lostAt === undefined ? 0 : performance.now() - this.lostAt;
+    return this.connected || this.lostAt === undefined ? 0 : systemClock.now() - this.lostAt;
   }
 
   /** Resolves when the first snapshot is in memory and clients are accepted. */
@@ -147,7 +148,7 @@ export class UpstreamLink extends EventEmitter implements UpstreamWriter {
         } else {
           logger.warn({ err: describe(error), attempt, retryInMs: delayMs, masters: this.options.connect.endpoints }, 'cannot reach a master yet');
         }
-        await new Promise((resolve) => setTimeout(resolve, delayMs));
+        await sleep(delayMs, systemClock, true);
       }
     }
     this.client = client;
@@ -172,7 +173,7 @@ export class UpstreamLink extends EventEmitter implements UpstreamWriter {
     });
     client.on('disconnected', (reason: { message?: string }) => {
       logger.warn({ reason: reason.message }, 'lost the master; serving from the cache');
-      this.lostAt ??= performance.now();
+      this.lostAt ??= systemClock.now();
       this.emit('disconnected');
     });
     client.on('error', (error: unknown) => {
@@ -263,10 +264,10 @@ export class UpstreamLink extends EventEmitter implements UpstreamWriter {
 
   private scheduleLoad(delayMs: number): void {
     if (this.reloadTimer || this.loading || this.stopped) return;
-    this.reloadTimer = setTimeout(() => {
+    this.reloadTimer = systemClock.setTimeout(() => {
       this.reloadTimer = null;
       void this.load();
-    }, delayMs);
+    }, delayMs, true);
   }
 
   /** Protected mode (`--config-reload-delay-if-primary`): reloads (not the first load) ask first. */
@@ -371,7 +372,7 @@ export class UpstreamLink extends EventEmitter implements UpstreamWriter {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    if (this.reloadTimer) clearTimeout(this.reloadTimer);
+    if (this.reloadTimer) systemClock.clearTimeout(this.reloadTimer);
     await this.client?.close();
   }
 }

@@ -12,6 +12,7 @@ import { DEFAULT_SERVICE_LIMITS, type ServiceLimits } from './limits.js';
 import { ClientSession, type SessionHost } from './session.js';
 import type { ConfigSource } from './source.js';
 import { externalLoginsFor, type DirectorySettings, type ExternalLogins } from '../auth/index.js';
+import { every, systemClock } from '../net/clock.js';
 
 /** Told about client sessions as they open, change and close (the proxy's history log records them). */
 export interface SessionObserver {
@@ -63,7 +64,7 @@ export class ConfigService implements SessionHost {
   private readonly standbyByPerson = new Map<number, number>();
   private server: Server | null = null;
   private uiServer: Server | null = null;
-  private positionTimer: NodeJS.Timeout | null = null;
+  private stopPositions: (() => void) | null = null;
   private announcedSeq = -1;
   private readonly unsubscribe: () => void;
   /** Latency histograms and Node's own metrics, for the admin port. */
@@ -129,13 +130,12 @@ export class ConfigService implements SessionHost {
       }
     }
     if (this.limits.positionIntervalMs > 0) {
-      this.positionTimer = setInterval(() => {
+      this.stopPositions = every(systemClock, this.limits.positionIntervalMs, () => {
         const seq = this.source.appliedSeq();
         if (seq === this.announcedSeq) return;
         // A sweep still under way takes no new seq: this one is announced at the next tick.
         if (this.fanOut.announcePosition(seq, this.source.chain())) this.announcedSeq = seq;
-      }, this.limits.positionIntervalMs);
-      this.positionTimer.unref();
+      });
     }
   }
 
@@ -148,7 +148,7 @@ export class ConfigService implements SessionHost {
       // Read (and drop) what it sends, or its close is never seen and the socket, and the
       // server's own close, wait forever; one that never closes is dropped after 2 s.
       socket.resume();
-      setTimeout(() => socket.destroy(), 2000).unref();
+      systemClock.setTimeout(() => socket.destroy(), 2000);
       return;
     }
     const connection = new Connection(socket, { limits: this.limits, unauthenticatedFrameBytes: this.limits.unauthenticatedFrameBytes });
@@ -167,7 +167,7 @@ export class ConfigService implements SessionHost {
       // A connection between LoginStart and its Register is mid-login (its client derives the key),
       // for a short grace only: LoginStart costs an attacker nothing.
       if (session.state !== 'awaiting-register' && !(session.state === 'registering' && session.failureDelayed)) continue;
-      if (session.challenge && performance.now() - session.challenge.at < this.limits.loginGraceMs) continue;
+      if (session.challenge && systemClock.now() - session.challenge.at < this.limits.loginGraceMs) continue;
       session.connection.close({ code: ErrorCode.TOO_MANY_CLIENTS, message: 'too many connections that have not logged in: the oldest idle one is closed' });
       return true;
     }
@@ -229,7 +229,7 @@ export class ConfigService implements SessionHost {
   /** Stops accepting, tells every client the server is going away, and closes them. */
   async stop(): Promise<void> {
     this.unsubscribe();
-    if (this.positionTimer) clearInterval(this.positionTimer);
+    this.stopPositions?.();
     const servers = [this.server, this.uiServer];
     this.server = null;
     this.uiServer = null;

@@ -23,6 +23,7 @@ import type { ConfigSource } from './source.js';
 import type { ExternalLogins } from '../auth/external-logins.js';
 import { externalAccountOf, type ExternalAccount } from '../model/external-account.js';
 import type { TLSSocket } from 'node:tls';
+import { systemClock } from '../net/clock.js';
 
 /** What a session needs from the server that owns it. */
 export interface SessionHost {
@@ -87,7 +88,7 @@ export class ClientSession implements ConnectionHandler {
   challenge: { user: string; authMessage: string; at: number } | undefined;
   /** A failed login whose answer is held back [PROTO-LIMIT-4]: it may be evicted like an idle connection. */
   failureDelayed = false;
-  private readonly registerTimer: NodeJS.Timeout;
+  private readonly registerTimer: unknown;
 
   constructor(
     readonly connection: Connection,
@@ -96,12 +97,11 @@ export class ClientSession implements ConnectionHandler {
     readonly port: 'clients' | 'ui' = 'clients',
   ) {
     connection.setHandler(this);
-    this.registerTimer = setTimeout(() => {
+    this.registerTimer = systemClock.setTimeout(() => {
       if (this.state === 'awaiting-register') {
         this.connection.close({ code: ErrorCode.NOT_REGISTERED, message: `no Register within ${host.limits.registerTimeoutMs} ms` });
       }
     }, host.limits.registerTimeoutMs);
-    this.registerTimer.unref();
   }
 
   get logger(): Logger {
@@ -301,7 +301,7 @@ export class ClientSession implements ConnectionHandler {
     if (delayMs > 0) {
       // A failure is answered late, which slows guessing; a right answer never is [PROTO-LIMIT-4].
       this.failureDelayed = true;
-      await new Promise<void>((resolve) => setTimeout(resolve, delayMs).unref());
+      await new Promise<void>((resolve) => systemClock.setTimeout(resolve, delayMs));
       this.failureDelayed = false;
     }
     throw new CfgError(ErrorCode.AUTH_FAILED, 'unknown user or wrong password');
@@ -312,7 +312,7 @@ export class ClientSession implements ConnectionHandler {
    * holds a seat (registered or standby) instead of a place among the connections not logged in.
    */
   loggedIn(seat: 'active' | 'standby'): void {
-    clearTimeout(this.registerTimer);
+    systemClock.clearTimeout(this.registerTimer);
     this.connection.authenticated();
     this.host.takeSeat(this, seat);
   }
@@ -353,8 +353,8 @@ export class ClientSession implements ConnectionHandler {
       this.replyError(id, new CfgError(ErrorCode.NOT_REGISTERED, 'send Register first'));
       return;
     }
-    const startedAt = performance.now();
-    const observe = (): void => this.host.metrics.requestSeconds.observe({ kind: KindNames[message.kind] ?? String(message.kind) }, (performance.now() - startedAt) / 1000);
+    const startedAt = systemClock.now();
+    const observe = (): void => this.host.metrics.requestSeconds.observe({ kind: KindNames[message.kind] ?? String(message.kind) }, (systemClock.now() - startedAt) / 1000);
     try {
       const pending = handler(this, message);
       if (pending) this.track(pending.catch((error: unknown) => this.replyError(id, error)).finally(observe));
@@ -398,7 +398,7 @@ export class ClientSession implements ConnectionHandler {
   onClose(reason: CloseReason): void {
     const wasActive = this.state === 'active';
     this.state = 'closed';
-    clearTimeout(this.registerTimer);
+    systemClock.clearTimeout(this.registerTimer);
     this.host.release(this);
     // Why connections end, for /metrics: the server's own decisions by code, the rest by side.
     this.host.metrics.closes.inc({ reason: reason.local && reason.code ? reason.code : reason.local ? 'server' : 'client' });

@@ -6,6 +6,7 @@ import { describeLineage } from '../model/lineage.js';
 import type { Principal } from '../model/permissions.js';
 import { PrincipalDirectory } from '../model/principal-directory.js';
 import { ConfigStore } from './config-store.js';
+import { systemClock } from '../net/clock.js';
 
 interface SeqWaiter {
   seq: number;
@@ -118,15 +119,14 @@ export class ConfigState {
       const waiter: SeqWaiter = {
         seq,
         resolve: () => {
-          clearTimeout(timer);
+          systemClock.clearTimeout(timer);
           resolve(true);
         },
       };
-      const timer = setTimeout(() => {
+      const timer = systemClock.setTimeout(() => {
         this.waiters = this.waiters.filter((w) => w !== waiter);
         resolve(false);
       }, timeoutMs);
-      timer.unref();
       this.waiters.push(waiter);
     });
   }

@@ -11,6 +11,7 @@ import { Ring } from '../util/ring.js';
 import type { ConfigBackend, Leadership, LoadedConfiguration } from './config-backend.js';
 import type { WriteBatch } from './config-db.js';
 import { LEASE_LOCK, LOCK_CLASS, migrate } from './postgres-schema.js';
+import { every, systemClock } from '../net/clock.js';
 
 const packr = new Packr({ useRecords: false });
 
@@ -73,11 +74,11 @@ export class PostgresConfigDatabase extends EventEmitter implements ConfigBacken
   private followed = 0;
   private readonly recent = new Ring<ChangeRecord>(RECENT_CHANGES, { maxBytes: RECENT_BYTES, sizeOf: (change) => change.frame.length + 64 });
   private activeAt: string | undefined;
-  /** When the last successful renewal was sent (performance.now()). */
+  /** When the last successful renewal was sent (systemClock.now()). */
   private renewedAt = 0;
   private lastRenewal = 0;
-  private ticker: NodeJS.Timeout | null = null;
-  private watchdog: NodeJS.Timeout | null = null;
+  private ticker: unknown = null;
+  private stopWatchdog: (() => void) | null = null;
   private stopped = false;
   private outageLogged = false;
   private reconnectDelayMs = 0;
@@ -174,15 +175,13 @@ export class PostgresConfigDatabase extends EventEmitter implements ConfigBacken
   /** Starts following the log and competing for the lease; resolves once the first round settled this master's role. */
   async start(): Promise<void> {
     const pollMs = Math.max(50, Math.round(this.options.leaseMs / 10));
-    this.watchdog = setInterval(() => {
-      if (this.state === 'active' && performance.now() - this.renewedAt > this.options.leaseMs * LEASE_SAFETY) this.stepDown('the lease could not be renewed in time');
-    }, pollMs);
-    this.watchdog.unref();
+    this.stopWatchdog = every(systemClock, pollMs, () => {
+      if (this.state === 'active' && systemClock.now() - this.renewedAt > this.options.leaseMs * LEASE_SAFETY) this.stepDown('the lease could not be renewed in time');
+    });
     const round = async (): Promise<void> => {
       await this.tick();
       if (this.stopped) return;
-      this.ticker = setTimeout(() => void round(), this.client ? pollMs : this.nextReconnectDelay());
-      this.ticker.unref();
+      this.ticker = systemClock.setTimeout(() => void round(), this.client ? pollMs : this.nextReconnectDelay());
     };
     await round();
   }
@@ -222,7 +221,7 @@ export class PostgresConfigDatabase extends EventEmitter implements ConfigBacken
   private async commitGroup(group: PendingCommit[]): Promise<void> {
     const client = this.client;
     if (this.state !== 'active' || !client) return rejectAll(group, this.notActive());
-    if (performance.now() - this.renewedAt > this.options.leaseMs * LEASE_SAFETY) {
+    if (systemClock.now() - this.renewedAt > this.options.leaseMs * LEASE_SAFETY) {
       this.stepDown('the lease could not be renewed in time');
       return rejectAll(group, this.notActive());
     }
@@ -302,8 +301,8 @@ export class PostgresConfigDatabase extends EventEmitter implements ConfigBacken
   /** Stops; an active master ends its session, so a standby takes over at once. */
   async close(): Promise<void> {
     this.stopped = true;
-    if (this.ticker) clearTimeout(this.ticker);
-    if (this.watchdog) clearInterval(this.watchdog);
+    if (this.ticker) systemClock.clearTimeout(this.ticker);
+    this.stopWatchdog?.();
     const client = this.client;
     this.client = null;
     this.state = 'standby';
@@ -354,7 +353,7 @@ export class PostgresConfigDatabase extends EventEmitter implements ConfigBacken
   }
 
   private async renewIfDue(client: pg.Client): Promise<void> {
-    const now = performance.now();
+    const now = systemClock.now();
     if (now - this.lastRenewal < this.options.leaseMs / 4) return;
     this.lastRenewal = now;
     const result = await client.query("UPDATE lease SET expires_at = clock_timestamp() + $1 * interval '1 millisecond' WHERE id = 1 AND epoch = $2", [this.options.leaseMs, this.epoch]);
@@ -393,7 +392,7 @@ export class PostgresConfigDatabase extends EventEmitter implements ConfigBacken
     }
     // Holding the lock: no session of another master lives that could commit. Claim the lease
     // (the new epoch fences anything stale), then read the last changes: none can follow them.
-    const startedAt = performance.now();
+    const startedAt = systemClock.now();
     const epoch = (
       await client.query<{ epoch: number }>(
         "UPDATE lease SET epoch = epoch + 1, holder = $1, endpoint = $2, pid = pg_backend_pid(), expires_at = clock_timestamp() + $3 * interval '1 millisecond' WHERE id = 1 RETURNING epoch",
@@ -410,7 +409,7 @@ export class PostgresConfigDatabase extends EventEmitter implements ConfigBacken
     this.lastRenewal = startedAt;
     this.state = 'active';
     this.activeAt = this.options.advertise;
-    this.options.logger.info({ event: 'MASTER-002', epoch, seq, takeoverMs: Math.round(performance.now() - startedAt) }, 'this master is now the active one');
+    this.options.logger.info({ event: 'MASTER-002', epoch, seq, takeoverMs: Math.round(systemClock.now() - startedAt) }, 'this master is now the active one');
     this.emit('active', new Map(counters.rows.map((row) => [row.name, row.value])));
   }
 

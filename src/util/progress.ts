@@ -1,11 +1,12 @@
 import type { Logger } from './logger.js';
+import { systemClock } from '../net/clock.js';
 
 /**
  * Progress of a long job: a bar on stderr when it is a terminal, a log line every `logEveryMs`
  * otherwise (so a service log shows that a big load is moving, not hung).
  */
 export class Progress {
-  private readonly startedAt = performance.now();
+  private readonly startedAt = systemClock.now();
   private lastLogAt = this.startedAt;
   private lastDrawAt = 0;
   private readonly tty = process.stderr.isTTY === true;
@@ -18,7 +19,7 @@ export class Progress {
   ) {}
 
   update(done: number, total: number | undefined): void {
-    const now = performance.now();
+    const now = systemClock.now();
     this.last = { done, total };
     if (this.tty && now - this.lastDrawAt >= 100) {
       this.lastDrawAt = now;
@@ -36,7 +37,7 @@ export class Progress {
       if (this.last) this.draw(this.last.done, this.last.total);
       process.stderr.write('\n');
     }
-    return Math.round(performance.now() - this.startedAt);
+    return Math.round(systemClock.now() - this.startedAt);
   }
 
   private draw(done: number, total: number | undefined): void {

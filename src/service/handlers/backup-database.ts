@@ -2,6 +2,7 @@ import { open, rm } from 'node:fs/promises';
 import { CfgError, ErrorCode, Kind, type BackupDatabaseMessage } from '../../../protocol/index.js';
 import { pacingHighWater } from '../limits.js';
 import type { ClientSession } from '../session.js';
+import { systemClock } from '../../net/clock.js';
 
 /** Bytes of the copy per BackupChunk: well under every frame limit. */
 const BACKUP_CHUNK_BYTES = 1024 * 1024;
@@ -21,7 +22,7 @@ export async function handleBackupDatabase(session: ClientSession, message: Back
   }
   const backup = source.backupDatabase.bind(source);
   await session.runCancellable(message.id, async (cancellation) => {
-    const startedAt = performance.now();
+    const startedAt = systemClock.now();
     const mark = await backup();
     const path = mark.path;
     try {
@@ -39,7 +40,7 @@ export async function handleBackupDatabase(session: ClientSession, message: Back
         }
         if (!(await cancellation.paced(pacingHighWater(limits)))) return;
         session.send({ kind: Kind.BackupEnd, id: message.id, size: sent, seq: mark.seq, lineage: mark.lineage });
-        session.logger.info({ client: session.clientName, user: principal.user, bytes: sent, seq: mark.seq, ms: Math.round(performance.now() - startedAt) }, 'database backup sent');
+        session.logger.info({ client: session.clientName, user: principal.user, bytes: sent, seq: mark.seq, ms: Math.round(systemClock.now() - startedAt) }, 'database backup sent');
       } finally {
         await file.close();
       }

@@ -3,6 +3,7 @@ import { DECOY_KEY_DBID } from '../../model/credentials.js';
 import { chunksOf } from '../chunks.js';
 import { pacingHighWater } from '../limits.js';
 import type { ClientSession } from '../session.js';
+import { every, systemClock } from '../../net/clock.js';
 
 /** While a load waits for its turn, an empty chunk this often tells the proxy it is queued, not lost. */
 const QUEUED_HEARTBEAT_MS = 5_000;
@@ -19,9 +20,8 @@ export async function handleLoadSnapshot(session: ClientSession, message: LoadSn
   if (!session.isProxy) throw new CfgError(ErrorCode.PERMISSION_DENIED, 'LoadSnapshot is for proxies (Register with clientType "proxy")');
   const { source, limits } = session.host;
   await session.runCancellable(message.id, async (cancellation) => {
-    const heartbeat = setInterval(() => session.send({ kind: Kind.ObjectsChunk, id: message.id, objects: [] }), QUEUED_HEARTBEAT_MS);
-    heartbeat.unref();
-    const release = await session.host.snapshotLoads.acquire().finally(() => clearInterval(heartbeat));
+    const stopHeartbeat = every(systemClock, QUEUED_HEARTBEAT_MS, () => session.send({ kind: Kind.ObjectsChunk, id: message.id, objects: [] }));
+    const release = await session.host.snapshotLoads.acquire().finally(stopHeartbeat);
     try {
       if (cancellation.cancelled) return;
       const seq = source.appliedSeq();

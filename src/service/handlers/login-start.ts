@@ -2,6 +2,7 @@ import { CfgError, ErrorCode, Kind, type LoginStartMessage } from '../../../prot
 import { authMessage, newNonce } from '../../model/scram.js';
 import { externalAccountOf } from '../../model/external-account.js';
 import type { ClientSession } from '../session.js';
+import { systemClock } from '../../net/clock.js';
 
 /**
  * LoginStart [PROTO-HELLO-5]: answers the salt and cost of the user's verifier (a decoy for a name
@@ -18,7 +19,7 @@ export function handleLoginStart(session: ClientSession, message: LoginStartMess
   logins.checkSource(session.connection.socket.remoteAddress ?? 'unknown');
   const params = source.credentials.challengeFor(source.store, message.user);
   const nonce = message.nonce + newNonce();
-  session.challenge = { user: message.user, authMessage: authMessage(message.user, message.nonce, { nonce, ...params }), at: performance.now() };
+  session.challenge = { user: message.user, authMessage: authMessage(message.user, message.nonce, { nonce, ...params }), at: systemClock.now() };
   // An account of a directory cannot be checked by proof: the client is told to send its password [PROTO-HELLO-7].
   const person = source.store.findByName('Person', 0, message.user);
   const external = person && person.state !== 'disabled' && externalAccountOf(person) !== undefined;

@@ -3,6 +3,7 @@ import { describeLineage, NO_LINEAGE, sameLineage } from '../../model/lineage.js
 import { pacingHighWater } from '../limits.js';
 import type { ClientSession } from '../session.js';
 import type { ConfigSource } from '../source.js';
+import { systemClock } from '../../net/clock.js';
 
 /**
  * Register [PROTO-HELLO-1..4, PROTO-RESTORE-1..4]: negotiate the version, authenticate, start
@@ -86,9 +87,9 @@ export async function handleRegister(session: ClientSession, message: RegisterMe
     return;
   }
   session.send(registered(true));
-  const restoreStartedAt = performance.now();
+  const restoreStartedAt = systemClock.now();
   const replayed = await replay(session, restore.lastSeq);
-  session.host.metrics.restoreSeconds.observe((performance.now() - restoreStartedAt) / 1000);
+  session.host.metrics.restoreSeconds.observe((systemClock.now() - restoreStartedAt) / 1000);
   session.logger.debug({ session: session.id, lastSeq: restore.lastSeq, replayed }, 'session restored');
 }
 
@@ -123,9 +124,9 @@ async function admit(session: ClientSession, message: RegisterMessage): Promise<
   session.requireUiClient(message.clientType);
   // Who a standby connection logged in as, before anything below can change the session.
   const standbyPerson = session.state === 'registering' && session.seat === 'standby' ? session.personDbid : undefined;
-  const heldSince = performance.now();
+  const heldSince = systemClock.now();
   await source.untilServing();
-  const heldMs = performance.now() - heldSince;
+  const heldMs = systemClock.now() - heldSince;
   if (heldMs > 5) session.logger.debug({ client: message.clientName, heldMs: Math.round(heldMs) }, 'register held during a failover');
   if (session.state !== 'registering') return false;
   const refusal = source.notServingReason();
