@@ -11,6 +11,7 @@ import { encodeFrame, Kind } from '../protocol/index.js';
 import type { ChangeRecord } from '../src/model/change.js';
 import { Principal } from '../src/model/permissions.js';
 import type { FanOut as FanOutClass } from '../src/service/fan-out.js';
+import { SessionRegistry } from '../src/service/session-registry.js';
 import { ClientSession } from '../src/service/session.js';
 
 const { values } = parseArgs({
@@ -38,9 +39,14 @@ const results: Array<{ audiences: number; usPerChange: number[]; median: number 
 for (const size of sizes) {
   const usPerChange: number[] = [];
   for (let run = 0; run < Number(values.runs); run += 1) {
-    const fanOut = new FanOut(() => undefined, () => 0);
-    for (let i = 0; i < size; i += 1) fanOut.add(session({ type: 'DN', dbid: 1000 + i }));
-    fanOut.add(session({ type: 'Skill' }));
+    const registry = new SessionRegistry();
+    const fanOut = new FanOut(registry, () => undefined, () => 0);
+    const join = (s: ClientSession): void => {
+      registry.add(s);
+      fanOut.regroup(s);
+    };
+    for (let i = 0; i < size; i += 1) join(session({ type: 'DN', dbid: 1000 + i }));
+    join(session({ type: 'Skill' }));
     const frame = encodeFrame({ kind: Kind.ObjectDeleted, seq: 1, at: 1, type: 'Skill', dbid: 1 });
     const started = performance.now();
     for (let seq = 1; seq <= changeCount; seq += 1) {

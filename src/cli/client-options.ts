@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { CfgClient, type ConnectOptions } from '../client/client.js';
+import { ClientCore, type CoreOptions } from '../client/client-core.js';
 import { MASTER_DEFAULTS } from '../master/master-server.js';
 import { UsageError } from './exit-codes.js';
 
@@ -32,7 +32,7 @@ export function withClientOptions(command: Command): Command {
  * Connect options from the flags and the environment. Without a password on a terminal the CLI
  * asks for it (not echoed); elsewhere missing credentials are a usage error.
  */
-export async function connectOptions(flags: ClientFlags): Promise<ConnectOptions> {
+export async function connectOptions(flags: ClientFlags): Promise<CoreOptions> {
   const user = flags.user ?? process.env.CFGPROXY_USER;
   let password = flags.password ?? process.env.CFGPROXY_PASSWORD;
   if (user && password === undefined && process.stdin.isTTY && process.stderr.isTTY) password = await askPassword(`password for ${user}: `);
@@ -43,8 +43,8 @@ export async function connectOptions(flags: ClientFlags): Promise<ConnectOptions
 }
 
 /** A one-shot client: a lost connection fails the command instead of retrying. */
-export async function openClient(flags: ClientFlags): Promise<CfgClient> {
-  return CfgClient.connect({ ...(await connectOptions(flags)), reconnect: false });
+export async function openClient(flags: ClientFlags): Promise<ClientCore> {
+  return ClientCore.connect({ ...(await connectOptions(flags)), reconnect: false });
 }
 
 /** Reads a line from the terminal without echoing it. */

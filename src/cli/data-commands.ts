@@ -3,7 +3,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, r
 import { dirname, resolve } from 'node:path';
 import { parse as parseYaml, parseAllDocuments, stringify as toYaml } from 'yaml';
 import { CfgError, KindNames, OBJECT_TYPES, type ConfigObject, type NewObject, type ObjectDelta, type ObjectFilter, type ObjectType } from '../../protocol/index.js';
-import { CfgClient, type Notification } from '../client/client.js';
+import { ClientCore, type Notification } from '../client/client-core.js';
 import { SCHEMA } from '../model/schema.js';
 import { createLogger } from '../util/logger.js';
 import { Progress } from '../util/progress.js';
@@ -39,7 +39,7 @@ export function addDataCommands(program: Command): void {
       .option('--tenant <dbid>', 'only this tenant')
       .option('--folder <dbid>', 'only this folder'),
   ).action(async (type: string | undefined, flags: ClientFlags & { tenant?: string; folder?: string }) => {
-    const client = await CfgClient.connect({ ...(await connectOptions(flags)), clientName: 'cfgproxy-watch' });
+    const client = await ClientCore.connect({ ...(await connectOptions(flags)), clientName: 'cfgproxy-watch' });
     // One JSON line per notification, with the kind's name and the commit time in ISO 8601, as a
     // person or `jq` reads them; what happens to the connection goes to stderr.
     client.on('notification', (n: Notification) => process.stdout.write(`${JSON.stringify({ ...n, kind: KindNames[n.kind] ?? n.kind, at: new Date(n.at).toISOString() })}\n`));
@@ -110,7 +110,7 @@ export function addDataCommands(program: Command): void {
       .option('--yaml', 'YAML instead of JSON')
       .option('--with-credentials', "include each person's password hash (props.passwordHash), so `import` keeps logins working; needs an account that may load proxy snapshots (isAdmin or isProxy)"),
   ).action(async (flags: ClientFlags & { yaml?: boolean; withCredentials?: boolean }) => {
-    const client = await CfgClient.connect({ ...(await connectOptions(flags)), reconnect: false, ...(flags.withCredentials ? { clientType: 'proxy' } : {}) });
+    const client = await ClientCore.connect({ ...(await connectOptions(flags)), reconnect: false, ...(flags.withCredentials ? { clientType: 'proxy' } : {}) });
     try {
       const objects: ConfigObject[] = [];
       const progress = new Progress('exporting', createLogger({ level: 'warn' }));

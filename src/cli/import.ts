@@ -1,5 +1,5 @@
 import { CfgError, ErrorCode, type ConfigObject, type NewObject, type PropValue } from '../../protocol/index.js';
-import type { CfgClient } from '../client/client.js';
+import type { ClientCore } from '../client/client-core.js';
 import { SCHEMA } from '../model/schema.js';
 import { objectKey, referencesOf, type ObjectKey } from '../store/config-store.js';
 
@@ -30,7 +30,7 @@ export function checkDocument(value: unknown): ConfigDocument {
  * rewritten to the new dbid. References to objects outside the document are kept as they are.
  * Writes within one dependency layer are pipelined.
  */
-export async function importDocument(client: CfgClient, doc: ConfigDocument, onProgress: (done: number, total: number) => void, inFlight = 32): Promise<ImportSummary> {
+export async function importDocument(client: ClientCore, doc: ConfigDocument, onProgress: (done: number, total: number) => void, inFlight = 32): Promise<ImportSummary> {
   const summary: ImportSummary = { created: 0, reused: 0, failed: [] };
   const inDocument = new Map<ObjectKey, ConfigObject>(doc.objects.map((o) => [objectKey(o.type, o.dbid), o]));
   const newDbid = new Map<ObjectKey, number>();
@@ -58,7 +58,7 @@ export async function importDocument(client: CfgClient, doc: ConfigDocument, onP
 }
 
 async function createOne(
-  client: CfgClient,
+  client: ClientCore,
   object: ConfigObject,
   key: ObjectKey,
   inDocument: Map<ObjectKey, ConfigObject>,

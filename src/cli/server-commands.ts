@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { Command } from 'commander';
 import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { HaOptions } from '../ha/ha-node.js';
+import type { HaOptions } from '../ha/ha-options.js';
 import { isPostgresUrl, MasterServer, MASTER_DEFAULTS } from '../master/master-server.js';
 import type { TlsFiles } from '../net/tls-options.js';
 import { PROXY_DEFAULTS, ProxyServer } from '../proxy/proxy-server.js';

@@ -1,5 +1,5 @@
 import { DEFAULT_ADMIN_MAX_CONNECTIONS } from '../admin/admin-server.js';
-import { DEFAULT_PROTECTED_MODE_TIMEOUT_MS, DEFAULT_READY_AFTER_MS, HA_DEFAULTS } from '../ha/ha-node.js';
+import { DEFAULT_PROTECTED_MODE_TIMEOUT_MS, DEFAULT_READY_AFTER_MS, HA_DEFAULTS } from '../ha/ha-options.js';
 import { MASTER_DEFAULTS } from '../master/master-server.js';
 import { DEFAULT_MAX_OBJECT_BYTES } from '../service/limits.js';
 import { PROXY_DEFAULTS } from '../proxy/proxy-server.js';

@@ -4,8 +4,8 @@ import type { HistoryLog, SessionRecord } from '../history/history-log.js';
 import { every, systemClock, type Clock } from '../net/clock.js';
 import { DEFAULT_GIVE_UP_AFTER, GaveUp, PermanentRefusals } from '../util/give-up.js';
 import { SummedLog } from './handshake-throttle.js';
-import type { TlsFiles } from '../net/tls-options.js';
 import type { Logger } from '../util/logger.js';
+import { DEFAULT_PROTECTED_MODE_TIMEOUT_MS, DEFAULT_READY_AFTER_MS, type HaOptions } from './ha-options.js';
 import { HaServer, type PairIdentity } from './ha-server.js';
 import { JournalCheck } from './journal-check.js';
 import { JournalWriter, type JournaledSession } from './journal-writer.js';
@@ -17,59 +17,11 @@ import { PairLink, type JournalTraffic, type PairLinkHost } from './pair-link.js
 import type { PairRole, Replica, ReplicaUpstream } from './replica.js';
 import { SessionMirror } from './session-mirror.js';
 
-export interface HaOptions {
-  /** The role this proxy is configured for; the role it holds can change. */
-  role: HaRole;
-  pairName: string;
-  /** Shared secret both proxies present on the HA link. */
-  secret: string;
-  /** This member's HA sync port (the configured primary has one; the backup connects to it). */
-  haPort?: number;
-  haHost?: string;
-  haTls?: TlsFiles;
-  /** The peer's HA port, `host:port` or `tls://host:port` (the configured backup dials it). */
-  peer?: string;
-  peerTls?: TlsFiles;
-  addpTimeoutMs: number;
-  heartbeatIntervalMs: number;
-  failuresToSwitch: number;
-  acceptClientsInBackupMode: boolean;
-  /** `--auto-restore-primary`: the configured primary takes the role back once healthy for failuresToSwitch heartbeats. */
-  autoRestorePrimary?: boolean;
-  /** `--config-reload-delay-if-primary` (protected mode): on history-expired the backup reloads first, then the pair switches over. */
-  configReloadDelayIfPrimary?: boolean;
-  /** Protected mode's deadline: past it (or with the link down) the primary reloads itself. */
-  protectedModeTimeoutMs?: number;
-  /** A pair is ready for a switchover only after its link has been up this long (`--ready-after`, default 60 s). */
-  readyAfterMs?: number;
-  chunkSize: number;
-  chunkTimeoutMs: number;
-  maxSessionsSyncAtOnce: number;
-  journalCapacity: number;
-}
-
-export const HA_DEFAULTS = {
-  pairName: 'cfgproxy',
-  addpTimeoutMs: 10_000,
-  heartbeatIntervalMs: 1_000,
-  failuresToSwitch: 3,
-  chunkSize: 500,
-  chunkTimeoutMs: 100,
-  maxSessionsSyncAtOnce: 1_000,
-  journalCapacity: 100_000,
-} as const;
-
 /**
  * A backup that lost its master within this long is taken to be reconnecting, so it can still
  * reload: when a whole pair lost the master, the primary may reconnect a moment before its backup.
  */
 const RELOAD_REACH_MS = 10_000;
-
-/** The default of `--ready-after`. */
-export const DEFAULT_READY_AFTER_MS = 60_000;
-
-/** The default of `--protected-mode-timeout`. */
-export const DEFAULT_PROTECTED_MODE_TIMEOUT_MS = 120_000;
 
 /**
  * How long a switchover waits for the peer to take over: meanwhile neither member takes new

@@ -183,9 +183,11 @@ export class PairLink {
       case HaKind.TakeBack:
         this.host.onPeerRequest('take-back');
         return;
-      case HaKind.Status:
-        this.host.onPeerStatus(message);
+      case HaKind.Status: {
+        const { kind: _kind, ...status } = message;
+        this.host.onPeerStatus(status);
         return;
+      }
       case HaKind.BackupReloaded:
         this.host.onPeerRequest('backup-reloaded');
         return;

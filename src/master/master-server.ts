@@ -242,7 +242,7 @@ export class MasterServer {
         { name: 'cfgproxy_db_commits_total', help: 'Writes this master committed to the database.', value: source.commitStats.commits },
         { name: 'cfgproxy_db_commit_seconds_total', help: 'Time the database took for those commits (divide the rates for the mean latency).', value: source.commitStats.seconds },
         { name: 'cfgproxy_clients', help: 'Client connections, standby ones included.', value: this.service.clientCount },
-        { name: 'cfgproxy_sessions', help: 'Live client sessions.', value: this.service.fanOut.size },
+        { name: 'cfgproxy_sessions', help: 'Live client sessions.', value: this.service.sessions.size },
         { name: 'cfgproxy_deliveries_total', help: 'Notifications delivered to clients.', value: this.service.fanOut.deliveries },
       ],
     };

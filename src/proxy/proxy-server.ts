@@ -1,4 +1,4 @@
-import type { ConnectOptions } from '../client/client.js';
+import type { CoreOptions } from '../client/client-core.js';
 import { existsSync, renameSync } from 'node:fs';
 import { HistoryLog } from '../history/history-log.js';
 import { describeLineage } from '../model/lineage.js';
@@ -6,7 +6,8 @@ import type { TlsFiles } from '../net/tls-options.js';
 import { GaveUp } from '../util/give-up.js';
 import { SOFTWARE_VERSION } from '../util/version.js';
 import { AdminServer, type AdminTarget, type Metric } from '../admin/admin-server.js';
-import { HaNode, type HaOptions } from '../ha/ha-node.js';
+import { HaNode } from '../ha/ha-node.js';
+import type { HaOptions } from '../ha/ha-options.js';
 import { ConfigService, uiPortOf, type ClientAccessOptions, type SessionObserver } from '../service/config-service.js';
 import { DEFAULT_MAX_OBJECT_BYTES, type ServiceLimits } from '../service/limits.js';
 import type { ClientSession } from '../service/session.js';
@@ -37,7 +38,7 @@ export interface ProxyOptions extends ClientAccessOptions {
   /** TLS towards the masters (files, or true for the system trust store). */
   upstreamTls?: TlsFiles | boolean;
   /** ADDP towards the masters. */
-  upstreamAddp?: ConnectOptions['addp'];
+  upstreamAddp?: CoreOptions['addp'];
   /**
    * How long a request to the master may go unanswered; for a snapshot load, how long it may go
    * without a chunk (an idle timeout, so a big load takes as long as it takes).
@@ -125,7 +126,7 @@ export class ProxyServer {
           history,
           masters: options.masters,
           clientEndpoint: () => options.advertise ?? `${settings.host}:${service?.port ?? settings.port}`,
-          sessions: () => service?.fanOut.values() ?? [],
+          sessions: () => service?.sessions.values() ?? [],
           disconnectClients: (error) => service?.disconnectAll(error),
           logger,
           giveUpAfter: options.giveUpAfter,
@@ -178,7 +179,7 @@ export class ProxyServer {
       },
       scope,
       delayReloadMs: settings.delayReloadMs,
-      subscriberCount: () => service!.fanOut.size,
+      subscriberCount: () => service!.sessions.size,
       observeStage: (stage, at) => service!.metrics.upstreamSeconds.observe({ stage }, Math.max(0, Date.now() - at) / 1000),
       logger,
       giveUpAfter: options.giveUpAfter,
@@ -266,7 +267,7 @@ function adminTarget(source: ProxySource, service: ConfigService, upstream: Upst
         { name: 'cfgproxy_clients', help: 'Client connections, standby ones included.', value: service.clientCount },
         { name: 'cfgproxy_standby_connections', help: 'Connections standing by for a failover (PROTO-STANDBY-1).', value: service.standbyCount },
         { name: 'cfgproxy_connections_accepted_total', help: 'Client connections accepted since the start.', value: service.acceptedTotal },
-        { name: 'cfgproxy_sessions', help: 'Live client sessions.', value: service.fanOut.size },
+        { name: 'cfgproxy_sessions', help: 'Live client sessions.', value: service.sessions.size },
         { name: 'cfgproxy_deliveries_total', help: 'Notifications delivered to clients.', value: service.fanOut.deliveries },
         { name: 'cfgproxy_master_connected', help: '1 while the link to the master is up.', value: upstream.connected ? 1 : 0 },
         { name: 'cfgproxy_serving', help: '1 while clients are served.', value: serving() ? 1 : 0 },

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { CfgError, ErrorCode, type ChangeMessage, type CredentialChangedMessage, type HistoryLogExpiredMessage, type NewObject, type ObjectDelta, type ObjectType } from '../../protocol/index.js';
 import { backoffDelayMs } from '../client/backoff.js';
-import { CfgClient, type ConnectOptions } from '../client/client.js';
+import { ClientCore, type CoreOptions } from '../client/client-core.js';
 import type { WriteOutcome } from '../service/source.js';
 import { ConfigStore } from '../store/config-store.js';
 import { DEFAULT_GIVE_UP_AFTER, GaveUp, PermanentRefusals } from '../util/give-up.js';
@@ -26,7 +26,7 @@ const BACKLOG_RESUME = 500;
 
 export interface UpstreamOptions {
   /** The client connection to the masters: endpoints (primary, backup), account, TLS, ADDP. */
-  connect: ConnectOptions;
+  connect: CoreOptions;
   scope: Scope;
   /** After history-log-expired, wait a random 0..delayReloadMs before reloading (staggers a fleet). */
   delayReloadMs: number;
@@ -55,7 +55,7 @@ const PERMANENT_REFUSALS: ReadonlySet<string> = new Set([ErrorCode.AUTH_FAILED, 
  * Events: `connected`, `disconnected`, `loaded` ({ first, seq, notified }), `reload-deferred` (protected mode).
  */
 export class UpstreamLink extends EventEmitter implements UpstreamWriter {
-  private client: CfgClient | null = null;
+  private client: ClientCore | null = null;
   private held: Array<{ message: ChangeMessage; credential?: string }> = [];
   /** Changes received, not yet applied; `backlogStart` is the next one. */
   private backlog: Array<{ message: ChangeMessage; credential?: string }> = [];
@@ -120,11 +120,11 @@ export class UpstreamLink extends EventEmitter implements UpstreamWriter {
   async start(): Promise<void> {
     const { logger } = this.options;
     const resumed = this.source.isLoaded;
-    let client: CfgClient | null = null;
+    let client: ClientCore | null = null;
     const refusals = new PermanentRefusals(this.options.giveUpAfter ?? DEFAULT_GIVE_UP_AFTER, PERMANENT_REFUSALS);
     for (let attempt = 1; !this.stopped; attempt += 1) {
       // The listeners go on before the first Register: a resumed session's replay may follow it in the same packet.
-      const candidate = CfgClient.create({
+      const candidate = ClientCore.create({
         ...this.options.connect,
         clientType: 'proxy',
         // The proxy is sent every change: a skipped seq is a broken link, never a change to skip [PROTO-SEQ-2].
@@ -160,7 +160,7 @@ export class UpstreamLink extends EventEmitter implements UpstreamWriter {
     this.scheduleLoad(0);
   }
 
-  private listen(client: CfgClient): void {
+  private listen(client: ClientCore): void {
     const { logger } = this.options;
     client.on('credential', (message: CredentialChangedMessage) => this.credentialsBySeq.set(message.seq, message.hash));
     client.on('notification', (message: ChangeMessage) => this.onChange(message));
@@ -365,7 +365,7 @@ export class UpstreamLink extends EventEmitter implements UpstreamWriter {
     return this.requireClient().delete(type, dbid, { ...options, lineage: this.source.lineage() });
   }
 
-  private requireClient(): CfgClient {
+  private requireClient(): ClientCore {
     if (!this.client) throw new CfgError(ErrorCode.MASTER_UNAVAILABLE, 'the proxy has not reached a master yet');
     return this.client;
   }

@@ -6,6 +6,7 @@ import type { TlsFiles } from '../net/tls-options.js';
 import { ServiceMetrics } from './metrics.js';
 import type { Logger } from '../util/logger.js';
 import { Semaphore } from '../util/semaphore.js';
+import { SessionRegistry } from './session-registry.js';
 import { FanOut } from './fan-out.js';
 import { DEFAULT_LOGIN_THROTTLE, LoginThrottle } from './login-throttle.js';
 import { DEFAULT_SERVICE_LIMITS, type ServiceLimits } from './limits.js';
@@ -56,6 +57,8 @@ export function uiPortOf(options: ClientAccessOptions & { tls?: TlsFiles }): Con
 export class ConfigService implements SessionHost {
   readonly limits: ServiceLimits;
   readonly logger: Logger;
+  /** The registered sessions; the fan-out delivers to them. */
+  readonly sessions = new SessionRegistry();
   readonly fanOut: FanOut;
   readonly snapshotLoads: Semaphore;
   private readonly connections = new Set<ClientSession>();
@@ -77,7 +80,7 @@ export class ConfigService implements SessionHost {
   ) {
     this.limits = { ...DEFAULT_SERVICE_LIMITS, ...options.limits };
     this.logger = options.logger;
-    this.fanOut = new FanOut(source.store.folderParent, () => source.principalsVersion(), (committedAt) => {
+    this.fanOut = new FanOut(this.sessions, source.store.folderParent, () => source.principalsVersion(), (committedAt) => {
       const now = Date.now();
       for (const at of committedAt) this.metrics.deliverySeconds.observe(Math.max(0, now - at) / 1000);
     });
@@ -203,7 +206,8 @@ export class ConfigService implements SessionHost {
   }
 
   activate(session: ClientSession): void {
-    this.fanOut.add(session);
+    this.sessions.add(session);
+    this.fanOut.regroup(session);
     this.options.sessions?.sessionOpened(session);
   }
 
@@ -215,7 +219,8 @@ export class ConfigService implements SessionHost {
   release(session: ClientSession): void {
     this.connections.delete(session);
     this.leaveSeat(session);
-    if (this.fanOut.remove(session)) this.options.sessions?.sessionClosed(session);
+    this.fanOut.leave(session);
+    if (this.sessions.delete(session)) this.options.sessions?.sessionClosed(session);
   }
 
   /**

@@ -3,6 +3,7 @@ import { outOfViewFrame, type ChangeRecord, type ChangeView } from '../model/cha
 import type { FolderParentLookup } from '../model/permissions.js';
 import { flushPendingWrites } from '../net/connection.js';
 import { InterestIndex } from './interest-index.js';
+import type { SessionRegistry } from './session-registry.js';
 import type { ClientSession } from './session.js';
 
 /**
@@ -68,10 +69,9 @@ const POSITION_SLICE = 500;
  * Delivers each applied change to every live session that subscribed to it and may read it.
  * The change's frame was encoded once when it was applied; here it is matched once per audience
  * and written as shared bytes. Sessions that are still replaying a restore are not in an
- * audience until they catch up.
+ * audience until they catch up. Which sessions are registered is the registry's to say.
  */
 export class FanOut {
-  private readonly sessions = new Set<ClientSession>();
   private readonly audiences = new Map<string, Audience>();
   private readonly audienceOf = new Map<ClientSession, Audience>();
   /** The audiences by what they subscribed to, so a change asks only those it may concern. */
@@ -89,6 +89,7 @@ export class FanOut {
   private turnCommits: number[] = [];
 
   constructor(
+    private readonly sessions: SessionRegistry,
     private readonly parentOf: FolderParentLookup,
     private readonly currentPrincipalsVersion: () => number,
     private readonly onDelivered: (committedAt: number[]) => void = () => undefined,
@@ -96,30 +97,11 @@ export class FanOut {
     this.principalsVersion = currentPrincipalsVersion();
   }
 
-  /** Registered sessions, subscribed or not. */
-  get size(): number {
-    return this.sessions.size;
-  }
-
-  values(): IterableIterator<ClientSession> {
-    return this.sessions.values();
-  }
-
-  add(session: ClientSession): void {
-    this.sessions.add(session);
-    this.regroup(session);
-  }
-
-  /** True when the session was registered here. */
-  remove(session: ClientSession): boolean {
-    this.leave(session);
-    return this.sessions.delete(session);
-  }
-
   /**
    * Puts the session in the audience its subscriptions and view now call for. Pending frames of
    * both audiences are written first, so the session gets nothing published before the change
-   * under its new subscriptions, and everything published before it under its old ones.
+   * under its new subscriptions, and everything published before it under its old ones. A
+   * session no longer registered leaves its audience.
    */
   regroup(session: ClientSession): void {
     const key = this.sessions.has(session) ? audienceKey(session) : undefined;
@@ -137,7 +119,7 @@ export class FanOut {
     this.audienceOf.set(session, audience);
   }
 
-  private leave(session: ClientSession): void {
+  leave(session: ClientSession): void {
     const audience = this.audienceOf.get(session);
     if (!audience) return;
     this.deliveries += audience.flush();
@@ -154,7 +136,7 @@ export class FanOut {
     if (version !== this.principalsVersion) {
       // Someone's permissions may have changed: views are recomputed before this change is matched.
       this.principalsVersion = version;
-      for (const session of this.sessions) this.regroup(session);
+      for (const session of this.sessions.values()) this.regroup(session);
     }
     let delivered = false;
     // Only the audiences whose subscriptions may select the change are asked; each decides in full.
@@ -218,7 +200,7 @@ export class FanOut {
   resetAll(seq: number, lineage: Lineage, chain: string | undefined): void {
     this.epoch += 1;
     this.flush();
-    for (const session of this.sessions) {
+    for (const session of this.sessions.values()) {
       const frame = encodeFrame({ kind: Kind.HistoryLogExpired, lastSeq: session.lastDeliveredSeq, oldestSeq: seq + 1, seq, lineage, ...(chain ? { chain } : {}) });
       if (session.connection.writeFrame(frame)) session.lastDeliveredSeq = seq;
     }

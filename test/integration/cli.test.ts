@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { HA_DEFAULTS } from '../../src/ha/ha-node.js';
+import { HA_DEFAULTS } from '../../src/ha/ha-options.js';
 import { MasterServer } from '../../src/master/master-server.js';
 import { ADMIN_PASSWORD, adminClient, startTestMaster } from '../helpers/master.js';
 import { freePort, startCli } from '../helpers/processes.js';

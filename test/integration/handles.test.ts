@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { connect } from '../../src/client/index.js';
-import { HA_DEFAULTS } from '../../src/ha/ha-node.js';
+import { HA_DEFAULTS } from '../../src/ha/ha-options.js';
 import { ADMIN_PASSWORD, startTestMaster } from '../helpers/master.js';
 import { startTestProxy } from '../helpers/proxy.js';
 

@@ -3,7 +3,7 @@ import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { encodeFrame, HaKind, Kind } from '../../protocol/index.js';
 import { connect } from '../../src/client/index.js';
-import { HA_DEFAULTS } from '../../src/ha/ha-node.js';
+import { HA_DEFAULTS } from '../../src/ha/ha-options.js';
 import { ADMIN_PASSWORD, startTestMaster } from '../helpers/master.js';
 import { startTestProxy } from '../helpers/proxy.js';
 import { RawPeer } from '../helpers/raw-peer.js';

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { encodeFrame, ErrorCode, FrameDecoder, HaKind, Kind, validateHaMessage, type HaMessage } from '../../protocol/index.js';
 import { connect, type CfgClient, type Notification } from '../../src/client/index.js';
-import { HA_DEFAULTS, type HaOptions } from '../../src/ha/ha-node.js';
+import { HA_DEFAULTS, type HaOptions } from '../../src/ha/ha-options.js';
 import { helloProof, newNonce, welcomeProof } from '../../src/ha/handshake.js';
 import type { PairEvent as RoleEvent } from '../../src/ha/pair-machine.js';
 import type { ProxyOptions, ProxyServer } from '../../src/proxy/proxy-server.js';
@@ -138,7 +138,7 @@ describe('pair', () => {
     const up = linkUp(backup);
     relay.heal();
     await up;
-    const ids = [...primary.service.fanOut.values()].map((s) => s.id);
+    const ids = [...primary.service.sessions.values()].map((s) => s.id);
     while (!ids.every((id) => backup.ha!.mirroredSessions.get(id)?.subscriptions.length)) await roleOrRecords(backup);
     expect(primary.ha!.traffic.snapshots).toBe(snapshotsBefore); // resumed, not re-sent
     expect(backup.ha!.mirroredSessions.get(ids[0])?.subscriptions).toEqual([{ type: 'DN' }, { type: 'Skill' }]);
@@ -155,14 +155,14 @@ describe('pair', () => {
 
     const startedAt = performance.now();
     const restarted = await member(dir, master.port, 'backup-again', haOptions('backup', { peer: `127.0.0.1:${primary.ha!.server!.port}` }));
-    const ids = [...primary.service.fanOut.values()].map((s) => s.id);
+    const ids = [...primary.service.sessions.values()].map((s) => s.id);
     while (ids.some((id) => !restarted.ha!.mirroredSessions.has(id))) await roleOrRecords(restarted);
 
     expect(primary.ha!.traffic.snapshots).toBe(snapshotsBefore + 1);
     // 50 sessions at 20 per second (the primary's setting): the last part goes out two seconds after the first.
     expect(performance.now() - startedAt).toBeGreaterThanOrEqual(1900);
     const mirrored = restarted.ha!.mirroredSessions.get(ids[7])!;
-    const original = [...primary.service.fanOut.values()].find((s) => s.id === ids[7])!;
+    const original = [...primary.service.sessions.values()].find((s) => s.id === ids[7])!;
     expect(mirrored.subscriptions).toEqual([...original.subscriptions.values()]);
     expect(restarted.history.sessions().filter((s) => !s.closed).length).toBe(50);
   });
@@ -211,7 +211,7 @@ describe('pair', () => {
     for (const seqs of received) expect(seqs).toEqual(committed);
     expect(clients.every((c) => c.server?.serverName === 'backup' && c.server.serverRole === 'primary')).toBe(true);
     // The journal now flows from the new primary to the former one.
-    const ids = [...backup.service.fanOut.values()].map((s) => s.id);
+    const ids = [...backup.service.sessions.values()].map((s) => s.id);
     while (ids.some((id) => !primary.ha!.mirroredSessions.has(id))) await roleOrRecords(primary);
     expect((await fetch(`http://127.0.0.1:${backup.admin!.port}/health/active`)).status).toBe(200);
     expect((await fetch(`http://127.0.0.1:${primary.admin!.port}/health/active`)).status).toBe(503);
@@ -353,7 +353,7 @@ describe('pair', () => {
 });
 
 function sessionIdOf(proxy: ProxyServer, clientName: string): string {
-  return [...proxy.service.fanOut.values()].find((s) => s.clientName === clientName)?.id ?? '';
+  return [...proxy.service.sessions.values()].find((s) => s.clientName === clientName)?.id ?? '';
 }
 
 /** Waits for the next journal chunk the backup stores. */

@@ -35,7 +35,7 @@ describe('proxy slow consumer', () => {
     readers.forEach((r, i) => r.on('notification', (n: Notification) => received[i].push(n.seq)));
 
     // After every change the proxy queued, look at what waits for the stalled client.
-    const stalledSession = [...proxy.service.fanOut.values()].find((s) => s.id === registered.sessionId)!;
+    const stalledSession = [...proxy.service.sessions.values()].find((s) => s.id === registered.sessionId)!;
     let maxQueued = 0;
     const cutOff = new Promise<void>((resolve) => {
       const stop = proxy.source.onChange(() => {

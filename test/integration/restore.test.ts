@@ -105,7 +105,7 @@ describe('restore by session id alone', () => {
     const seen = (await writer.create({ type: 'Skill', name: 'seen', tenant: 1 })).seq;
     await first.waitFor((m) => m.kind === Kind.ObjectCreated && m.seq === seen);
     await first.close();
-    await until(() => proxy.service.fanOut.size === 0); // the session's close is recorded
+    await until(() => proxy.service.sessions.size === 0); // the session's close is recorded
     const missed = [(await writer.create({ type: 'Skill', name: 'missed-1', tenant: 1 })).seq, (await writer.create({ type: 'Switch', name: 'not-subscribed', tenant: 1 })).seq, (await writer.create({ type: 'Skill', name: 'missed-2', tenant: 1 })).seq];
     await proxy.source.waitForSeq(missed[2], 5000);
 

@@ -3,7 +3,7 @@ import { connect } from '../../src/client/index.js';
 import { ADMIN_PASSWORD, startTestMaster } from '../helpers/master.js';
 import { makeTestCerts, type TestCerts } from '../helpers/certs.js';
 import { requireTool } from '../helpers/tools.js';
-import { HA_DEFAULTS } from '../../src/ha/ha-node.js';
+import { HA_DEFAULTS } from '../../src/ha/ha-options.js';
 import { startTestProxy } from '../helpers/proxy.js';
 
 const haveOpenssl = requireTool('openssl');

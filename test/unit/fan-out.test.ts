@@ -5,7 +5,14 @@ import type { ChangeRecord } from '../../src/model/change.js';
 import { Principal } from '../../src/model/permissions.js';
 import { FanOut } from '../../src/service/fan-out.js';
 import { InterestIndex } from '../../src/service/interest-index.js';
+import { SessionRegistry } from '../../src/service/session-registry.js';
 import { ClientSession } from '../../src/service/session.js';
+
+/** A session registers, then joins its audience, as ConfigService does. */
+function join(registry: SessionRegistry, fanOut: FanOut, session: ClientSession): void {
+  registry.add(session);
+  fanOut.regroup(session);
+}
 
 const TYPES: ObjectType[] = ['DN', 'Person', 'Skill', 'Place'];
 /** Folders 1–4 under 0, 5 under 1: a grant on folder 1 covers 5. */
@@ -52,9 +59,10 @@ describe('fan-out by interest [ARCH-4]', () => {
         fc.array(fc.record({ filters: fc.array(filter, { minLength: 1, maxLength: 4 }), admin: fc.boolean(), grants: fc.array(grant, { maxLength: 3 }) }), { minLength: 1, maxLength: 12 }),
         fc.array(change, { minLength: 1, maxLength: 30 }),
         (specs, changes) => {
-          const fanOut = new FanOut(parentOf, () => 0);
+          const registry = new SessionRegistry();
+          const fanOut = new FanOut(registry, parentOf, () => 0);
           const sessions = specs.map((spec, i) => fakeSession(spec.filters, new Principal(`u${i}`, i + 1, spec.admin, spec.grants as PermissionGrant[])));
-          for (const session of sessions) fanOut.add(session);
+          for (const session of sessions) join(registry, fanOut, session);
           const records: ChangeRecord[] = changes.map((c, i) => ({
             seq: i + 1,
             at: 1,
@@ -107,9 +115,10 @@ describe('fan-out by interest [ARCH-4]', () => {
 describe('positions [PROTO-SUB-4]', () => {
   it('fan-out - a position sweep over 1,200 idle sessions runs in slices: each session is told once, after any change pending for it, and a change published between slices reaches its subscriber first', async () => {
     const admin = new Principal('admin', 1, true, []);
-    const fanOut = new FanOut(parentOf, () => 0);
+    const registry = new SessionRegistry();
+    const fanOut = new FanOut(registry, parentOf, () => 0);
     const sessions = Array.from({ length: 1200 }, (_, i) => fakeSession([{ type: 'DN', dbid: i + 1 }], admin));
-    for (const session of sessions) fanOut.add(session);
+    for (const session of sessions) join(registry, fanOut, session);
     const change = (seq: number, dbid: number): ChangeRecord => ({ seq, at: 1, op: 'updated', type: 'DN', dbid, tenant: 1, folder: 0, frame: encodeFrame({ kind: Kind.ObjectDeleted, seq, at: 1, type: 'DN', dbid }) });
     fanOut.publish(change(1, 1)); // pending for session 1 when the sweep starts
     fanOut.announcePosition(1, undefined);
