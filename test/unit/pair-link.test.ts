@@ -1,4 +1,3 @@
-import { createServer, connect as netConnect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ErrorCode, HaKind, Kind, validateHaMessage, type HaMessage, type JournalPosition, type JournalRecord } from '../../protocol/index.js';
 import { Journal } from '../../src/ha/journal.js';
@@ -6,6 +5,7 @@ import { PairLink, type JournalTraffic, type PairLinkHost } from '../../src/ha/p
 import type { PeerStatus } from '../../src/ha/pair-machine.js';
 import { Connection } from '../../src/net/connection.js';
 import { silentLogger } from '../../src/util/logger.js';
+import { socketPair } from '../helpers/socket-pair.js';
 
 const cleanups: Array<() => void> = [];
 afterEach(() => {
@@ -14,16 +14,7 @@ afterEach(() => {
 
 /** Two HA connections over a real loopback socket. */
 async function connectionPair(): Promise<[Connection<HaMessage>, Connection<HaMessage>]> {
-  const listener = createServer();
-  await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
-  const accepted = new Promise<Socket>((resolve) => listener.once('connection', resolve));
-  const client = netConnect({ host: '127.0.0.1', port: (listener.address() as { port: number }).port });
-  const server = await accepted;
-  cleanups.push(() => {
-    client.destroy();
-    server.destroy();
-    listener.close();
-  });
+  const { server, client } = await socketPair(cleanups);
   return [new Connection<HaMessage>(server, { validate: validateHaMessage }), new Connection<HaMessage>(client, { validate: validateHaMessage })];
 }
 
