@@ -7,7 +7,7 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import { recentEvents, type Logger } from '../util/logger.js';
 import { bindError } from '../net/listener.js';
 import { STATUS_PAGE } from './status-page.js';
-import { systemClock } from '../net/clock.js';
+import { systemClock } from '../util/clock.js';
 
 /** What the admin port reports on, and the one action it takes. */
 export interface AdminTarget {

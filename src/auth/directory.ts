@@ -1,5 +1,5 @@
 import type { ExternalMethod } from '../model/external-account.js';
-import { systemClock } from '../net/clock.js';
+import { systemClock } from '../util/clock.js';
 
 /**
  * A directory that checks passwords of accounts it holds (LDAP, RADIUS) [PROTO-HELLO-7]. Each

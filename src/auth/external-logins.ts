@@ -4,7 +4,7 @@ import { CfgError, ErrorCode } from '../../protocol/index.js';
 import type { ExternalAccount, ExternalMethod } from '../model/external-account.js';
 import type { Logger } from '../util/logger.js';
 import type { PasswordDirectory } from './directory.js';
-import { systemClock } from '../net/clock.js';
+import { systemClock } from '../util/clock.js';
 
 export type DirectoryOutcome = 'accepted' | 'rejected' | 'unavailable';
 

@@ -1,7 +1,7 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { DirectoryUnavailable, type PasswordDirectory } from './directory.js';
-import { systemClock } from '../net/clock.js';
+import { systemClock } from '../util/clock.js';
 
 export interface RadiusSettings {
   /** host:port of each server, tried in this order. */

@@ -31,7 +31,7 @@ import { notificationFilterKey } from '../model/filter.js';
 import { backoffDelayMs } from './backoff.js';
 import { login, type LoginMode } from './login.js';
 import { StandbyLink } from './standby.js';
-import { every, systemClock } from '../net/clock.js';
+import { every, systemClock } from '../util/clock.js';
 
 /** Everything a connection can be asked for: the SDK's ConnectOptions and what only the package's own parts (the proxy's master link) use. */
 export interface CoreOptions {

@@ -5,7 +5,7 @@ import type { Endpoint } from '../net/endpoint.js';
 import type { TlsFiles } from '../net/tls-options.js';
 import { backoffDelayMs } from './backoff.js';
 import { login, type LoginMode } from './login.js';
-import { systemClock } from '../net/clock.js';
+import { systemClock } from '../util/clock.js';
 
 export interface StandbyOptions {
   user: string;

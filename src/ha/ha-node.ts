@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { ErrorCode, HaKind, type HaRole, type JournalPosition, type JournalRecord, type Lineage } from '../../protocol/index.js';
 import type { HistoryLog, SessionRecord } from '../history/history-log.js';
-import { every, systemClock, type Clock } from '../net/clock.js';
+import { every, systemClock, type Clock } from '../util/clock.js';
 import { DEFAULT_GIVE_UP_AFTER, GaveUp, PermanentRefusals } from '../util/give-up.js';
 import { SummedLog } from './handshake-throttle.js';
 import type { Logger } from '../util/logger.js';

@@ -7,7 +7,7 @@ import { boundPort, listen } from '../net/listener.js';
 import type { TlsFiles } from '../net/tls-options.js';
 import type { Logger } from '../util/logger.js';
 import { HandshakeThrottle, REFUSAL_LOG_INTERVAL_MS, SummedLog } from './handshake-throttle.js';
-import { systemClock } from '../net/clock.js';
+import { systemClock } from '../util/clock.js';
 
 /** What both sides must agree on before anything else [PROTO-HA-1]. */
 export interface PairIdentity {

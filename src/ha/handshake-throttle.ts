@@ -1,6 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import { sourceRange } from '../net/source-range.js';
-import { systemClock } from '../net/clock.js';
+import { systemClock } from '../util/clock.js';
 
 /** Failed Hellos from one source range before it is turned away at connect. */
 const ALLOWED_FAILURES = 10;

@@ -5,7 +5,7 @@ import { parseEndpoint } from '../net/endpoint.js';
 import type { TlsFiles } from '../net/tls-options.js';
 import { helloProof, newNonce, sameProof, welcomeProof } from './handshake.js';
 import { lineageRefusal } from './ha-server.js';
-import { systemClock } from '../net/clock.js';
+import { systemClock } from '../util/clock.js';
 
 export type DialOutcome =
   | { kind: 'linked' }

@@ -13,7 +13,7 @@ import { approximateBytes } from '../util/approximate-bytes.js';
 import type { Logger } from '../util/logger.js';
 import { continueJournal, type Journal } from './journal.js';
 import type { PeerStatus, TakeOverOutcome } from './pair-machine.js';
-import { systemClock } from '../net/clock.js';
+import { systemClock } from '../util/clock.js';
 
 /** Counters of the journal traffic, kept across links. */
 export interface JournalTraffic {

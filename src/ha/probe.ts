@@ -1,6 +1,6 @@
 import net from 'node:net';
 import { encodeFrame, Kind } from '../../protocol/index.js';
-import { systemClock, type Clock } from '../net/clock.js';
+import { systemClock, type Clock } from '../util/clock.js';
 import { parseEndpoint } from '../net/endpoint.js';
 
 /**

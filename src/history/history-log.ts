@@ -8,7 +8,7 @@ import { openOwnedDatabase } from '../store/owned-database.js';
 import { silentLogger, type Logger } from '../util/logger.js';
 import { Ring } from '../util/ring.js';
 import { ChangeLogTable } from '../store/change-log.js';
-import { systemClock } from '../net/clock.js';
+import { systemClock } from '../util/clock.js';
 
 /** Changes kept in memory for replays: at most this many… */
 const RECENT_CHANGES = 20_000;

@@ -17,7 +17,7 @@ import { resolveNames } from './resolve-names.js';
 import { sampleConfiguration } from './sample-config.js';
 import { definedOnly } from '../util/defined-only.js';
 import { SOFTWARE_VERSION } from '../util/version.js';
-import { every, systemClock } from '../net/clock.js';
+import { every, systemClock } from '../util/clock.js';
 
 export interface MasterOptions extends ClientAccessOptions {
   /**

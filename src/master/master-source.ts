@@ -31,7 +31,7 @@ import { objectAfter } from './follow.js';
 import { WriteLane, type WriteKeys } from './write-lane.js';
 import { DEFAULT_MAX_OBJECT_BYTES } from '../service/limits.js';
 import type { CredentialStore } from '../model/credentials.js';
-import { systemClock } from '../net/clock.js';
+import { systemClock } from '../util/clock.js';
 
 /** The system itself, for writes made by the server (bootstrap, import). */
 export const SYSTEM_PRINCIPAL = new Principal('system', 0, true, []);

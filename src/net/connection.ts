@@ -15,7 +15,7 @@ import {
   type ProtocolError,
 } from '../../protocol/index.js';
 import { AddpMonitor } from './addp.js';
-import { systemClock, type Clock } from './clock.js';
+import { systemClock, type Clock } from '../util/clock.js';
 
 export interface ConnectionLimits {
   /** Largest frame body accepted from the peer once it has authenticated. */

@@ -3,7 +3,7 @@ import tls from 'node:tls';
 import { CfgError, ErrorCode } from '../../protocol/index.js';
 import { formatEndpoint, type Endpoint } from './endpoint.js';
 import { clientTlsOptions, type TlsFiles } from './tls-options.js';
-import { systemClock } from './clock.js';
+import { systemClock } from '../util/clock.js';
 
 /** Opens a TCP or TLS connection; rejects with CONNECTION_LOST after `timeoutMs`. */
 export function dial(endpoint: Endpoint, tlsFiles: TlsFiles | undefined, timeoutMs: number): Promise<Socket> {

@@ -16,7 +16,7 @@ import { ProxySource } from './proxy-source.js';
 import { Scope } from './scope.js';
 import { UpstreamLink } from './upstream.js';
 import { definedOnly } from '../util/defined-only.js';
-import { every, systemClock } from '../net/clock.js';
+import { every, systemClock } from '../util/clock.js';
 
 export interface ProxyOptions extends ClientAccessOptions {
   /** Consecutive permanent refusals (wrong credentials or pair secret) before giving up (`--give-up-after`; 0: never). */

@@ -9,7 +9,7 @@ import type { Logger } from '../util/logger.js';
 import { Progress } from '../util/progress.js';
 import type { ProxySource, Snapshot, UpstreamWriter } from './proxy-source.js';
 import type { Scope } from './scope.js';
-import { sleep, systemClock } from '../net/clock.js';
+import { sleep, systemClock } from '../util/clock.js';
 
 /** Notifications fanned out per slice before the event loop gets a turn to flush sockets… */
 const DELIVERIES_PER_SLICE = 200_000;

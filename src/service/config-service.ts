@@ -13,7 +13,7 @@ import { DEFAULT_SERVICE_LIMITS, type ServiceLimits } from './limits.js';
 import { ClientSession, type SessionHost } from './session.js';
 import type { ConfigSource } from './source.js';
 import { externalLoginsFor, type DirectorySettings, type ExternalLogins } from '../auth/index.js';
-import { every, systemClock } from '../net/clock.js';
+import { every, systemClock } from '../util/clock.js';
 
 /** Told about client sessions as they open, change and close (the proxy's history log records them). */
 export interface SessionObserver {

@@ -23,7 +23,7 @@ import type { ConfigSource } from './source.js';
 import type { ExternalLogins } from '../auth/external-logins.js';
 import { externalAccountOf, type ExternalAccount } from '../model/external-account.js';
 import type { TLSSocket } from 'node:tls';
-import { systemClock } from '../net/clock.js';
+import { systemClock } from '../util/clock.js';
 
 /** What a session needs from the server that owns it. */
 export interface SessionHost {

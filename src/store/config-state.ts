@@ -6,7 +6,7 @@ import { describeLineage } from '../model/lineage.js';
 import type { Principal } from '../model/permissions.js';
 import { PrincipalDirectory } from '../model/principal-directory.js';
 import { ConfigStore } from './config-store.js';
-import { systemClock } from '../net/clock.js';
+import { systemClock } from '../util/clock.js';
 
 interface SeqWaiter {
   seq: number;

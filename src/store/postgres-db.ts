@@ -11,7 +11,7 @@ import { Ring } from '../util/ring.js';
 import type { ConfigBackend, Leadership, LoadedConfiguration } from './config-backend.js';
 import type { WriteBatch } from './config-db.js';
 import { LEASE_LOCK, LOCK_CLASS, migrate } from './postgres-schema.js';
-import { every, systemClock } from '../net/clock.js';
+import { every, systemClock } from '../util/clock.js';
 
 const packr = new Packr({ useRecords: false });
 

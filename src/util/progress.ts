@@ -1,5 +1,5 @@
 import type { Logger } from './logger.js';
-import { systemClock } from '../net/clock.js';
+import { systemClock } from './clock.js';
 
 /**
  * Progress of a long job: a bar on stderr when it is a terminal, a log line every `logEveryMs`

@@ -1,4 +1,4 @@
-import type { Clock } from '../../src/net/clock.js';
+import type { Clock } from '../../src/util/clock.js';
 
 /** A clock the test moves by hand: timers fire in order as `advance` passes their time. */
 export class FakeClock implements Clock {

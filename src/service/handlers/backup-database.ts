@@ -2,7 +2,7 @@ import { open, rm } from 'node:fs/promises';
 import { CfgError, ErrorCode, Kind, type BackupDatabaseMessage } from '../../../protocol/index.js';
 import { pacingHighWater } from '../limits.js';
 import type { ClientSession } from '../session.js';
-import { systemClock } from '../../net/clock.js';
+import { systemClock } from '../../util/clock.js';
 
 /** Bytes of the copy per BackupChunk: well under every frame limit. */
 const BACKUP_CHUNK_BYTES = 1024 * 1024;

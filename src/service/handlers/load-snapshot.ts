@@ -3,7 +3,7 @@ import { DECOY_KEY_DBID } from '../../model/credentials.js';
 import { chunksOf } from '../chunks.js';
 import { pacingHighWater } from '../limits.js';
 import type { ClientSession } from '../session.js';
-import { every, systemClock } from '../../net/clock.js';
+import { every, systemClock } from '../../util/clock.js';
 
 /** While a load waits for its turn, an empty chunk this often tells the proxy it is queued, not lost. */
 const QUEUED_HEARTBEAT_MS = 5_000;

@@ -2,7 +2,7 @@ import { CfgError, ErrorCode, Kind, type LoginStartMessage } from '../../../prot
 import { authMessage, newNonce } from '../../model/scram.js';
 import { externalAccountOf } from '../../model/external-account.js';
 import type { ClientSession } from '../session.js';
-import { systemClock } from '../../net/clock.js';
+import { systemClock } from '../../util/clock.js';
 
 /**
  * LoginStart [PROTO-HELLO-5]: answers the salt and cost of the user's verifier (a decoy for a name

@@ -3,7 +3,7 @@ import { describeLineage, NO_LINEAGE, sameLineage } from '../../model/lineage.js
 import { pacingHighWater } from '../limits.js';
 import type { ClientSession } from '../session.js';
 import type { ConfigSource } from '../source.js';
-import { systemClock } from '../../net/clock.js';
+import { systemClock } from '../../util/clock.js';
 
 /**
  * Register [PROTO-HELLO-1..4, PROTO-RESTORE-1..4]: negotiate the version, authenticate, start
