@@ -293,6 +293,14 @@ export interface SubscribeMessage {
   kind: typeof Kind.Subscribe;
   id: number;
   filter: NotificationFilter;
+  /**
+   * Live from just after this seq, not from now [PROTO-SUB-5]: the server first sends what the
+   * filter selects after it (a reader that loaded a snapshot at this seq follows on from it).
+   * Only for a session's first subscription; `lineage` (and `chain`) say what history the seq is in.
+   */
+  afterSeq?: number;
+  lineage?: Lineage;
+  chain?: string;
 }
 
 export interface UnsubscribeMessage {

@@ -251,7 +251,12 @@ export function validateMessage(body: unknown): Message {
     }
     case Kind.ReadEnd:
       return { kind, id: f.uint('id'), total: f.uint('total'), seq: f.uint('seq'), lineage: lineage(body.lineage, id, 'ReadEnd.lineage'), ...chainField(body, id, 'ReadEnd') };
-    case Kind.Subscribe:
+    case Kind.Subscribe: {
+      const afterSeq = f.optionalUint('afterSeq');
+      if (afterSeq === undefined) return { kind, id: f.uint('id'), filter: notificationFilter(body.filter, id, 'filter') };
+      if (body.lineage === undefined) throw invalid(id, 'Subscribe with afterSeq needs the lineage that seq counts in');
+      return { kind, id: f.uint('id'), filter: notificationFilter(body.filter, id, 'filter'), afterSeq, lineage: lineage(body.lineage, id, 'Subscribe.lineage'), ...chainField(body, id, 'Subscribe') };
+    }
     case Kind.Unsubscribe:
       return { kind, id: f.uint('id'), filter: notificationFilter(body.filter, id, 'filter') };
     case Kind.Ack:

@@ -567,9 +567,23 @@ export class ClientCore extends EventEmitter<CoreEvents> {
     if (ack.kind === Kind.Ack && ack.seq > this.seq) this.moveTo(ack.seq, undefined);
   }
 
+  /**
+   * Package-internal (the proxy's master link): subscribes to `filter` from just after `seq`, the
+   * position of a snapshot the application loaded [PROTO-SUB-5]. The position and the subscription
+   * are this client's before the request goes, so a reconnect meanwhile restores exactly them.
+   */
+  async subscribeAfter(filter: NotificationFilter, seq: number, lineage: Lineage, chain?: string): Promise<void> {
+    this.advanceTo(seq, lineage, chain);
+    this.subscriptions.set(notificationFilterKey(filter), filter);
+    // The replay continues this position: the gapless check counts on from here.
+    this.streamSeq = seq;
+    await this.request({ kind: Kind.Subscribe, filter, afterSeq: seq, lineage, ...(chain !== undefined ? { chain } : {}) });
+  }
+
   async unsubscribe(filter: NotificationFilter = {}): Promise<void> {
-    await this.request({ kind: Kind.Unsubscribe, filter });
+    // Dropped here first: a reconnect before the Ack registers without it, as asked.
     this.subscriptions.delete(notificationFilterKey(filter));
+    await this.request({ kind: Kind.Unsubscribe, filter });
   }
 
   /** Notifications as an async iterator; ends when the client closes. */

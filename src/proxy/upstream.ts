@@ -8,8 +8,10 @@ import { DEFAULT_GIVE_UP_AFTER, GaveUp, PermanentRefusals } from '../util/give-u
 import type { Logger } from '../util/logger.js';
 import { Progress } from '../util/progress.js';
 import type { ProxySource, Snapshot, UpstreamWriter } from './proxy-source.js';
+import { initialFollowState, stepFollow, type FollowEffect, type FollowInput, type FollowState } from './follow-machine.js';
 import type { Scope } from './scope.js';
 import { sleep, systemClock } from '../util/clock.js';
+
 
 /** Notifications fanned out per slice before the event loop gets a turn to flush sockets… */
 const DELIVERIES_PER_SLICE = 200_000;
@@ -47,36 +49,33 @@ export interface UpstreamOptions {
 const PERMANENT_REFUSALS: ReadonlySet<string> = new Set([ErrorCode.AUTH_FAILED, ErrorCode.PERMISSION_DENIED, ErrorCode.UNSUPPORTED_VERSION]);
 
 /**
- * The proxy's link to its masters: one SDK connection registered as a proxy and subscribed to
- * everything. It reconnects over the master list with backoff and restores its session from
- * appliedSeq (the SDK does that); it loads a snapshot first and again whenever the master's
- * history no longer reaches back (reset). While a snapshot loads, changes are held back and
- * applied after it, skipping what the snapshot already covers [ARCH-2].
+ * The proxy's link to its masters: one connection registered as a proxy. It follows the master
+ * as the follow machine (`follow-machine.ts`) decides: load a snapshot, then subscribe to
+ * everything from the snapshot's seq [PROTO-SUB-5], so no change is held during a load; when the
+ * master's history no longer reaches back (reset) it stops the stream, serves its cache, loads
+ * again and follows on [ARCH-2]. It reconnects over the master list with backoff and restores its
+ * session from appliedSeq (the connection core does that). Applying is paced in slices.
  * Events: `connected`, `disconnected`, `loaded` ({ first, seq, notified }), `reload-deferred` (protected mode).
  */
 export class UpstreamLink extends EventEmitter implements UpstreamWriter {
+  /** The connection to the masters (the one being opened, until one opens). */
   private client: ClientCore | null = null;
-  private held: Array<{ message: ChangeMessage; credential?: string }> = [];
+  /** A connection opened once: writes go to it (and fail fast while it reconnects). */
+  private reachedMaster = false;
+  private machine: FollowState;
   /** Changes received, not yet applied; `backlogStart` is the next one. */
   private backlog: Array<{ message: ChangeMessage; credential?: string }> = [];
   private backlogStart = 0;
   private applyScheduled = false;
   private paused = false;
-  private holding: boolean;
   private readonly credentialsBySeq = new Map<number, string>();
-  private loading = false;
-  private needsLoad: boolean;
   private reloadTimer: unknown = null;
-  private stopped = false;
   /** Protected mode: may this proxy reload now? (A primary with a live backup waits for its turn.) */
   private reloadGate: (() => boolean) | null = null;
-  private reloadDeferred = false;
   /** When the master link was lost (systemClock.now()), until it is back. */
   private lostAt: number | undefined;
   /** When the link was made (systemClock.now()): a proxy that never reached a master has lacked it since. */
   private readonly startedAt = systemClock.now();
-  /** Protected mode ended without the backup's reload: the next load does not ask the gate. */
-  private gateOverridden = false;
   private readonly firstLoad: Promise<void>;
   private resolveFirstLoad!: () => void;
 
@@ -87,9 +86,13 @@ export class UpstreamLink extends EventEmitter implements UpstreamWriter {
     super();
     this.firstLoad = new Promise((resolve) => (this.resolveFirstLoad = resolve));
     // A proxy that resumed its cache from the history log catches up from its seq instead of loading.
-    this.needsLoad = !source.isLoaded;
-    this.holding = !source.isLoaded;
+    this.machine = initialFollowState(source.isLoaded);
     if (source.isLoaded) this.resolveFirstLoad();
+  }
+
+  /** Where the follow machine stands (for tests and status). */
+  get phase(): FollowState['phase'] {
+    return this.machine.phase;
   }
 
   get connected(): boolean {
@@ -113,16 +116,16 @@ export class UpstreamLink extends EventEmitter implements UpstreamWriter {
   }
 
   /**
-   * Connects (retrying until a master answers), subscribes to everything, loads. A proxy resumed
-   * from its history log presents its position instead: the master replays what it missed, or
-   * answers history-expired (another lineage, or too far back) and the proxy reloads.
+   * Connects (retrying until a master answers), then loads and follows. A proxy resumed from its
+   * history log presents its position instead: the master replays what it missed, or answers
+   * history-expired (another lineage, or too far back) and the proxy reloads.
    */
   async start(): Promise<void> {
     const { logger } = this.options;
     const resumed = this.source.isLoaded;
     let client: ClientCore | null = null;
     const refusals = new PermanentRefusals(this.options.giveUpAfter ?? DEFAULT_GIVE_UP_AFTER, PERMANENT_REFUSALS);
-    for (let attempt = 1; !this.stopped; attempt += 1) {
+    for (let attempt = 1; this.machine.phase !== 'stopped'; attempt += 1) {
       // The listeners go on before the first Register: a resumed session's replay may follow it in the same packet.
       const candidate = ClientCore.create({
         ...this.options.connect,
@@ -132,11 +135,14 @@ export class UpstreamLink extends EventEmitter implements UpstreamWriter {
         ...(resumed ? { resume: { lastSeq: this.source.appliedSeq(), lineage: this.source.lineage(), chain: this.source.chain(), subscriptions: [{}] } } : {}),
       });
       this.listen(candidate);
+      this.client = candidate;
       try {
         await candidate.open();
         client = candidate;
+        this.reachedMaster = true;
         break;
       } catch (error) {
+        this.client = null;
         candidate.removeAllListeners();
         const code = error instanceof CfgError ? error.code : undefined;
         if (refusals.note(code)) {
@@ -151,13 +157,7 @@ export class UpstreamLink extends EventEmitter implements UpstreamWriter {
         await sleep(delayMs, systemClock, true);
       }
     }
-    this.client = client;
-    if (!client || this.stopped) {
-      await client?.close();
-      return;
-    }
-    if (!resumed) await client.subscribe({});
-    this.scheduleLoad(0);
+    if (!client || this.machine.phase === 'stopped') await client?.close();
   }
 
   private listen(client: ClientCore): void {
@@ -168,12 +168,13 @@ export class UpstreamLink extends EventEmitter implements UpstreamWriter {
     client.on('connected', ({ restored }: { restored: boolean }) => {
       logger.info({ master: client.server?.serverName, restored, appliedSeq: this.source.appliedSeq() }, 'connected to the master');
       this.lostAt = undefined;
-      if (this.needsLoad) this.scheduleLoad(0);
+      this.input({ kind: 'connected' });
       this.emit('connected');
     });
     client.on('disconnected', (reason: { message?: string }) => {
       logger.warn({ reason: reason.message }, 'lost the master; serving from the cache');
       this.lostAt ??= systemClock.now();
+      this.input({ kind: 'disconnected' });
       this.emit('disconnected');
     });
     client.on('error', (error: unknown) => {
@@ -183,7 +184,53 @@ export class UpstreamLink extends EventEmitter implements UpstreamWriter {
     });
   }
 
-  /** The seq of the last change received from the master, applied, held or dropped. */
+  private input(input: FollowInput): void {
+    const { state, effects } = stepFollow(this.machine, input);
+    this.machine = state;
+    for (const effect of effects) this.perform(effect);
+  }
+
+  private perform(effect: FollowEffect): void {
+    switch (effect.kind) {
+      case 'schedule-load':
+        this.reloadTimer = systemClock.setTimeout(() => {
+          this.reloadTimer = null;
+          this.input({ kind: 'load-due' });
+        }, effect.delayMs, true);
+        return;
+      case 'unsubscribe':
+        // What the stream still brings until the master has it is dropped (see accept): the next snapshot covers it.
+        this.client?.unsubscribe({}).catch((error: unknown) => this.options.logger.debug({ err: describe(error) }, 'unsubscribe before a reload did not complete (the reconnect registers without it)'));
+        return;
+      case 'drop-backlog':
+        this.backlog = [];
+        this.backlogStart = 0;
+        this.resumeIfPaused();
+        return;
+      case 'ask-gate':
+        return this.input({ kind: 'gate', allows: this.reloadGate?.() ?? true });
+      case 'defer':
+        this.options.logger.info({ event: 'HA-011', appliedSeq: this.source.appliedSeq() }, 'reload deferred: the backup reloads first (protected mode)');
+        this.emit('reload-deferred');
+        return;
+      case 'load':
+        void this.load();
+        return;
+      case 'subscribe-after': {
+        const client = this.client;
+        if (!client) return;
+        // Follow on from the snapshot; a reconnect meanwhile restores the same subscription from the same position.
+        client.subscribeAfter({}, effect.seq, this.source.lineage(), this.source.chain()).catch((error: unknown) => {
+          if (error instanceof CfgError && (error.code === ErrorCode.CONNECTION_LOST || error.code === ErrorCode.CLIENT_CLOSED)) return;
+          this.options.logger.error({ err: describe(error), seq: effect.seq }, 'the master refused to follow on from the snapshot; reloading');
+          this.input({ kind: 'apply-failed' });
+        });
+        return;
+      }
+    }
+  }
+
+  /** The seq of the last change received from the master, applied or dropped. */
   receivedSeq = 0;
 
   private onChange(message: ChangeMessage): void {
@@ -191,16 +238,8 @@ export class UpstreamLink extends EventEmitter implements UpstreamWriter {
     this.options.observeStage?.('received', message.at);
     const credential = this.credentialsBySeq.get(message.seq);
     if (credential !== undefined) this.credentialsBySeq.delete(message.seq);
-    this.accept(message, credential);
-  }
-
-  private accept(message: ChangeMessage, credential: string | undefined): void {
-    if (this.holding) {
-      // A deferred reload has not asked for its snapshot yet, and that snapshot will cover all of
-      // these: holding them would grow memory for as long as protected mode lasts.
-      if (!this.reloadDeferred) this.held.push({ message, credential });
-      return;
-    }
+    // Not following: a snapshot is coming (or deferred), and it covers this change.
+    if (this.machine.phase !== 'following') return;
     this.backlog.push({ message, credential });
     if (this.backlog.length - this.backlogStart >= BACKLOG_PAUSE && !this.paused) {
       this.paused = true;
@@ -225,7 +264,7 @@ export class UpstreamLink extends EventEmitter implements UpstreamWriter {
     const perChange = Math.max(1, this.options.subscriberCount());
     const limit = Math.max(MIN_CHANGES_PER_SLICE, Math.floor(DELIVERIES_PER_SLICE / perChange));
     let applied = 0;
-    while (this.backlogStart < this.backlog.length && applied < limit && !this.holding) {
+    while (this.backlogStart < this.backlog.length && applied < limit && this.machine.phase === 'following') {
       const { message, credential } = this.backlog[this.backlogStart++];
       applied += 1;
       try {
@@ -234,19 +273,20 @@ export class UpstreamLink extends EventEmitter implements UpstreamWriter {
       } catch (error) {
         // The cache no longer matches the master: stop applying and reload it.
         this.options.logger.error({ err: error, seq: message.seq }, 'could not apply a change; reloading');
-        this.holding = true;
-        this.held.push(...this.backlog.slice(this.backlogStart));
-        this.needsLoad = true;
-        this.scheduleLoad(0);
+        this.input({ kind: 'apply-failed' });
       }
     }
-    if (this.backlogStart >= this.backlog.length || this.holding) {
+    if (this.backlogStart >= this.backlog.length || this.machine.phase !== 'following') {
       this.backlog = [];
       this.backlogStart = 0;
     } else {
       this.applyScheduled = true;
       setImmediate(() => this.applySlice());
     }
+    this.resumeIfPaused();
+  }
+
+  private resumeIfPaused(): void {
     if (this.paused && this.backlog.length - this.backlogStart <= BACKLOG_RESUME) {
       this.paused = false;
       this.client?.resumeReading();
@@ -255,19 +295,9 @@ export class UpstreamLink extends EventEmitter implements UpstreamWriter {
 
   /** The master's history no longer reaches our appliedSeq: go on serving, reload in the background. */
   private onExpired(message: HistoryLogExpiredMessage): void {
-    this.holding = true;
-    this.needsLoad = true;
     const delayMs = Math.round(Math.random() * this.options.delayReloadMs);
     this.options.logger.warn({ appliedSeq: this.source.appliedSeq(), oldestSeq: message.oldestSeq, reloadInMs: delayMs }, 'master history expired; reloading');
-    this.scheduleLoad(delayMs);
-  }
-
-  private scheduleLoad(delayMs: number): void {
-    if (this.reloadTimer || this.loading || this.stopped) return;
-    this.reloadTimer = systemClock.setTimeout(() => {
-      this.reloadTimer = null;
-      void this.load();
-    }, delayMs, true);
+    this.input({ kind: 'expired', delayMs });
   }
 
   /** Protected mode (`--config-reload-delay-if-primary`): reloads (not the first load) ask first. */
@@ -276,35 +306,17 @@ export class UpstreamLink extends EventEmitter implements UpstreamWriter {
   }
 
   get hasDeferredReload(): boolean {
-    return this.reloadDeferred;
-  }
-
-  /** Changes held back for a load in progress. */
-  get heldChanges(): number {
-    return this.held.length;
+    return this.machine.phase === 'deferred';
   }
 
   /** The deferred reload starts: the gate allows it now, or (`force`) protected mode ended without it. */
   releaseDeferredReload(force = false): void {
-    if (!this.reloadDeferred) return;
-    this.reloadDeferred = false;
-    this.gateOverridden = force;
-    this.scheduleLoad(0);
+    this.input({ kind: 'release', force });
   }
 
   private async load(): Promise<void> {
     const client = this.client;
-    if (!client?.connected || this.loading || !this.needsLoad) return;
-    if (this.source.isLoaded && this.reloadGate && !this.gateOverridden && !this.reloadGate()) {
-      // Serve the current data meanwhile; the master's stream is not kept (see accept): the reload's snapshot covers it.
-      this.reloadDeferred = true;
-      this.options.logger.info({ event: 'HA-011', appliedSeq: this.source.appliedSeq() }, 'reload deferred: the backup reloads first (protected mode)');
-      this.emit('reload-deferred');
-      return;
-    }
-    this.loading = true;
-    this.holding = true;
-    this.gateOverridden = false;
+    if (!client) return this.input({ kind: 'load-failed', retryInMs: backoffDelayMs(2) });
     const first = !this.source.isLoaded;
     // The first load builds in place (nobody is served yet); a reload builds aside and swaps.
     const store = first ? this.source.store : new ConfigStore();
@@ -326,29 +338,17 @@ export class UpstreamLink extends EventEmitter implements UpstreamWriter {
       let rebased = false;
       if (first) this.source.adoptFirstSnapshot(snapshot);
       else ({ notified, rebased } = this.source.replaceWith(snapshot));
-      client.advanceTo(end.seq, end.lineage, end.chain);
-      this.needsLoad = false;
-      this.releaseHeld();
       this.options.logger.info({ objects: store.size, received, seq: end.seq, appliedSeq: this.source.appliedSeq(), ms: progress.finish(), notified, scope: this.options.scope.toString() }, first ? 'configuration loaded' : 'configuration reloaded');
+      this.input({ kind: 'loaded', seq: end.seq });
       if (first) this.resolveFirstLoad();
       this.emit('loaded', { first, seq: end.seq, notified, rebased });
     } catch (error) {
       progress.finish();
       if (first) store.clear();
       this.options.logger.warn({ err: describe(error) }, 'snapshot load failed; retrying');
-    } finally {
-      this.loading = false;
+      // Lost the master mid-load: the 'connected' input schedules it again; otherwise it is retried soon.
+      this.input({ kind: 'load-failed', retryInMs: backoffDelayMs(2) });
     }
-    // Lost the master mid-load: the 'connected' handler starts it again; otherwise retry soon.
-    if (this.needsLoad && client.connected) this.scheduleLoad(backoffDelayMs(2));
-  }
-
-  /** Changes that arrived during the load, in order; those the snapshot covers are skipped. */
-  private releaseHeld(): void {
-    const held = this.held;
-    this.held = [];
-    this.holding = false;
-    for (const { message, credential } of held) this.accept(message, credential);
   }
 
   // Every forwarded write names the lineage of the cache it was made against: a master of another
@@ -366,12 +366,12 @@ export class UpstreamLink extends EventEmitter implements UpstreamWriter {
   }
 
   private requireClient(): ClientCore {
-    if (!this.client) throw new CfgError(ErrorCode.MASTER_UNAVAILABLE, 'the proxy has not reached a master yet');
+    if (!this.client || !this.reachedMaster) throw new CfgError(ErrorCode.MASTER_UNAVAILABLE, 'the proxy has not reached a master yet');
     return this.client;
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
+    this.input({ kind: 'stop' });
     if (this.reloadTimer) systemClock.clearTimeout(this.reloadTimer);
     await this.client?.close();
   }

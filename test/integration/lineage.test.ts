@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { ErrorCode, Kind, type Message } from '../../protocol/index.js';
+import { ClientCore } from '../../src/client/client-core.js';
 import { connect } from '../../src/client/index.js';
 import { ConfigState } from '../../src/store/config-state.js';
 import { ADMIN_PASSWORD, adminClient, startTestMaster } from '../helpers/master.js';
@@ -42,7 +43,8 @@ describe('lineage', () => {
   it('lineage - a write made against another lineage is refused with LINEAGE_MISMATCH and changes nothing', async () => {
     const { master, cleanup } = await startTestMaster();
     toClose.push(cleanup);
-    const writer = await adminClient(master.port);
+    // A write that names its lineage is what a proxy forwards: the package's own connection core, not the SDK.
+    const writer = await ClientCore.connect({ endpoints: `127.0.0.1:${master.port}`, user: 'admin', password: ADMIN_PASSWORD });
     toClose.push(() => writer.close());
     const { dbid, seq } = await writer.create({ type: 'Skill', name: 'target' });
     const foreign = { id: 'another-database', generation: 1 };
@@ -85,7 +87,7 @@ describe('lineage', () => {
 
   it('lineage - ConfigState refuses a change that does not follow its seq: two histories are never merged', () => {
     const state = new ConfigState();
-    state.reset(10, { id: 'x', generation: 1 }, []);
+    state.reset(10, { id: 'x', generation: 1 }, [], undefined);
     const change = { seq: 10, at: 0, op: 'deleted' as const, type: 'Skill' as const, dbid: 1, tenant: 0, folder: 0, frame: Buffer.alloc(0) };
     expect(() => state.land(change, undefined, undefined)).toThrow(/does not follow seq 10/);
     expect(state.appliedSeq).toBe(10);

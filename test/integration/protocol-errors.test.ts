@@ -37,10 +37,10 @@ describe('bad input', () => {
     const p = await peer();
     await p.register(ADMIN_PASSWORD);
     p.send({ kind: 99, id: 6 });
-    p.send({ kind: Kind.ReadObjects, id: 7, objectType: 42 });
-    p.send({ kind: Kind.ReadObjects, id: 8, objectType: 'Nonsense' });
+    p.send({ kind: Kind.ReadObjects, id: 7, objectType: 42 } as Record<string, unknown>); // wrong on purpose
+    p.send({ kind: Kind.ReadObjects, id: 8, objectType: 'Nonsense' } as Record<string, unknown>);
     p.write(Buffer.from('000000029201', 'hex'));
-    p.send({ kind: Kind.CreateObject, id: 9, object: { type: 'DN', name: 5 } });
+    p.send({ kind: Kind.CreateObject, id: 9, object: { type: 'DN', name: 5 } } as Record<string, unknown>);
     p.send({ kind: Kind.UpdateObject, id: 10, type: 'DN', dbid: 123456, delta: {} });
     p.send({ kind: Kind.Register, id: 11, versions: [1], clientName: 'x', clientType: 'x', user: 'admin', password: ADMIN_PASSWORD });
     const codes = await Promise.all([6, 7, 8, 0, 9, 10, 11].map(async (id) => ((await p.waitFor(errorFor(id))) as ErrorMessage).code));

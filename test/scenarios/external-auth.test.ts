@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import type { PropValue } from '../../protocol/index.js';
 import { connect, type CfgClient } from '../../src/client/index.js';
 import { makeTestCerts, type TestCerts } from '../helpers/certs.js';
 import { requireFreeradius, requireSlapd, startLdap, startRadius, type TestLdap } from '../helpers/directories.js';
@@ -22,7 +23,7 @@ interface Deployment {
 }
 
 /** A TLS master with the sample configuration and `directoryArgs`, its Person accounts made by the admin. */
-async function deploy(directoryArgs: string[], accounts: Array<{ name: string; props: Record<string, unknown> }>, options: { tls?: boolean; env?: Record<string, string>; certs?: TestCerts } = {}): Promise<Deployment> {
+async function deploy(directoryArgs: string[], accounts: Array<{ name: string; props: Record<string, PropValue> }>, options: { tls?: boolean; env?: Record<string, string>; certs?: TestCerts } = {}): Promise<Deployment> {
   const dir = tempDir();
   const certs = options.certs ?? testCerts();
   const tls = options.tls === false ? [] : ['--tls-cert', certs.serverCert, '--tls-key', certs.serverKey];
@@ -194,7 +195,7 @@ describe.runIf(ldapReady)('external logins: LDAP, through the binaries', () => {
     const watcher = await client(at, 'admin', ADMIN, deployment.certs);
     const received: number[] = [];
     watcher.on('notification', (change: { seq: number }) => received.push(change.seq));
-    await watcher.subscribe({ objectType: 'Skill' });
+    await watcher.subscribe({ type: 'Skill' });
     const writer = await client(`tls://127.0.0.1:${deployment.masterPort}`, 'admin', ADMIN, deployment.certs);
     relay.delayMs = 1500;
     const storm = Array.from({ length: 8 }, () => client(at, 'alice', 'alice-directory', deployment.certs).then((c) => c.connected));

@@ -16,7 +16,7 @@ describe('chain hashes [PROTO-LINEAGE-7]', () => {
       const withoutChain = encodeFrame(row.message);
       expect(withoutChain.toString('hex')).toBe(row.frameWithoutChainHex);
       expect(nextChain(previous, withoutChain)).toBe(row.chain);
-      expect(encodeFrame({ ...row.message, chain: row.chain }).toString('hex')).toBe(row.frameHex);
+      expect(encodeFrame({ ...row.message, chain: row.chain } as Record<string, unknown>).toString('hex')).toBe(row.frameHex);
       expect(withChain(withoutChain, row.chain).toString('hex')).toBe(row.frameHex); // the master's way: no second encoding
       expect(decodeFrame(Buffer.from(row.frameHex, 'hex'))).toMatchObject({ seq: (row.message as { seq: number }).seq, chain: row.chain });
       expect(isChain(row.chain)).toBe(true);

@@ -48,7 +48,7 @@ describe('RADIUS packets', () => {
       expect(hidden.length % 16).toBe(0);
       // Unhide: the same chain of MD5s.
       const plain = Buffer.alloc(hidden.length);
-      let previous = authenticator;
+      let previous: Buffer = authenticator;
       for (let offset = 0; offset < hidden.length; offset += 16) {
         const mask = createHash('md5').update(secret).update(previous).digest();
         for (let i = 0; i < 16; i += 1) plain[offset + i] = hidden[offset + i] ^ mask[i];
@@ -97,7 +97,7 @@ describe('RADIUS packets', () => {
 describe('external accounts', () => {
   it('external account - authMethod is ldap or radius (anything else INVALID_OBJECT); externalId defaults to the name', () => {
     expect(() => checkNewObject({ type: 'Person', name: 'p', props: { authMethod: 'kerberos' } }, 9)).toThrow(/one of ldap, radius/);
-    const person = { type: 'Person' as const, dbid: 5, name: 'agent-7', tenant: 1, folder: 0, state: 'enabled' as const, props: { authMethod: 'ldap' }, annex: {} };
+    const person = { type: 'Person' as const, dbid: 5, name: 'agent-7', tenant: 1, folder: 0, state: 'enabled' as const, props: { authMethod: 'ldap' } as Record<string, string>, options: {}, annex: {} };
     expect(externalAccountOf(person)).toEqual({ method: 'ldap', id: 'agent-7' });
     expect(externalAccountOf({ ...person, props: { authMethod: 'radius', externalId: 'a7@corp' } })).toEqual({ method: 'radius', id: 'a7@corp' });
     expect(externalAccountOf({ ...person, props: {} })).toBeUndefined();

@@ -14,7 +14,7 @@ describe('HA codec - golden frames', () => {
 
   for (const [i, row] of rows.entries()) {
     it(`ha codec - ${row.name}: encodes to the golden bytes and validates back to the same message`, () => {
-      expect(encodeFrame(HA_VECTOR_MESSAGES[i]!.message).toString('hex')).toBe(row.hex);
+      expect(encodeFrame(HA_VECTOR_MESSAGES[i]!.message as unknown as Record<string, unknown>).toString('hex')).toBe(row.hex);
       const frame = Buffer.from(row.hex, 'hex');
       expect(frame.readUInt32BE(0)).toBe(frame.length - 4);
       expect(validateHaMessage(decodeBody(frame.subarray(4)))).toEqual(row.message);

@@ -15,12 +15,14 @@ afterEach(() => {
   for (const close of toClose.splice(0).reverse()) close();
 });
 
-function session(id: string, extra: Partial<JournaledSession> = {}): JournaledSession & { lastDeliveredSeq: number; state: string } {
+type TestSession = { -readonly [K in keyof JournaledSession]: JournaledSession[K] };
+
+function session(id: string, extra: Partial<JournaledSession> = {}): TestSession {
   return { id, state: 'active', personDbid: 7, clientName: `desk-${id}`, clientType: 'agent', lastDeliveredSeq: 0, subscriptions: new Map<string, NotificationFilter>([['a', { type: 'Skill' }]]), ...extra };
 }
 
 function change(seq: number, name = `skill ${seq}`): ChangeMessage {
-  return { kind: Kind.ObjectChanged, seq, op: 'update', type: 'Skill', dbid: 1, tenant: 1, folder: 0, object: { type: 'Skill', dbid: 1, tenant: 1, folder: 0, name } } as unknown as ChangeMessage;
+  return { kind: Kind.ObjectUpdated, seq, at: 1, type: 'Skill', dbid: 1, delta: { name } };
 }
 
 describe('journal', () => {
