@@ -19,6 +19,7 @@ export const VECTOR_MESSAGES: Array<{ name: string; message: Message }> = [
   { name: 'read objects with filter', message: { kind: 3, id: 2, objectType: 'DN', filter: { tenant: 1, props: { number: '5001' } } } },
   { name: 'read end', message: { kind: 5, id: 2, total: 3, seq: 42, lineage: { id: '7d4c2a10-5e6f-4a8b-9c0d-1e2f3a4b5c6d', generation: 2 } } },
   { name: 'subscribe', message: { kind: 6, id: 3, filter: { type: 'Person', folder: 4 } } },
+  { name: 'subscribe after a seq', message: { kind: 6, id: 4, filter: {}, afterSeq: 42, lineage: { id: '7d4c2a10-5e6f-4a8b-9c0d-1e2f3a4b5c6d', generation: 2 }, chain: '0123456789abcdef0123456789abcdef' } },
   { name: 'ack', message: { kind: 8, id: 3, seq: 42 } },
   {
     name: 'object updated',
