@@ -18,8 +18,12 @@ interface Start {
   password: string;
   sampleEvery: number;
   sdk?: boolean;
-  /** Subscribe to a Redis or NATS server instead (bench:brokers), to the subject `cfg`, whose messages carry `payloadBytes` bytes. */
-  broker?: 'redis' | 'nats';
+  /**
+   * Subscribe to a Redis or NATS server instead (bench:brokers), to the subject `cfg`, whose
+   * messages carry `payloadBytes` bytes; or (`sink`, bench:threads) just connect and count frames
+   * of `payloadBytes` bytes, to ports[i % n].
+   */
+  broker?: 'redis' | 'nats' | 'sink';
   payloadBytes?: number;
 }
 
@@ -132,9 +136,11 @@ function brokerSubscribers(start: Start): void {
   const subject = 'cfg';
   const payload = start.payloadBytes!;
   const frameSize =
-    start.broker === 'redis'
-      ? Buffer.byteLength(`*3\r\n$7\r\nmessage\r\n$${subject.length}\r\n${subject}\r\n$${payload}\r\n`) + payload + 2
-      : Buffer.byteLength(`MSG ${subject} 1 ${payload}\r\n`) + payload + 2;
+    start.broker === 'sink'
+      ? payload
+      : start.broker === 'redis'
+        ? Buffer.byteLength(`*3\r\n$7\r\nmessage\r\n$${subject.length}\r\n${subject}\r\n$${payload}\r\n`) + payload + 2
+        : Buffer.byteLength(`MSG ${subject} 1 ${payload}\r\n`) + payload + 2;
   // What each server answers once the subscription stands: Redis's confirmation, NATS's PONG.
   const subscribed = start.broker === 'redis' ? Buffer.from(`*3\r\n$9\r\nsubscribe\r\n$${subject.length}\r\n${subject}\r\n:1\r\n`) : Buffer.from('PONG\r\n');
   let bytes = 0;
@@ -143,13 +149,18 @@ function brokerSubscribers(start: Start): void {
   const latencies: number[] = [];
   const sockets: net.Socket[] = [];
   for (let i = 0; i < start.count; i += 1) {
-    const socket = net.connect({ host: '127.0.0.1', port: start.port });
+    const port = start.ports ? start.ports[i % start.ports.length] : start.port;
+    const socket = net.connect({ host: '127.0.0.1', port });
     sockets.push(socket);
     socket.setNoDelay(true);
     let handshake = Buffer.alloc(0);
-    let subscribing = true;
+    let subscribing = start.broker !== 'sink';
     let received = 0;
     socket.on('connect', () => {
+      if (!subscribing) {
+        if (++ready === start.count) process.send!({ type: 'ready' });
+        return;
+      }
       socket.write(start.broker === 'redis' ? `SUBSCRIBE ${subject}\r\n` : `CONNECT {"verbose":false,"pedantic":false}\r\nSUB ${subject} 1\r\nPING\r\n`);
     });
     socket.on('data', (chunk: Buffer) => {
